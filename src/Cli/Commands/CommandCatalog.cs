@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace Saliency.Cli.Commands;
+
+/// <summary>The list of subcommands. Add one line per command here; each command's code sits in its own file.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield break;
+    }
+}

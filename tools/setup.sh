@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what Saliency.Gpu needs on a fresh Debian machine with the .NET SDK: Debian packages used by
+# tests and benchmarks, then NuGet restore (the ONNX Runtime native library is fetched by the build,
+# see native/onnxruntime). Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: coinor-clp (independent LP solver the LEG-TV tests compare with).
+need_apt=()
+for pkg in coinor-clp; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+dotnet restore Saliency.Gpu.sln --nologo -v quiet
