@@ -1,0 +1,75 @@
+using NUnit.Framework;
+using MathNet.Numerics.LinearAlgebra;
+using Saliency.Linalg.Grid;
+
+namespace Saliency.Linalg.Tests.Grid;
+
+/// <summary>Naive dense references for the grid operators, built straight from their definitions.</summary>
+internal static class GridDense
+{
+    /// <summary>The orthonormal 2-D DCT-II matrix (p×p): entry ((k1,k2),(n1,n2)) = s_k1 s_k2 cos(π(2n1+1)k1/2p1) cos(π(2n2+1)k2/2p2).</summary>
+    public static Matrix<double> DctMatrix(GridShape shape)
+    {
+        int p1 = shape.Rows, p2 = shape.Cols, p = shape.Count;
+        var m = Matrix<double>.Build.Dense(p, p);
+        for (int k1 = 0; k1 < p1; k1++)
+        for (int k2 = 0; k2 < p2; k2++)
+        for (int n1 = 0; n1 < p1; n1++)
+        for (int n2 = 0; n2 < p2; n2++)
+        {
+            double s1 = k1 == 0 ? Math.Sqrt(1.0 / p1) : Math.Sqrt(2.0 / p1);
+            double s2 = k2 == 0 ? Math.Sqrt(1.0 / p2) : Math.Sqrt(2.0 / p2);
+            m[k1 * p2 + k2, n1 * p2 + n2] = s1 * s2
+                * Math.Cos(Math.PI * (2 * n1 + 1) * k1 / (2.0 * p1))
+                * Math.Cos(Math.PI * (2 * n2 + 1) * k2 / (2.0 * p2));
+        }
+        return m;
+    }
+
+    /// <summary>The dense anisotropic forward-difference matrix D (m×p) in the layout documented on <see cref="GridShape"/>.</summary>
+    public static Matrix<double> DifferenceMatrix(GridShape shape)
+    {
+        int p1 = shape.Rows, p2 = shape.Cols;
+        var d = Matrix<double>.Build.Dense(shape.DifferenceCount, shape.Count);
+        int row = 0;
+        for (int r = 0; r + 1 < p1; r++)
+            for (int c = 0; c < p2; c++, row++)
+            {
+                d[row, (r + 1) * p2 + c] = 1;
+                d[row, r * p2 + c] = -1;
+            }
+        for (int r = 0; r < p1; r++)
+            for (int c = 0; c + 1 < p2; c++, row++)
+            {
+                d[row, r * p2 + c + 1] = 1;
+                d[row, r * p2 + c] = -1;
+            }
+        return d;
+    }
+
+    /// <summary>MathNet's SVD pseudo-inverse, with the empty and the all-zero matrix (where MathNet returns ∞ or throws) handled as 0.</summary>
+    public static Matrix<double> PseudoInverse(Matrix<double> m)
+    {
+        if (m.RowCount == 0 || m.ColumnCount == 0 || m.Enumerate().All(v => v == 0))
+            return Matrix<double>.Build.Dense(m.ColumnCount, m.RowCount);
+        return m.PseudoInverse();
+    }
+
+    public static double[] RandomVector(int length, int seed)
+    {
+        var rng = new Random(seed);
+        var v = new double[length];
+        for (int i = 0; i < length; i++)
+            v[i] = 2 * rng.NextDouble() - 1;
+        return v;
+    }
+
+    public static double MaxAbsDifference(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        Assert.That(a.Length, Is.EqualTo(b.Length));
+        double max = 0;
+        for (int i = 0; i < a.Length; i++)
+            max = Math.Max(max, Math.Abs(a[i] - b[i]));
+        return max;
+    }
+}
