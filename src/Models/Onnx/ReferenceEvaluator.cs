@@ -1,0 +1,145 @@
+using Saliency.Models.Onnx.Proto;
+
+namespace Saliency.Models.Onnx;
+
+/// <summary>
+/// A deliberately plain float64 interpreter of ONNX graphs: the independent oracle against which ONNX
+/// Runtime forward passes and exported Jacobians are tested (including finite differences). It favours
+/// obviously-correct loops over speed and covers the ops of <see cref="OnnxGraphBuilder"/>: Gemm, MatMul,
+/// Add/Sub/Mul/Div (multidirectional broadcasting), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Conv (NCHW,
+/// strides, pads, dilations, groups, auto_pad), MaxPool (with Indices), AveragePool, GlobalAveragePool,
+/// BatchNormalization (inference), Flatten, Reshape, Transpose, Concat, Identity, Dropout (inference),
+/// Clip, plus Constant. Unsupported ops are refused when the evaluator is made.
+/// </summary>
+/// <remarks>
+/// Any tensor can be fed: a fed initializer or intermediate tensor replaces the stored or computed one
+/// (a node whose outputs are all fed is skipped), so finite differences can perturb any tensor of the graph.
+/// Instances are immutable after construction and safe to use from several threads.
+/// </remarks>
+public sealed class ReferenceEvaluator
+{
+    /// <summary>The op types this evaluator implements (default domain).</summary>
+    public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
+        "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape",
+        "Transpose", "Concat", "Identity", "Dropout", "Clip", "Constant",
+    };
+
+    private readonly ModelProto _model;
+    private readonly long _opset;
+    private readonly Dictionary<string, ReferenceTensor> _initializers = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<OnnxValueInfo> _inputs;
+
+    /// <summary>Prepares a model for evaluation: validates it, decodes initializers, checks every op is supported.</summary>
+    /// <exception cref="OnnxFormatException">The model is not valid.</exception>
+    /// <exception cref="NotSupportedException">A node's op (or domain) is not implemented; the message names op and node.</exception>
+    public ReferenceEvaluator(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var wrapped = OnnxModel.FromProto(model);
+        _model = model;
+        _opset = wrapped.DefaultOpset;
+        _inputs = wrapped.Inputs;
+        foreach (var t in model.Graph.Initializer)
+            _initializers[t.Name] = new ReferenceTensor(OnnxTensors.ToDoubleArray(t), t.Dims.ToArray());
+        for (int i = 0; i < model.Graph.Node.Count; i++)
+        {
+            var n = model.Graph.Node[i];
+            bool defaultDomain = string.IsNullOrEmpty(n.Domain) || n.Domain == "ai.onnx";
+            if (!defaultDomain || !SupportedOps.Contains(n.OpType))
+                throw new NotSupportedException(
+                    $"the reference evaluator does not implement op '{(defaultDomain ? n.OpType : n.Domain + ":" + n.OpType)}' used by {OnnxModel.NodeLabel(n, i)}.");
+        }
+    }
+
+    /// <summary>The model being evaluated.</summary>
+    public ModelProto Model => _model;
+
+    /// <summary>
+    /// Evaluates the graph outputs. <paramref name="feeds"/> must contain every graph input (any batch size
+    /// where the model's batch dim is symbolic) and may override any other tensor.
+    /// </summary>
+    /// <exception cref="ArgumentException">A graph input is missing or its shape contradicts a fixed declared dim.</exception>
+    /// <exception cref="InvalidOperationException">A node's inputs have shapes its op does not accept (message names the node).</exception>
+    public Dictionary<string, ReferenceTensor> Run(IReadOnlyDictionary<string, ReferenceTensor> feeds)
+    {
+        var all = RunAll(feeds);
+        return _model.Graph.Output.ToDictionary(o => o.Name, o => all[o.Name], StringComparer.Ordinal);
+    }
+
+    /// <summary>Evaluates one tensor (graph output, intermediate tensor, initializer or input) by name.</summary>
+    /// <exception cref="KeyNotFoundException">No tensor of the graph has this name.</exception>
+    public ReferenceTensor Evaluate(string tensorName, IReadOnlyDictionary<string, ReferenceTensor> feeds) =>
+        RunAll(feeds, tensorName).TryGetValue(tensorName, out var t)
+            ? t
+            : throw new KeyNotFoundException($"the graph has no tensor named '{tensorName}'.");
+
+    /// <summary>Evaluates every node and returns every tensor of the graph (inputs, initializers, all node outputs).</summary>
+    public Dictionary<string, ReferenceTensor> RunAll(IReadOnlyDictionary<string, ReferenceTensor> feeds) => RunAll(feeds, null);
+
+    /// <summary>
+    /// Convenience form: feeds as (data, dims) pairs, result as graph output name → data.
+    /// </summary>
+    public static Dictionary<string, double[]> Evaluate(ModelProto model, IDictionary<string, (double[] data, long[] dims)> inputs)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var ev = new ReferenceEvaluator(model);
+        var feeds = inputs.ToDictionary(kv => kv.Key, kv => new ReferenceTensor(kv.Value.data, kv.Value.dims), StringComparer.Ordinal);
+        return ev.Run(feeds).ToDictionary(kv => kv.Key, kv => kv.Value.Data, StringComparer.Ordinal);
+    }
+
+    private Dictionary<string, ReferenceTensor> RunAll(IReadOnlyDictionary<string, ReferenceTensor> feeds, string? stopAfter)
+    {
+        ArgumentNullException.ThrowIfNull(feeds);
+        var values = new Dictionary<string, ReferenceTensor>(_initializers, StringComparer.Ordinal);
+        foreach (var input in _inputs)
+        {
+            if (!feeds.TryGetValue(input.Name, out var fed))
+                throw new ArgumentException($"graph input '{input.Name}' was not fed (expected {input}).", nameof(feeds));
+            CheckDeclaredShape(input, fed);
+        }
+        foreach (var (name, t) in feeds)
+        {
+            ArgumentNullException.ThrowIfNull(t, $"feed '{name}'");
+            values[name] = t;
+        }
+        if (stopAfter is not null && values.ContainsKey(stopAfter)) return values;
+
+        var graph = _model.Graph;
+        for (int i = 0; i < graph.Node.Count; i++)
+        {
+            var node = graph.Node[i];
+            if (node.Output.All(o => o.Length == 0 || feeds.ContainsKey(o))) continue;
+            ReferenceTensor?[] inputs = node.Input.Select(n => n.Length == 0 ? null : values[n]).ToArray();
+            ReferenceTensor[] outputs;
+            try
+            {
+                outputs = ReferenceOps.Apply(node, inputs, _opset);
+            }
+            catch (NotSupportedException e)
+            {
+                throw new NotSupportedException($"{OnnxModel.NodeLabel(node, i)}: {e.Message}", e);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or OverflowException or IndexOutOfRangeException)
+            {
+                throw new InvalidOperationException($"{OnnxModel.NodeLabel(node, i)}: {e.Message}", e);
+            }
+            for (int k = 0; k < node.Output.Count && k < outputs.Length; k++)
+                if (node.Output[k].Length > 0 && !feeds.ContainsKey(node.Output[k]))
+                    values[node.Output[k]] = outputs[k];
+            if (stopAfter is not null && node.Output.Contains(stopAfter)) break;
+        }
+        return values;
+    }
+
+    private static void CheckDeclaredShape(OnnxValueInfo input, ReferenceTensor fed)
+    {
+        if (input.Dims is not { } dims) return;
+        if (dims.Count != fed.Rank)
+            throw new ArgumentException($"graph input '{input.Name}' has rank {dims.Count} ({input}), but a tensor of shape {ReferenceTensor.Format(fed.Shape)} was fed.");
+        for (int i = 0; i < dims.Count; i++)
+            if (dims[i].Value is { } v && v != fed.Shape[i])
+                throw new ArgumentException($"graph input '{input.Name}' needs size {v} at axis {i} ({input}), but a tensor of shape {ReferenceTensor.Format(fed.Shape)} was fed.");
+    }
+}
