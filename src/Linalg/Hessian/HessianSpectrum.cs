@@ -1,0 +1,157 @@
+using MathNet.Numerics.LinearAlgebra;
+using MathNet.Numerics.LinearAlgebra.Factorization;
+
+namespace Saliency.Linalg.Hessian;
+
+/// <summary>
+/// Eigenvalues and eigenvectors of the cross-entropy Hessian in the input, <c>H = Σⱼ wⱼ Wⱼ Aⱼ Wⱼᵀ</c>
+/// (one term for CASO, n averaged terms for Smooth CASO), computed without ever forming the d×d matrix H.
+/// </summary>
+/// <remarks>
+/// <para><b>What H is.</b> <c>W A Wᵀ</c> with <c>A = diag(p) − ppᵀ</c> is the exact input Hessian of the loss
+/// for piecewise-linear networks (ReLU, max-pool: the logits' own second derivative vanishes almost
+/// everywhere); for other networks it is the Gauss–Newton part of the Hessian (positive semidefinite).</para>
+/// <para><b>Method</b> (DESIGN.md). Stack <c>W̃ = [W₁ … Wₙ]</c> (d×N) and the block-diagonal
+/// <c>L̃ = blockdiag(√wⱼ Lₐⱼ)</c> (N×N) so that <c>H = B Bᵀ</c> with <c>B = W̃ L̃</c>. Then
+/// <c>C = BᵀB = L̃ᵀ (W̃ᵀW̃) L̃</c> is N×N; <c>C = V S² Vᵀ</c> gives the nonzero eigenvalues of H as S² and its
+/// eigenvectors as <c>U = B V S⁻¹ = W̃ (L̃ V S⁻¹)</c>. Only the Gram <c>W̃ᵀW̃</c> touches the d-dimensional data
+/// (O(d N²) flops); B itself is never stored, so d = 150,528 costs one pass-pair over W.</para>
+/// <para>Eigenvalues of H beyond N (d &gt; N) are exactly zero and are not listed.</para>
+/// </remarks>
+public sealed class HessianSpectrum
+{
+    private readonly HessianTerm[] _terms;
+    private readonly Matrix<double> _reducedVectors; // L̃ V S⁻¹ (N×r): U = W̃ · this
+
+    private HessianSpectrum(HessianTerm[] terms, double[] eigenvalues, Matrix<double> reducedVectors, int rank,
+        double frobeniusSquared)
+    {
+        _terms = terms;
+        Eigenvalues = eigenvalues;
+        _reducedVectors = reducedVectors;
+        Rank = rank;
+        FrobeniusNormSquared = frobeniusSquared;
+    }
+
+    /// <summary>The N = Σ cⱼ largest eigenvalues of H in descending order (the rest are zero). Non-negative.</summary>
+    public IReadOnlyList<double> Eigenvalues { get; }
+
+    /// <summary><c>L = λ_max(H)</c>, the largest eigenvalue (exact up to the dense eigensolver's round-off).</summary>
+    public double LambdaMax => Eigenvalues.Count > 0 ? Eigenvalues[0] : 0.0;
+
+    /// <summary>Numerical rank: eigenvalues above <c>1e-12 · λ_max</c>; eigenvectors exist for these.</summary>
+    public int Rank { get; }
+
+    /// <summary><c>‖H‖_F² = tr(H²) = ‖C‖_F² = Σ λᵢ²</c>.</summary>
+    public double FrobeniusNormSquared { get; }
+
+    /// <summary>Input dimension d.</summary>
+    public int Dimension => _terms[0].Dimension;
+
+    /// <summary>
+    /// The top <paramref name="count"/> unit eigenvectors of H as the columns of a d×count matrix
+    /// (<c>U = W̃ L̃ V S⁻¹</c>); count ≤ <see cref="Rank"/>. Signs are arbitrary.
+    /// </summary>
+    public Matrix<double> TopEigenvectors(int count)
+    {
+        if (count < 0 || count > Rank)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"Between 0 and the numerical rank {Rank}.");
+        var u = Matrix<double>.Build.Dense(Dimension, count);
+        int offset = 0;
+        foreach (var term in _terms)
+        {
+            int c = term.ClassCount;
+            u += term.Jacobian * _reducedVectors.SubMatrix(offset, c, 0, count);
+            offset += c;
+        }
+        return u;
+    }
+
+    /// <summary>Spectrum of <c>H = W A Wᵀ</c> for one Jacobian W (d×c) and probabilities p (length c).</summary>
+    /// <param name="jacobian">W, d×c, column i = ∇ₓ logitᵢ.</param>
+    /// <param name="probabilities">Softmax probabilities p.</param>
+    /// <param name="classSubset">True when W and p keep only some classes (see <see cref="HessianTerm"/>).</param>
+    /// <exception cref="HessianInputException">Mismatched sizes or non-finite W.</exception>
+    /// <exception cref="ProbabilityVectorException">p is not a probability vector.</exception>
+    public static HessianSpectrum Compute(Matrix<double> jacobian, double[] probabilities, bool classSubset = false)
+        => Compute([new HessianTerm(jacobian, probabilities, 1.0, classSubset)]);
+
+    /// <summary>Spectrum of the weighted sum <c>Σⱼ wⱼ Wⱼ Aⱼ Wⱼᵀ</c> (Smooth CASO: weights 1/n).</summary>
+    /// <exception cref="HessianInputException">No terms, mismatched sizes, non-finite values, bad weights.</exception>
+    /// <exception cref="ProbabilityVectorException">A p is not a probability vector.</exception>
+    public static HessianSpectrum Compute(IReadOnlyList<HessianTerm> terms)
+    {
+        var c = ReducedMatrix(terms, out var factor, out var termArray);
+        int n = c.RowCount;
+        var evd = c.Evd(Symmetricity.Symmetric);
+        var values = evd.EigenValues; // ascending, real for a symmetric matrix
+        var vectors = evd.EigenVectors;
+        var eigenvalues = new double[n];
+        var order = new int[n];
+        for (int k = 0; k < n; k++)
+        {
+            order[k] = n - 1 - k;
+            eigenvalues[k] = Math.Max(0.0, values[n - 1 - k].Real); // C is PSD: negatives are round-off
+        }
+        double top = eigenvalues[0];
+        int rank = 0;
+        while (rank < n && eigenvalues[rank] > 1e-12 * top && top > 0) rank++;
+
+        var scaledV = Matrix<double>.Build.Dense(n, rank);
+        for (int k = 0; k < rank; k++)
+        {
+            double inv = 1.0 / Math.Sqrt(eigenvalues[k]);
+            for (int i = 0; i < n; i++) scaledV[i, k] = vectors[i, order[k]] * inv;
+        }
+        double frob2 = 0;
+        foreach (double v in c.Enumerate()) frob2 += v * v;
+        return new HessianSpectrum(termArray, eigenvalues, factor * scaledV, rank, frob2);
+    }
+
+    /// <summary>
+    /// The reduced matrix <c>C = L̃ᵀ (W̃ᵀW̃) L̃</c> (N×N) whose nonzero eigenvalues are those of H,
+    /// and the block-diagonal factor L̃. Validates the terms.
+    /// </summary>
+    internal static Matrix<double> ReducedMatrix(IReadOnlyList<HessianTerm> terms, out Matrix<double> factor,
+        out HessianTerm[] termArray)
+    {
+        if (terms is null || terms.Count == 0) throw new HessianInputException("At least one Hessian term is required.", nameof(terms));
+        termArray = terms.ToArray();
+        int d = termArray[0].Dimension;
+        var offsets = new int[termArray.Length + 1];
+        for (int j = 0; j < termArray.Length; j++)
+        {
+            termArray[j].Validate($"terms[{j}]");
+            if (termArray[j].Dimension != d)
+                throw new HessianInputException(
+                    $"terms[{j}] has input dimension {termArray[j].Dimension}, terms[0] has {d}.", nameof(terms));
+            offsets[j + 1] = offsets[j] + termArray[j].ClassCount;
+        }
+        int n = offsets[^1];
+        var gram = Gram(termArray, offsets);
+        factor = Matrix<double>.Build.Dense(n, n);
+        for (int j = 0; j < termArray.Length; j++)
+        {
+            var l = SoftmaxCurvature.Factor(termArray[j].Probabilities) * Math.Sqrt(termArray[j].Weight);
+            factor.SetSubMatrix(offsets[j], offsets[j], l);
+        }
+        var c = factor.TransposeThisAndMultiply(gram) * factor;
+        // Symmetrise: the product is symmetric up to round-off, and the symmetric eigensolver assumes it exactly.
+        return (c + c.Transpose()) * 0.5;
+    }
+
+    /// <summary>The stacked Gram <c>W̃ᵀW̃</c>, block (i, j) = <c>Wᵢᵀ Wⱼ</c>.</summary>
+    internal static Matrix<double> Gram(HessianTerm[] terms, int[] offsets)
+    {
+        int n = offsets[^1];
+        var gram = Matrix<double>.Build.Dense(n, n);
+        for (int i = 0; i < terms.Length; i++)
+            for (int j = i; j < terms.Length; j++)
+            {
+                var block = terms[i].Jacobian.TransposeThisAndMultiply(terms[j].Jacobian);
+                gram.SetSubMatrix(offsets[i], offsets[j], block);
+                if (i != j) gram.SetSubMatrix(offsets[j], offsets[i], block.Transpose());
+            }
+        return gram;
+    }
+}
