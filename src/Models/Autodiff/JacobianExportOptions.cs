@@ -1,0 +1,29 @@
+namespace Saliency.Models.Autodiff;
+
+/// <summary>Options of <see cref="JacobianExporter.Export"/>. The defaults suit a single-input image classifier.</summary>
+public sealed record JacobianExportOptions
+{
+    /// <summary>Name of the graph input that is the image; <c>null</c> picks the only non-initializer float input.</summary>
+    public string? InputName { get; init; }
+
+    /// <summary>Name of the classifier output (logits, or probabilities through a final Softmax); <c>null</c> picks the first graph output.</summary>
+    public string? OutputName { get; init; }
+
+    /// <summary>
+    /// The image shape without the batch dimension (e.g. <c>[1, 28, 28]</c>), needed only when the model declares
+    /// symbolic spatial or channel dimensions. The batch dimension is always fixed to 1 in the exported model.
+    /// </summary>
+    public IReadOnlyList<long>? InputShape { get; init; }
+
+    /// <summary>Name of the added logits output.</summary>
+    public string LogitsName { get; init; } = "logits";
+
+    /// <summary>Name of the added probabilities output (softmax of the logits).</summary>
+    public string ProbabilitiesName { get; init; } = "probabilities";
+
+    /// <summary>Name of the added input holding the k cotangent rows, shape [k, classes].</summary>
+    public string CotangentsName { get; init; } = "cotangents";
+
+    /// <summary>Name of the added output holding the k vector-Jacobian products, shape [k, image dims without batch].</summary>
+    public string VjpName { get; init; } = "vjp";
+}

@@ -1,0 +1,378 @@
+using Saliency.Models.Onnx.Proto;
+
+namespace Saliency.Models.Autodiff;
+
+/// <summary>
+/// Reverse-mode differentiation of an ONNX image classifier, exported as an ONNX graph that a stock inference
+/// build of ONNX Runtime runs (CPU or GPU): standard operators of the default domain only, opset 16 or later,
+/// no training operators.
+/// </summary>
+/// <remarks>
+/// <para>The augmented model keeps the original inputs and outputs and adds</para>
+/// <list type="bullet">
+/// <item><c>logits</c> [1, c] — the classifier's logits (the input of a final Softmax when the model ends in one);</item>
+/// <item><c>probabilities</c> [1, c] — their softmax;</item>
+/// <item>input <c>cotangents</c> [k, c] and output <c>vjp</c> [k, image dims without batch]: row r of <c>vjp</c>
+/// is <c>J(x)ᵀ cotangents[r]</c>, with <c>J</c> the Jacobian of the logits with respect to the image.</item>
+/// </list>
+/// <para>The image batch is fixed to 1 and k is chosen at run time, so one Run gives the logits and k
+/// vector-Jacobian products: identity rows give rows of the Jacobian (columns of <c>W</c>), <c>p − y</c> gives
+/// the cross-entropy gradient <c>W(p − y)</c>. The backward pass carries k in place of the batch axis, so the
+/// batch-1 forward activations it reuses (ReLU masks, MaxPool indices, sigmoid outputs) broadcast against it.</para>
+/// <para>Only the path from the image to the logits is differentiated; integer shape computations off that path
+/// (PyTorch's <c>Shape → Gather → Concat → Reshape</c>) are folded to constants. For piecewise-linear networks
+/// (ReLU, max pooling, affine layers) the exported Jacobian is exact within the input's activation region.</para>
+/// </remarks>
+public static partial class JacobianExporter
+{
+    /// <summary>The operators that have a backward rule.</summary>
+    public static IReadOnlyCollection<string> SupportedOperators { get; } = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Conv",
+        "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Transpose",
+        "Concat", "Identity", "Dropout", "Clip",
+    };
+
+    /// <summary>Operators whose outputs never carry a derivative (they read shapes, not values).</summary>
+    private static readonly HashSet<string> NonDifferentiable = ["Shape", "Size", "Constant", "ConstantOfShape"];
+
+    /// <summary>Metadata key of the exported model: the name of the image input that <c>vjp</c> differentiates.</summary>
+    public const string MetadataInput = "saliency.jacobian.input";
+
+    /// <summary>Metadata key of the exported model: the name of the forward tensor holding the logits.</summary>
+    public const string MetadataLogits = "saliency.jacobian.logits";
+
+    /// <summary>Metadata key of the exported model: "true" when the classifier's output is a final Softmax of the logits.</summary>
+    public const string MetadataEndsInSoftmax = "saliency.jacobian.ends_in_softmax";
+
+    /// <summary>The lowest default-domain opset the exporter accepts (opset 13 fixed Softmax, ReduceSum and Squeeze semantics).</summary>
+    public const long MinimumSourceOpset = 13;
+
+    /// <summary>The opset of the exported model is raised to at least this (ScatterElements with reduction="add").</summary>
+    public const long MinimumExportOpset = 16;
+
+    /// <summary>
+    /// Builds the augmented model. The input model is not modified.
+    /// </summary>
+    /// <param name="classifier">An image classifier: one float image input [N or 1, dims...], output logits or softmax probabilities [N, c].</param>
+    /// <param name="options">Names and shape overrides; <c>null</c> for the defaults.</param>
+    /// <returns>A new model with the outputs described on <see cref="JacobianExporter"/>.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="classifier"/> is null.</exception>
+    /// <exception cref="JacobianExportException">The model cannot be differentiated; the message names the reason and, for
+    /// an unsupported operator, the operator and node.</exception>
+    public static ModelProto Export(ModelProto classifier, JacobianExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        options ??= new JacobianExportOptions();
+        if (classifier.Graph is null) throw new JacobianExportException("The model has no graph.");
+        var model = classifier.Clone();
+        new Exporter(model, options).Run();
+        return model;
+    }
+
+    /// <summary>Parses ONNX bytes, exports the augmented model and serialises it.</summary>
+    /// <exception cref="JacobianExportException">The bytes are not an ONNX model, or the model cannot be differentiated.</exception>
+    public static byte[] Export(byte[] classifierOnnx, JacobianExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(classifierOnnx);
+        ModelProto parsed;
+        try
+        {
+            parsed = ModelProto.Parser.ParseFrom(classifierOnnx);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new JacobianExportException($"The bytes are not a valid ONNX model: {e.Message}");
+        }
+        return Google.Protobuf.MessageExtensions.ToByteArray(Export(parsed, options));
+    }
+
+    /// <summary>One export: analysis of the forward graph, then emission of the backward graph.</summary>
+    private sealed partial class Exporter(ModelProto model, JacobianExportOptions options)
+    {
+        private readonly GraphProto _graph = model.Graph;
+        private List<NodeProto> _forward = [];
+        private StaticShapes _shapes = null!;
+        private readonly HashSet<string> _active = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _needed = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, (NodeProto Node, int Index)> _producer = new(StringComparer.Ordinal);
+        private BackwardGraph _emit = null!;
+
+        public void Run()
+        {
+            long opset = CheckOpset();
+            var (input, imageShape) = FindImageInput();
+            var outputName = FindClassifierOutput();
+            _forward = TopologicalOrder();
+            for (int i = 0; i < _forward.Count; i++)
+                foreach (var o in _forward[i].Output)
+                    if (o.Length > 0) _producer[o] = (_forward[i], i);
+            _shapes = StaticShapes.Infer(_graph, _forward, input.Name, imageShape);
+
+            // A final Softmax is detected and differentiated from its input: W is the Jacobian of the logits.
+            string logits = outputName;
+            bool endsInSoftmax = false;
+            if (_producer.TryGetValue(outputName, out var last) && last.Node.OpType == "Softmax" && IsDefaultDomain(last.Node)
+                && _shapes.TryGetShape(outputName, out var outShape)
+                && StaticShapes.NormalizeAxis(NodeAttributes.Int(last.Node, "axis", -1), outShape.Length) == outShape.Length - 1)
+            {
+                logits = last.Node.Input[0];
+                endsInSoftmax = true;
+            }
+            if (!_shapes.TryGetShape(logits, out var logitShape) || logitShape.Length != 2 || logitShape[0] != 1)
+                throw new JacobianExportException(
+                    $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");
+            long classes = logitShape[1];
+
+            MarkActive(input.Name);
+            MarkNeeded(logits);
+            if (!_needed.Contains(input.Name))
+                throw new JacobianExportException($"The output '{logits}' does not depend on the input '{input.Name}'.");
+            var relevant = _forward.Select((n, i) => (n, i)).Where(p => IsRelevant(p.n)).ToList();
+            CheckSupported(relevant);
+
+            var existing = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var n in _graph.Node) { existing.UnionWith(n.Input); existing.UnionWith(n.Output); existing.Add(n.Name); }
+            foreach (var v in _graph.Input.Concat(_graph.Output).Concat(_graph.ValueInfo)) existing.Add(v.Name);
+            foreach (var t in _graph.Initializer) existing.Add(t.Name);
+            CheckName(options.CotangentsName, existing, "cotangents input");
+            CheckName(options.VjpName, existing, "vjp output");
+
+            _emit = new BackwardGraph(existing, options.CotangentsName);
+            _emit.AddGradient(logits, options.CotangentsName);
+            for (int r = relevant.Count - 1; r >= 0; r--)
+            {
+                var (node, index) = relevant[r];
+                var gy = _emit.TakeGradient(node.Output[0]);
+                if (gy is not null) Backward(node, index, gy);
+            }
+            var gx = _emit.TakeGradient(input.Name)
+                ?? throw new JacobianExportException($"No derivative reaches the input '{input.Name}'.");
+            _emit.Node("Identity", [gx], options.VjpName, []);
+
+            // Everything below only appends to the clone; all checks that can fail have run.
+            FixImageInput(input, imageShape);
+            if (opset < MinimumExportOpset) SetOpset(MinimumExportOpset);
+            if (model.IrVersion < 8) model.IrVersion = 8;
+            _graph.Node.AddRange(_emit.Nodes);
+            _graph.Initializer.AddRange(_emit.Initializers);
+            _graph.Input.Add(FloatValue(options.CotangentsName, ["k", classes]));
+            AddNamedOutput(logits, options.LogitsName, classes, existing, "logits output");
+            string probabilities = endsInSoftmax ? outputName : AppendSoftmax(logits);
+            AddNamedOutput(probabilities, options.ProbabilitiesName, classes, existing, "probabilities output");
+            _graph.Output.Add(FloatValue(options.VjpName, ["k", .. imageShape[1..].Select(d => (object)d)]));
+            SetMetadata(MetadataInput, input.Name);
+            SetMetadata(MetadataLogits, logits);
+            SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");
+        }
+
+        private void SetMetadata(string key, string value)
+        {
+            var entry = model.MetadataProps.FirstOrDefault(e => e.Key == key);
+            if (entry is null) model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+            else entry.Value = value;
+        }
+
+        private static bool IsDefaultDomain(NodeProto n) => n.Domain is "" or "ai.onnx";
+
+        private long CheckOpset()
+        {
+            var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")
+                ?? throw new JacobianExportException("The model imports no default-domain opset.");
+            if (entry.Version < MinimumSourceOpset)
+                throw new JacobianExportException(
+                    $"The model uses opset {entry.Version}; the Jacobian exporter needs opset {MinimumSourceOpset} or later (re-export it from PyTorch with opset_version>=13).");
+            return entry.Version;
+        }
+
+        private void SetOpset(long version)
+        {
+            foreach (var o in model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx")) o.Version = version;
+        }
+
+        private (ValueInfoProto Input, long[] Shape) FindImageInput()
+        {
+            var initializers = _graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+            var candidates = _graph.Input.Where(i => !initializers.Contains(i.Name)).ToList();
+            ValueInfoProto input;
+            if (options.InputName is { } wanted)
+            {
+                input = candidates.FirstOrDefault(i => i.Name == wanted)
+                    ?? throw new JacobianExportException($"The model has no input named '{wanted}'.");
+            }
+            else
+            {
+                var floats = candidates.Where(i => i.Type?.TensorType?.ElemType == (int)TensorProto.Types.DataType.Float).ToList();
+                if (floats.Count == 0) throw new JacobianExportException("The model has no float input to differentiate with respect to.");
+                if (floats.Count > 1)
+                    throw new JacobianExportException(
+                        $"The model has {floats.Count} float inputs ({string.Join(", ", floats.Select(f => f.Name))}); name the image with JacobianExportOptions.InputName.");
+                if (candidates.Count > 1)
+                    throw new JacobianExportException(
+                        $"The model has {candidates.Count} inputs; the exported Jacobian model supports a single image input.");
+                input = floats[0];
+            }
+            var tensor = input.Type?.TensorType;
+            if (tensor is null || tensor.ElemType != (int)TensorProto.Types.DataType.Float)
+                throw new JacobianExportException($"The input '{input.Name}' is not a float tensor.");
+            int rank = tensor.Shape?.Dim.Count ?? 0;
+            if (rank < 2) throw new JacobianExportException($"The input '{input.Name}' must have a batch axis and at least one more axis; it has rank {rank}.");
+            var shape = new long[rank];
+            shape[0] = 1;
+            var batch = tensor.Shape!.Dim[0];
+            if (batch.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && batch.DimValue != 1)
+                throw new JacobianExportException($"The input '{input.Name}' has a fixed batch of {batch.DimValue}; the Jacobian model needs batch 1 or a symbolic batch.");
+            if (options.InputShape is { } overrideShape)
+            {
+                if (overrideShape.Count != rank - 1 || overrideShape.Any(d => d <= 0))
+                    throw new JacobianExportException($"JacobianExportOptions.InputShape must list {rank - 1} positive dimensions (the input without batch).");
+                for (int i = 1; i < rank; i++) shape[i] = overrideShape[i - 1];
+            }
+            else
+            {
+                for (int i = 1; i < rank; i++)
+                {
+                    var d = tensor.Shape.Dim[i];
+                    if (d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue <= 0)
+                        throw new JacobianExportException(
+                            $"Dimension {i} of the input '{input.Name}' is not a fixed size; give the image shape in JacobianExportOptions.InputShape.");
+                    shape[i] = d.DimValue;
+                }
+            }
+            return (input, shape);
+        }
+
+        private string FindClassifierOutput()
+        {
+            if (_graph.Output.Count == 0) throw new JacobianExportException("The model has no outputs.");
+            if (options.OutputName is { } wanted)
+                return _graph.Output.FirstOrDefault(o => o.Name == wanted)?.Name
+                    ?? throw new JacobianExportException($"The model has no output named '{wanted}'.");
+            return _graph.Output[0].Name;
+        }
+
+        /// <summary>Kahn's algorithm; ONNX requires sorted graphs, but sorting here costs nothing and guards against writers that don't.</summary>
+        private List<NodeProto> TopologicalOrder()
+        {
+            var available = new HashSet<string>(StringComparer.Ordinal) { "" };
+            foreach (var i in _graph.Input) available.Add(i.Name);
+            foreach (var t in _graph.Initializer) available.Add(t.Name);
+            var pending = _graph.Node.ToList();
+            var sorted = new List<NodeProto>(pending.Count);
+            bool progress = true;
+            while (pending.Count > 0 && progress)
+            {
+                progress = false;
+                for (int i = 0; i < pending.Count; i++)
+                {
+                    var n = pending[i];
+                    if (!n.Input.All(available.Contains)) continue;
+                    sorted.Add(n);
+                    available.UnionWith(n.Output);
+                    pending.RemoveAt(i--);
+                    progress = true;
+                }
+            }
+            if (pending.Count > 0)
+            {
+                var n = pending[0];
+                var missing = n.Input.First(i => !available.Contains(i));
+                throw new JacobianExportException(
+                    $"Node '{n.Name}' ({n.OpType}) reads '{missing}', which no input, initializer or node produces (or the graph has a cycle).", n.OpType, n.Name);
+            }
+            return sorted;
+        }
+
+        /// <summary>Forward pass: which tensors depend on the image. Only float outputs carry a derivative.</summary>
+        private void MarkActive(string input)
+        {
+            _active.Add(input);
+            foreach (var n in _forward)
+            {
+                if (NonDifferentiable.Contains(n.OpType) || !n.Input.Any(_active.Contains)) continue;
+                if (n.OpType is "MaxPool" or "Dropout" or "BatchNormalization") _active.Add(n.Output[0]);
+                else _active.UnionWith(n.Output.Where(o => o.Length > 0));
+            }
+        }
+
+        /// <summary>Backward pass: which active tensors the logits depend on.</summary>
+        private void MarkNeeded(string logits)
+        {
+            _needed.Add(logits);
+            for (int i = _forward.Count - 1; i >= 0; i--)
+            {
+                var n = _forward[i];
+                if (!IsRelevant(n)) continue;
+                foreach (var input in n.Input)
+                    if (_active.Contains(input)) _needed.Add(input);
+            }
+        }
+
+        private bool IsRelevant(NodeProto n) => n.Output.Any(o => _active.Contains(o) && _needed.Contains(o));
+
+        private static void CheckSupported(List<(NodeProto Node, int Index)> relevant)
+        {
+            var bad = relevant.Where(p => !IsDefaultDomain(p.Node) || !SupportedOperators.Contains(p.Node.OpType)).ToList();
+            if (bad.Count == 0) return;
+            var (node, index) = bad[0];
+            string name = NodeAttributes.DisplayName(node, index);
+            string domain = IsDefaultDomain(node) ? "" : $" in domain '{node.Domain}'";
+            string others = bad.Count > 1
+                ? $" ({bad.Count - 1} more: {string.Join(", ", bad.Skip(1).Take(5).Select(p => $"{p.Node.OpType} '{NodeAttributes.DisplayName(p.Node, p.Index)}'"))})"
+                : "";
+            throw new JacobianExportException(
+                $"Unsupported operator '{node.OpType}'{domain} at node '{name}' on the path from the input to the logits{others}. Supported: {string.Join(", ", SupportedOperators)}.",
+                node.OpType, name);
+        }
+
+        private static void CheckName(string name, HashSet<string> existing, string role)
+        {
+            if (string.IsNullOrEmpty(name)) throw new JacobianExportException($"The name of the {role} is empty.");
+            if (existing.Contains(name))
+                throw new JacobianExportException($"The model already has a tensor named '{name}'; choose another name for the {role} in JacobianExportOptions.");
+        }
+
+        private void AddNamedOutput(string tensor, string name, long classes, HashSet<string> existing, string role)
+        {
+            if (tensor == name)
+            {
+                if (!_graph.Output.Any(o => o.Name == name)) _graph.Output.Add(FloatValue(name, [1L, classes]));
+                return;
+            }
+            CheckName(name, existing, role);
+            _graph.Node.Add(new NodeProto { OpType = "Identity", Name = $"jacobian/{name}", Input = { tensor }, Output = { name } });
+            _graph.Output.Add(FloatValue(name, [1L, classes]));
+        }
+
+        private string AppendSoftmax(string logits)
+        {
+            var softmax = _emit.Fresh("probabilities");
+            _graph.Node.Add(new NodeProto
+            {
+                OpType = "Softmax", Name = softmax, Input = { logits }, Output = { softmax },
+                Attribute = { NodeAttributes.MakeInt("axis", -1) },
+            });
+            return softmax;
+        }
+
+        private void FixImageInput(ValueInfoProto input, long[] shape)
+        {
+            var dims = input.Type.TensorType.Shape.Dim;
+            for (int i = 0; i < shape.Length; i++) dims[i] = new TensorShapeProto.Types.Dimension { DimValue = shape[i] };
+        }
+
+        private static ValueInfoProto FloatValue(string name, IEnumerable<object> dims)
+        {
+            var shape = new TensorShapeProto();
+            foreach (var d in dims)
+                shape.Dim.Add(d is string s ? new TensorShapeProto.Types.Dimension { DimParam = s } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d) });
+            return new ValueInfoProto
+            {
+                Name = name,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+            };
+        }
+
+        private string Describe(string tensor) => _shapes.TryGetShape(tensor, out var s) ? $"[{string.Join(", ", s)}]" : "an unknown shape";
+    }
+}

@@ -1,0 +1,402 @@
+using Saliency.Models.Onnx.Proto;
+
+namespace Saliency.Models.Autodiff;
+
+/// <summary>
+/// Static shape inference over an ONNX graph with the image batch fixed to 1, plus constant folding of the small
+/// integer subgraphs exporters use to compute shapes (<c>Shape → Gather → Unsqueeze → Concat → Reshape</c>).
+/// The backward rules need every shape statically: broadcast reduction axes, ConvTranspose output padding,
+/// pooling divisors and Reshape targets are all baked into the exported graph as constants.
+/// </summary>
+internal sealed class StaticShapes
+{
+    private readonly Dictionary<string, long[]> _shapes = new();
+    private readonly Dictionary<string, long[]> _ints = new();
+
+    public bool TryGetShape(string name, out long[] shape) => _shapes.TryGetValue(name, out shape!);
+
+    /// <summary>The constant values of an integer tensor, when they are known at export time.</summary>
+    public long[]? IntValues(string name) => _ints.GetValueOrDefault(name);
+
+    public static StaticShapes Infer(GraphProto graph, IReadOnlyList<NodeProto> sortedNodes, string imageInput, long[] imageShape)
+    {
+        var s = new StaticShapes();
+        foreach (var init in graph.Initializer)
+        {
+            s._shapes[init.Name] = init.Dims.ToArray();
+            if (NodeAttributes.ReadInt64s(init) is { } values) s._ints[init.Name] = values;
+        }
+        foreach (var input in graph.Input)
+        {
+            if (input.Name == imageInput) s._shapes[input.Name] = imageShape;
+            else if (!s._shapes.ContainsKey(input.Name) && DeclaredShape(input) is { } declared) s._shapes[input.Name] = declared;
+        }
+        foreach (var node in sortedNodes)
+        {
+            try
+            {
+                s.InferNode(node);
+            }
+            catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or InvalidOperationException or KeyNotFoundException or OverflowException or DivideByZeroException)
+            {
+                // Leaves the outputs unknown; the exporter reports any unknown shape it actually needs.
+            }
+        }
+        // Declared value_info shapes fill gaps the rules above do not cover (e.g. ops off the differentiated path).
+        foreach (var vi in graph.ValueInfo.Concat(graph.Output))
+            if (!s._shapes.ContainsKey(vi.Name) && DeclaredShape(vi) is { } declared) s._shapes[vi.Name] = declared;
+        return s;
+    }
+
+    /// <summary>The declared shape of a value, when every dimension is a number.</summary>
+    public static long[]? DeclaredShape(ValueInfoProto vi)
+    {
+        var tensor = vi.Type?.TensorType;
+        if (tensor?.Shape is null) return null;
+        var dims = new long[tensor.Shape.Dim.Count];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            var d = tensor.Shape.Dim[i];
+            if (d.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue || d.DimValue <= 0) return null;
+            dims[i] = d.DimValue;
+        }
+        return dims;
+    }
+
+    private long[] In(NodeProto node, int i) => _shapes[node.Input[i]];
+
+    private bool HasInput(NodeProto node, int i) => node.Input.Count > i && node.Input[i].Length > 0;
+
+    private void Set(NodeProto node, int output, long[] shape)
+    {
+        if (node.Output.Count > output && node.Output[output].Length > 0) _shapes[node.Output[output]] = shape;
+    }
+
+    private void SetInts(NodeProto node, long[] values, long[] shape)
+    {
+        _ints[node.Output[0]] = values;
+        _shapes[node.Output[0]] = shape;
+    }
+
+    private void InferNode(NodeProto node)
+    {
+        switch (node.OpType)
+        {
+            case "Constant":
+                InferConstant(node);
+                break;
+            case "Identity" or "Cast":
+                Set(node, 0, In(node, 0));
+                if (IntValues(node.Input[0]) is { } v && (node.OpType == "Identity" || IsIntegerCast(node))) _ints[node.Output[0]] = v;
+                break;
+            case "Dropout" or "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Softmax" or "LogSoftmax" or "Clip"
+                or "BatchNormalization" or "Neg" or "Exp" or "Log" or "Sqrt" or "Abs" or "Erf" or "Elu" or "Selu"
+                or "Softplus" or "HardSigmoid" or "Reciprocal":
+                Set(node, 0, In(node, 0));
+                break;
+            case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Greater" or "Less" or "Equal" or "And" or "Or":
+                Set(node, 0, Broadcast(In(node, 0), In(node, 1)));
+                break;
+            case "Where":
+                Set(node, 0, Broadcast(Broadcast(In(node, 0), In(node, 1)), In(node, 2)));
+                break;
+            case "Gemm":
+                InferGemm(node);
+                break;
+            case "MatMul":
+                Set(node, 0, MatMulShape(In(node, 0), In(node, 1)));
+                break;
+            case "Conv":
+                Set(node, 0, ConvShape(node, In(node, 0), In(node, 1)));
+                break;
+            case "MaxPool" or "AveragePool":
+                {
+                    var shape = PoolShape(node, In(node, 0));
+                    Set(node, 0, shape);
+                    Set(node, 1, shape);
+                    break;
+                }
+            case "GlobalAveragePool" or "GlobalMaxPool":
+                {
+                    var x = In(node, 0);
+                    var y = x.ToArray();
+                    for (int i = 2; i < y.Length; i++) y[i] = 1;
+                    Set(node, 0, y);
+                    break;
+                }
+            case "Flatten":
+                {
+                    var x = In(node, 0);
+                    int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 1), x.Length + 1);
+                    Set(node, 0, [Product(x[..axis]), Product(x[axis..])]);
+                    break;
+                }
+            case "Reshape":
+                InferReshape(node);
+                break;
+            case "Transpose":
+                {
+                    var x = In(node, 0);
+                    var perm = NodeAttributes.Ints(node, "perm") ?? Enumerable.Range(0, x.Length).Reverse().Select(i => (long)i).ToArray();
+                    Set(node, 0, perm.Select(p => x[p]).ToArray());
+                    break;
+                }
+            case "Concat":
+                InferConcat(node);
+                break;
+            case "Shape":
+                {
+                    var x = In(node, 0);
+                    int start = (int)NormalizeClamped(NodeAttributes.Int(node, "start", 0), x.Length);
+                    int end = (int)NormalizeClamped(NodeAttributes.Int(node, "end", x.Length), x.Length);
+                    var values = x[start..Math.Max(start, end)];
+                    SetInts(node, values, [values.Length]);
+                    break;
+                }
+            case "Gather":
+                InferGather(node);
+                break;
+            case "Unsqueeze":
+                InferUnsqueeze(node);
+                break;
+            case "Squeeze":
+                InferSqueeze(node);
+                break;
+            case "Slice":
+                InferSlice(node);
+                break;
+            case "ConstantOfShape":
+                if (IntValues(node.Input[0]) is { } dims) Set(node, 0, dims);
+                break;
+        }
+    }
+
+    private static bool IsIntegerCast(NodeProto node)
+    {
+        var to = (TensorProto.Types.DataType)NodeAttributes.Int(node, "to", 0);
+        return to is TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32;
+    }
+
+    private void InferConstant(NodeProto node)
+    {
+        if (NodeAttributes.Find(node, "value") is { T: { } t })
+        {
+            var dims = t.Dims.ToArray();
+            if (NodeAttributes.ReadInt64s(t) is { } v) SetInts(node, v, dims);
+            else Set(node, 0, dims);
+        }
+        else if (NodeAttributes.Find(node, "value_int") is { } vi) SetInts(node, [vi.I], []);
+        else if (NodeAttributes.Find(node, "value_ints") is { } vis) SetInts(node, vis.Ints.ToArray(), [vis.Ints.Count]);
+        else if (NodeAttributes.Find(node, "value_float") is not null) Set(node, 0, []);
+        else if (NodeAttributes.Find(node, "value_floats") is { } vfs) Set(node, 0, [vfs.Floats.Count]);
+    }
+
+    private void InferGemm(NodeProto node)
+    {
+        var a = In(node, 0);
+        var b = In(node, 1);
+        if (a.Length != 2 || b.Length != 2) throw new ArgumentException("Gemm needs matrices");
+        long m = NodeAttributes.Int(node, "transA", 0) != 0 ? a[1] : a[0];
+        long n = NodeAttributes.Int(node, "transB", 0) != 0 ? b[0] : b[1];
+        Set(node, 0, [m, n]);
+    }
+
+    private void InferReshape(NodeProto node)
+    {
+        var x = In(node, 0);
+        var target = IntValues(node.Input[1]) ?? throw new InvalidOperationException("shape not constant");
+        bool allowZero = NodeAttributes.Int(node, "allowzero", 0) != 0;
+        var y = new long[target.Length];
+        int inferred = -1;
+        for (int i = 0; i < y.Length; i++)
+        {
+            if (target[i] == 0 && !allowZero) y[i] = x[i];
+            else if (target[i] == -1) { inferred = i; y[i] = 1; }
+            else y[i] = target[i];
+        }
+        if (inferred >= 0) y[inferred] = Product(x) / Product(y);
+        Set(node, 0, y);
+    }
+
+    private void InferConcat(NodeProto node)
+    {
+        var first = In(node, 0);
+        int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 0), first.Length);
+        var y = first.ToArray();
+        y[axis] = node.Input.Sum(i => _shapes[i][axis]);
+        Set(node, 0, y);
+        if (first.Length == 1 && node.Input.All(i => _ints.ContainsKey(i)))
+            _ints[node.Output[0]] = node.Input.SelectMany(i => _ints[i]).ToArray();
+    }
+
+    private void InferGather(NodeProto node)
+    {
+        var data = In(node, 0);
+        var indices = In(node, 1);
+        int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 0), data.Length);
+        var y = data[..axis].Concat(indices).Concat(data[(axis + 1)..]).ToArray();
+        Set(node, 0, y);
+        if (data.Length == 1 && IntValues(node.Input[0]) is { } dv && IntValues(node.Input[1]) is { } iv)
+            _ints[node.Output[0]] = iv.Select(i => dv[i < 0 ? i + dv.Length : i]).ToArray();
+    }
+
+    private long[] AxesOf(NodeProto node)
+    {
+        if (HasInput(node, 1)) return IntValues(node.Input[1]) ?? throw new InvalidOperationException("axes not constant");
+        return NodeAttributes.Ints(node, "axes") ?? [];
+    }
+
+    private void InferUnsqueeze(NodeProto node)
+    {
+        var x = In(node, 0);
+        var axes = AxesOf(node);
+        int rank = x.Length + axes.Length;
+        var normalized = axes.Select(a => NormalizeAxis(a, rank)).ToHashSet();
+        var y = new long[rank];
+        int j = 0;
+        for (int i = 0; i < rank; i++) y[i] = normalized.Contains(i) ? 1 : x[j++];
+        Set(node, 0, y);
+        if (IntValues(node.Input[0]) is { } v) _ints[node.Output[0]] = v;
+    }
+
+    private void InferSqueeze(NodeProto node)
+    {
+        var x = In(node, 0);
+        var axes = HasInput(node, 1) || NodeAttributes.Find(node, "axes") is not null
+            ? AxesOf(node).Select(a => NormalizeAxis(a, x.Length)).ToHashSet()
+            : Enumerable.Range(0, x.Length).Where(i => x[i] == 1).Select(i => (long)i).ToHashSet();
+        Set(node, 0, x.Where((_, i) => !axes.Contains(i)).ToArray());
+        if (IntValues(node.Input[0]) is { } v) _ints[node.Output[0]] = v;
+    }
+
+    private void InferSlice(NodeProto node)
+    {
+        var x = In(node, 0);
+        var starts = IntValues(node.Input[1]) ?? throw new InvalidOperationException("starts not constant");
+        var ends = IntValues(node.Input[2]) ?? throw new InvalidOperationException("ends not constant");
+        var axes = HasInput(node, 3) ? IntValues(node.Input[3]) ?? throw new InvalidOperationException("axes not constant")
+            : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        var steps = HasInput(node, 4) ? IntValues(node.Input[4]) ?? throw new InvalidOperationException("steps not constant")
+            : Enumerable.Repeat(1L, starts.Length).ToArray();
+        var y = x.ToArray();
+        var ranges = new (long Start, long Step, long Count)[x.Length];
+        for (int i = 0; i < x.Length; i++) ranges[i] = (0, 1, x[i]);
+        for (int i = 0; i < starts.Length; i++)
+        {
+            int axis = (int)NormalizeAxis(axes[i], x.Length);
+            long dim = x[axis], step = steps[i];
+            if (step <= 0) throw new InvalidOperationException("only positive slice steps are folded");
+            long start = Math.Clamp(starts[i] < 0 ? starts[i] + dim : starts[i], 0, dim);
+            long end = Math.Clamp(ends[i] < 0 ? ends[i] + dim : ends[i], 0, dim);
+            long count = Math.Max(0, (end - start + step - 1) / step);
+            y[axis] = count;
+            ranges[axis] = (start, step, count);
+        }
+        Set(node, 0, y);
+        if (x.Length == 1 && IntValues(node.Input[0]) is { } v)
+            _ints[node.Output[0]] = Enumerable.Range(0, (int)ranges[0].Count).Select(i => v[ranges[0].Start + i * ranges[0].Step]).ToArray();
+    }
+
+    public static long Product(IEnumerable<long> dims) => dims.Aggregate(1L, (a, b) => a * b);
+
+    public static long NormalizeAxis(long axis, int rank)
+    {
+        long a = axis < 0 ? axis + rank : axis;
+        if (a < 0 || a >= rank) throw new ArgumentException($"axis {axis} out of range for rank {rank}");
+        return a;
+    }
+
+    private static long NormalizeClamped(long axis, int rank) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
+
+    /// <summary>Numpy-style broadcast of two shapes.</summary>
+    public static long[] Broadcast(long[] a, long[] b)
+    {
+        int rank = Math.Max(a.Length, b.Length);
+        var y = new long[rank];
+        for (int i = 0; i < rank; i++)
+        {
+            long da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
+            long db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
+            if (da != db && da != 1 && db != 1) throw new ArgumentException("shapes do not broadcast");
+            y[i] = Math.Max(da, db);
+        }
+        return y;
+    }
+
+    private static long[] MatMulShape(long[] a, long[] b)
+    {
+        if (a.Length < 2 || b.Length < 2) throw new ArgumentException("MatMul folding needs rank >= 2");
+        var batch = Broadcast(a[..^2], b[..^2]);
+        return [.. batch, a[^2], b[^1]];
+    }
+
+    /// <summary>Explicit begin/end pads per spatial axis, resolving <c>auto_pad</c> as ONNX defines it.</summary>
+    public static (long[] Begin, long[] End) Pads(NodeProto node, long[] spatialIn, long[] kernel, long[] strides, long[] dilations)
+    {
+        int n = spatialIn.Length;
+        var begin = new long[n];
+        var end = new long[n];
+        string autoPad = NodeAttributes.String(node, "auto_pad") ?? "NOTSET";
+        if (autoPad is "SAME_UPPER" or "SAME_LOWER")
+        {
+            for (int i = 0; i < n; i++)
+            {
+                long outSize = (spatialIn[i] + strides[i] - 1) / strides[i];
+                long total = Math.Max(0, (outSize - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - spatialIn[i]);
+                begin[i] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2;
+                end[i] = total - begin[i];
+            }
+        }
+        else if (autoPad is "NOTSET" or "")
+        {
+            var pads = NodeAttributes.Ints(node, "pads");
+            if (pads is not null)
+            {
+                if (pads.Length != 2 * n) throw new ArgumentException("pads length");
+                for (int i = 0; i < n; i++) { begin[i] = pads[i]; end[i] = pads[n + i]; }
+            }
+        }
+        else if (autoPad != "VALID") throw new ArgumentException($"auto_pad '{autoPad}'");
+        return (begin, end);
+    }
+
+    /// <summary>Spatial geometry of a Conv or pooling node: kernel, strides, dilations and explicit pads.</summary>
+    public static (long[] Kernel, long[] Strides, long[] Dilations, long[] Begin, long[] End) Geometry(NodeProto node, long[] x, long[] kernel)
+    {
+        int n = x.Length - 2;
+        var strides = NodeAttributes.Ints(node, "strides") ?? Enumerable.Repeat(1L, n).ToArray();
+        var dilations = NodeAttributes.Ints(node, "dilations") ?? Enumerable.Repeat(1L, n).ToArray();
+        var (begin, end) = Pads(node, x[2..], kernel, strides, dilations);
+        return (kernel, strides, dilations, begin, end);
+    }
+
+    private static long[] ConvShape(NodeProto node, long[] x, long[] w)
+    {
+        var kernel = NodeAttributes.Ints(node, "kernel_shape") ?? w[2..];
+        var (k, s, d, b, e) = Geometry(node, x, kernel);
+        var y = new long[x.Length];
+        y[0] = x[0];
+        y[1] = w[0];
+        for (int i = 0; i < k.Length; i++) y[i + 2] = (x[i + 2] + b[i] + e[i] - d[i] * (k[i] - 1) - 1) / s[i] + 1;
+        return y;
+    }
+
+    public static long[] PoolShape(NodeProto node, long[] x)
+    {
+        var kernel = NodeAttributes.Ints(node, "kernel_shape") ?? throw new ArgumentException("kernel_shape missing");
+        var (k, s, d, b, e) = Geometry(node, x, kernel);
+        bool ceil = NodeAttributes.Int(node, "ceil_mode", 0) != 0;
+        var y = new long[x.Length];
+        y[0] = x[0];
+        y[1] = x[1];
+        for (int i = 0; i < k.Length; i++)
+        {
+            long span = x[i + 2] + b[i] + e[i] - d[i] * (k[i] - 1) - 1;
+            long o = (ceil ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
+            // As in ONNX Runtime and PyTorch: with ceil_mode the last window must start inside the input or its begin pad.
+            if (ceil && (o - 1) * s[i] >= x[i + 2] + b[i]) o--;
+            y[i + 2] = o;
+        }
+        return y;
+    }
+}

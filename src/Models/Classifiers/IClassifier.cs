@@ -1,0 +1,131 @@
+namespace Saliency.Models.Classifiers;
+
+/// <summary>
+/// An image classifier seen through its first-order behaviour: logits and probabilities for a batch, and for one
+/// image the Jacobian <c>W ∈ R^{d×c}</c> of the logits with respect to the flattened input (column i = ∇ₓ logitᵢ),
+/// the cross-entropy gradient <c>W(p − y)</c> and any vector-Jacobian product.
+/// </summary>
+/// <remarks>
+/// For piecewise-linear networks (ReLU, max pooling, affine layers, batch normalisation in inference form) the
+/// logits are affine inside each activation region, so <c>W</c> is exact there: <c>logits(x + δ) = logits(x) + Wᵀδ</c>
+/// for every δ that keeps all ReLU signs and max-pool winners, and <c>H = W A Wᵀ</c> with <c>A = diag(p) − ppᵀ</c> is
+/// the exact Hessian of the cross-entropy loss. For smooth networks (sigmoid, tanh) <c>W</c> is still exact but
+/// <c>W A Wᵀ</c> is only the Gauss-Newton part of the Hessian.
+/// Implementations are safe to call from many threads at once.
+/// </remarks>
+public interface IClassifier : IDisposable
+{
+    /// <summary>The shape of one image without the batch axis, e.g. [1, 28, 28].</summary>
+    IReadOnlyList<long> InputShape { get; }
+
+    /// <summary>d: the number of values in one image (product of <see cref="InputShape"/>).</summary>
+    int InputSize { get; }
+
+    /// <summary>c: the number of classes.</summary>
+    int ClassCount { get; }
+
+    /// <summary>Logits and probabilities of a batch of images laid out one after another (row-major, batch first).</summary>
+    /// <exception cref="ArgumentException">The span length is not a positive multiple of <see cref="InputSize"/>.</exception>
+    ClassScores Predict(ReadOnlySpan<float> images);
+
+    /// <summary>
+    /// The Jacobian columns for the given classes (all classes, in order, when <paramref name="classes"/> is null),
+    /// computed in one run of the exported Jacobian model, with the logits and probabilities of the image.
+    /// </summary>
+    /// <exception cref="ArgumentException">The image length is not <see cref="InputSize"/>, or a class index is out of range.</exception>
+    JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null);
+
+    /// <summary>The Jacobian columns of the <paramref name="k"/> most probable classes, most probable first.</summary>
+    JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k);
+
+    /// <summary>
+    /// The gradient of the cross-entropy loss <c>−log p_target</c> with respect to the image: <c>g = W(p − y)</c>, y the
+    /// one-hot target. The target defaults to the predicted class.
+    /// </summary>
+    LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null);
+
+    /// <summary>
+    /// k vector-Jacobian products in one run: row r of the result is <c>W cotangents[r]</c> (length d) for the k×c
+    /// row-major <paramref name="cotangents"/>. Writes the k×d rows into <paramref name="destination"/>, which lets
+    /// a caller reuse its buffer across calls, and returns the image's scores.
+    /// </summary>
+    ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination);
+}
+
+/// <summary>Logits and softmax probabilities for a batch, row-major [batch, classes].</summary>
+public sealed class ClassScores
+{
+    /// <summary>Wraps logits and probabilities of <paramref name="batch"/> images.</summary>
+    public ClassScores(float[] logits, float[] probabilities, int batch, int classes)
+    {
+        if (logits.Length != batch * classes || probabilities.Length != batch * classes)
+            throw new ArgumentException($"Expected {batch}×{classes} logits and probabilities, got {logits.Length} and {probabilities.Length}.");
+        Logits = logits;
+        Probabilities = probabilities;
+        Batch = batch;
+        Classes = classes;
+    }
+
+    /// <summary>The logits, [batch, classes] row-major.</summary>
+    public float[] Logits { get; }
+
+    /// <summary>softmax(logits) per row, [batch, classes] row-major.</summary>
+    public float[] Probabilities { get; }
+
+    /// <summary>Number of images.</summary>
+    public int Batch { get; }
+
+    /// <summary>Number of classes.</summary>
+    public int Classes { get; }
+
+    /// <summary>The logits of image <paramref name="i"/>.</summary>
+    public ReadOnlySpan<float> LogitsOf(int i) => Logits.AsSpan(i * Classes, Classes);
+
+    /// <summary>The probabilities of image <paramref name="i"/>.</summary>
+    public ReadOnlySpan<float> ProbabilitiesOf(int i) => Probabilities.AsSpan(i * Classes, Classes);
+
+    /// <summary>The predicted class of image <paramref name="i"/> (largest logit; first on ties).</summary>
+    public int PredictedClass(int i = 0) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(LogitsOf(i));
+}
+
+/// <summary>
+/// Selected columns of the Jacobian <c>W</c> of the logits with respect to the flattened image, stored column-major
+/// (column j, the gradient of logit <c>Classes[j]</c>, is contiguous), plus the image's scores.
+/// </summary>
+public sealed class JacobianMatrix
+{
+    internal JacobianMatrix(float[] data, int inputSize, int[] classes, ClassScores scores)
+    {
+        Data = data;
+        InputSize = inputSize;
+        Classes = classes;
+        Scores = scores;
+    }
+
+    /// <summary>d × m values, column-major: <c>Data[j·d + i] = ∂ logit_{Classes[j]} / ∂ xᵢ</c>.</summary>
+    public float[] Data { get; }
+
+    /// <summary>d, the number of rows.</summary>
+    public int InputSize { get; }
+
+    /// <summary>The class of each column.</summary>
+    public IReadOnlyList<int> Classes { get; }
+
+    /// <summary>m, the number of columns.</summary>
+    public int ColumnCount => Classes.Count;
+
+    /// <summary>The logits and probabilities of the image.</summary>
+    public ClassScores Scores { get; }
+
+    /// <summary>Column j: ∇ₓ logit_{Classes[j]}.</summary>
+    public ReadOnlySpan<float> Column(int j) => Data.AsSpan(j * InputSize, InputSize);
+
+    /// <summary>The entry W[i, j].</summary>
+    public float this[int i, int j] => Data[j * InputSize + i];
+}
+
+/// <summary>The cross-entropy gradient <c>W(p − y)</c> of one image for a target class, with the image's scores.</summary>
+/// <param name="Gradient">∇ₓ(−log p_target), length d.</param>
+/// <param name="Target">The target class.</param>
+/// <param name="Scores">The logits and probabilities of the image.</param>
+public sealed record LossGradient(float[] Gradient, int Target, ClassScores Scores);

@@ -1,0 +1,254 @@
+using System.Collections.Concurrent;
+using Google.Protobuf;
+using Saliency.Models.Autodiff;
+using Saliency.Models.Onnx.Proto;
+using Saliency.Models.Runtime;
+
+namespace Saliency.Models.Classifiers;
+
+/// <summary>
+/// <see cref="IClassifier"/> over ONNX Runtime: batched forward passes run the original model; Jacobians, loss
+/// gradients and vector-Jacobian products run the model exported by <see cref="JacobianExporter"/>, which returns
+/// the logits and k vector-Jacobian products in one run.
+/// </summary>
+/// <remarks>
+/// Thread-safe: ONNX Runtime sessions may be run concurrently, the identity cotangents are built once and only read,
+/// and image buffers come from a concurrent pool so that repeated calls do not allocate them again.
+/// </remarks>
+public sealed class OnnxClassifier : IClassifier
+{
+    private readonly InferenceSession _forward;
+    private readonly InferenceSession _jacobian;
+    private readonly string _inputName;
+    private readonly string _logitsTensor;
+    private readonly bool _batchedForward;
+    private readonly long[] _imageShape;
+    private readonly JacobianExportOptions _names;
+    private readonly ConcurrentBag<float[]> _imageBuffers = new();
+    private readonly Lazy<float[]> _allClassCotangents;
+    private int _disposed;
+
+    private OnnxClassifier(ModelProto classifier, ModelProto augmented, JacobianExportOptions names, InferenceSessionOptions? sessionOptions)
+    {
+        _names = names;
+        var cotangents = augmented.Graph.Input.First(i => i.Name == names.CotangentsName);
+        ClassCount = checked((int)cotangents.Type.TensorType.Shape.Dim[1].DimValue);
+        var vjp = augmented.Graph.Output.First(o => o.Name == names.VjpName);
+        _imageShape = vjp.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        InputSize = checked((int)_imageShape.Aggregate(1L, (a, b) => a * b));
+        var metadata = augmented.MetadataProps.ToDictionary(e => e.Key, e => e.Value);
+        _inputName = metadata[JacobianExporter.MetadataInput];
+        _logitsTensor = metadata[JacobianExporter.MetadataLogits];
+        var batch = classifier.Graph.Input.First(i => i.Name == _inputName).Type.TensorType.Shape.Dim[0];
+        _batchedForward = batch.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
+        _allClassCotangents = new Lazy<float[]>(() => Cotangents(Enumerable.Range(0, ClassCount).ToArray()));
+
+        // The forward model also returns the logits when the classifier ends in Softmax (they are an inner tensor then).
+        var forward = classifier.Clone();
+        if (forward.Graph.Output.All(o => o.Name != _logitsTensor))
+            forward.Graph.Output.Add(new ValueInfoProto
+            {
+                Name = _logitsTensor,
+                Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
+            });
+        _forward = InferenceSession.Create(forward.ToByteArray(), sessionOptions);
+        try
+        {
+            _jacobian = InferenceSession.Create(augmented.ToByteArray(), sessionOptions);
+        }
+        catch
+        {
+            _forward.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Exports the Jacobian model of <paramref name="classifier"/> and opens sessions on both.</summary>
+    /// <exception cref="JacobianExportException">The classifier cannot be differentiated.</exception>
+    public static OnnxClassifier Create(ModelProto classifier, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null)
+    {
+        ArgumentNullException.ThrowIfNull(classifier);
+        exportOptions ??= new JacobianExportOptions();
+        var augmented = JacobianExporter.Export(classifier, exportOptions);
+        return new OnnxClassifier(classifier, augmented, exportOptions, sessionOptions);
+    }
+
+    /// <summary>Reads an ONNX file and creates the classifier.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="JacobianExportException">The file is not an ONNX model, or it cannot be differentiated.</exception>
+    public static OnnxClassifier Create(string onnxPath, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(onnxPath);
+        if (!File.Exists(onnxPath)) throw new FileNotFoundException($"The model file '{onnxPath}' does not exist.", onnxPath);
+        ModelProto model;
+        try
+        {
+            model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnxPath));
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new JacobianExportException($"'{onnxPath}' is not a valid ONNX model: {e.Message}");
+        }
+        return Create(model, sessionOptions, exportOptions);
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<long> InputShape => _imageShape;
+
+    /// <inheritdoc />
+    public int InputSize { get; }
+
+    /// <inheritdoc />
+    public int ClassCount { get; }
+
+    /// <inheritdoc />
+    public ClassScores Predict(ReadOnlySpan<float> images)
+    {
+        ThrowIfDisposed();
+        if (images.Length == 0 || images.Length % InputSize != 0)
+            throw new ArgumentException($"Expected a positive multiple of {InputSize} values (images of shape [{string.Join(", ", _imageShape)}]), got {images.Length}.", nameof(images));
+        int batch = images.Length / InputSize;
+        var logits = new float[batch * ClassCount];
+        if (_batchedForward)
+        {
+            var output = _forward.Run([new FloatTensor(_inputName, images.ToArray(), [batch, .. _imageShape])], [_logitsTensor])[0];
+            output.Data.CopyTo(logits, 0);
+        }
+        else
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                var buffer = RentImage(images.Slice(b * InputSize, InputSize));
+                try
+                {
+                    var output = _forward.Run([new FloatTensor(_inputName, buffer, [1, .. _imageShape])], [_logitsTensor])[0];
+                    output.Data.CopyTo(logits, b * ClassCount);
+                }
+                finally
+                {
+                    _imageBuffers.Add(buffer);
+                }
+            }
+        }
+        return FromLogits(logits, batch);
+    }
+
+    private ClassScores FromLogits(float[] logits, int batch)
+    {
+        var probabilities = new float[logits.Length];
+        for (int b = 0; b < batch; b++)
+            System.Numerics.Tensors.TensorPrimitives.SoftMax(logits.AsSpan(b * ClassCount, ClassCount), probabilities.AsSpan(b * ClassCount, ClassCount));
+        return new ClassScores(logits, probabilities, batch, ClassCount);
+    }
+
+    /// <inheritdoc />
+    public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null)
+    {
+        ThrowIfDisposed();
+        int[] selected;
+        float[] cotangents;
+        if (classes is null)
+        {
+            selected = Enumerable.Range(0, ClassCount).ToArray();
+            cotangents = _allClassCotangents.Value;
+        }
+        else
+        {
+            selected = classes.ToArray();
+            if (selected.Length == 0) throw new ArgumentException("Select at least one class.", nameof(classes));
+            foreach (var c in selected)
+                if (c < 0 || c >= ClassCount) throw new ArgumentOutOfRangeException(nameof(classes), c, $"Class indices must lie in [0, {ClassCount}).");
+            cotangents = Cotangents(selected);
+        }
+        var data = RunJacobian(CheckImage(image), cotangents, selected.Length, out var logits, out var probabilities);
+        return new JacobianMatrix(data, InputSize, selected, new ClassScores(logits, probabilities, 1, ClassCount));
+    }
+
+    /// <inheritdoc />
+    public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
+    {
+        if (k < 1 || k > ClassCount) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must lie in [1, {ClassCount}].");
+        var p = Predict(CheckImage(image)).Probabilities;
+        var top = Enumerable.Range(0, ClassCount).OrderByDescending(i => p[i]).ThenBy(i => i).Take(k).ToArray();
+        return Jacobian(image, top);
+    }
+
+    /// <inheritdoc />
+    public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null)
+    {
+        var scores = Predict(CheckImage(image));
+        int t = target ?? scores.PredictedClass();
+        if (t < 0 || t >= ClassCount) throw new ArgumentOutOfRangeException(nameof(target), t, $"The target must lie in [0, {ClassCount}).");
+        // ∂(−log p_t)/∂logits = p − e_t, so the image gradient is W(p − e_t): one vector-Jacobian product.
+        var residual = scores.Probabilities.ToArray();
+        residual[t] -= 1f;
+        var gradient = RunJacobian(image, residual, 1, out var logits, out var probabilities);
+        return new LossGradient(gradient, t, new ClassScores(logits, probabilities, 1, ClassCount));
+    }
+
+    /// <inheritdoc />
+    public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination)
+    {
+        CheckImage(image);
+        if (cotangents.Length == 0 || cotangents.Length % ClassCount != 0)
+            throw new ArgumentException($"Cotangents must be k×{ClassCount} values (k ≥ 1), got {cotangents.Length}.", nameof(cotangents));
+        int k = cotangents.Length / ClassCount;
+        if (destination.Length != k * InputSize)
+            throw new ArgumentException($"The destination must hold k×d = {k}×{InputSize} values, it holds {destination.Length}.", nameof(destination));
+        if (System.Numerics.Tensors.TensorPrimitives.Sum(cotangents) is var sum && !float.IsFinite(sum))
+            throw new ArgumentException("The cotangents contain NaN or infinite values.", nameof(cotangents));
+        var result = RunJacobian(image, cotangents.ToArray(), k, out var logits, out var probabilities);
+        result.CopyTo(destination);
+        return new ClassScores(logits, probabilities, 1, ClassCount);
+    }
+
+    private float[] RunJacobian(ReadOnlySpan<float> image, float[] cotangents, int k, out float[] logits, out float[] probabilities)
+    {
+        ThrowIfDisposed();
+        var buffer = RentImage(image);
+        try
+        {
+            var outputs = _jacobian.Run(
+                [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(_names.CotangentsName, cotangents, [k, ClassCount])],
+                [_names.LogitsName, _names.ProbabilitiesName, _names.VjpName]);
+            logits = outputs[0].Data;
+            probabilities = outputs[1].Data;
+            return outputs[2].Data;
+        }
+        finally
+        {
+            _imageBuffers.Add(buffer);
+        }
+    }
+
+    private float[] Cotangents(int[] classes)
+    {
+        var u = new float[classes.Length * ClassCount];
+        for (int j = 0; j < classes.Length; j++) u[j * ClassCount + classes[j]] = 1f;
+        return u;
+    }
+
+    private ReadOnlySpan<float> CheckImage(ReadOnlySpan<float> image)
+    {
+        if (image.Length != InputSize)
+            throw new ArgumentException($"Expected one image of {InputSize} values (shape [{string.Join(", ", _imageShape)}]), got {image.Length}.", nameof(image));
+        return image;
+    }
+
+    private float[] RentImage(ReadOnlySpan<float> image)
+    {
+        if (!_imageBuffers.TryTake(out var buffer)) buffer = new float[InputSize];
+        image.CopyTo(buffer);
+        return buffer;
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _forward.Dispose();
+        _jacobian.Dispose();
+    }
+}
