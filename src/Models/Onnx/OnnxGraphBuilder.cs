@@ -72,6 +72,15 @@ public sealed class OnnxGraphBuilder
         return name;
     }
 
+    /// <summary>Declares a graph output with an element type but no shape (ONNX Runtime infers it).</summary>
+    /// <returns>The output's name.</returns>
+    public string OutputWithUnknownShape(string name, OnnxElementType elementType)
+    {
+        Output(name, elementType);
+        _graph.Output[^1].Type.TensorType.Shape = null;
+        return name;
+    }
+
     /// <summary>Adds a float initializer (stored as little-endian raw_data).</summary>
     /// <returns>The initializer's name.</returns>
     public string Initializer(string name, float[] data, params long[] dims)
