@@ -1,0 +1,160 @@
+using System.CommandLine;
+using Saliency.Imaging;
+using Saliency.Models.Data;
+using Saliency.Models.Onnx;
+using Saliency.Models.Runtime;
+using Spectre.Console;
+
+namespace Saliency.Cli.Commands;
+
+/// <summary>A problem with the user's input (a path, a size, an option) that the CLI reports in one line, without a stack trace.</summary>
+internal sealed class UserInputException(string message) : Exception(message);
+
+/// <summary>
+/// What the info, predict and demo commands share: the console they write to, the translation of user errors
+/// into a one-line message and exit code 1, and image-classifier plumbing (input layout, batched softmax).
+/// </summary>
+internal static class CommandSupport
+{
+    /// <summary>Exit code for a user error (bad path, unreadable file, wrong image size, ...).</summary>
+    public const int UserErrorExitCode = 1;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> with a Spectre console bound to the invocation's output writer (so tests can
+    /// capture it). Expected failures — missing files, malformed PNG/ONNX/IDX, ONNX Runtime errors, bad sizes —
+    /// print "error: message" on the error writer and return <see cref="UserErrorExitCode"/>; anything else is a
+    /// bug and is left to System.CommandLine's default handler.
+    /// </summary>
+    public static int Run(ParseResult parseResult, Func<IAnsiConsole, int> body)
+    {
+        var output = parseResult.InvocationConfiguration.Output;
+        var error = parseResult.InvocationConfiguration.Error;
+        // Colours only on a real terminal: redirected or captured output stays plain text.
+        bool terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = terminal ? AnsiSupport.Detect : AnsiSupport.No,
+            ColorSystem = terminal ? ColorSystemSupport.Detect : ColorSystemSupport.NoColors,
+        });
+        try
+        {
+            return body(console);
+        }
+        catch (Exception e) when (IsUserError(e))
+        {
+            error.WriteLine($"error: {e.Message}");
+            return UserErrorExitCode;
+        }
+    }
+
+    private static bool IsUserError(Exception e) => e is UserInputException or FileNotFoundException
+        or DirectoryNotFoundException or UnauthorizedAccessException or IOException
+        or PngFormatException or OnnxFormatException or DigitSetFormatException
+        or OrtException or OnnxRuntimeNotFoundException
+        or TensorShapeException or TensorNameException or TensorElementTypeException;
+
+    /// <summary>The option's file, or the bundled one when the option was not given.</summary>
+    public static string ResolvePath(FileInfo? given, Func<string> bundled, string what)
+    {
+        if (given is null)
+            return bundled();
+        if (!given.Exists)
+            throw new UserInputException($"{what} not found: {given.FullName}");
+        return given.FullName;
+    }
+
+    /// <summary>Shape of an image classifier's single input and output, read from the session.</summary>
+    public sealed record ClassifierLayout(string InputName, string OutputName, int Channels, int Height, int Width, int Classes);
+
+    /// <summary>
+    /// Checks that the model is an image classifier the CLI can drive — one float input [batch, channels, H, W]
+    /// with 1 or 3 channels, one float output [batch, classes] — and returns its layout. Dynamic H/W are taken
+    /// from <paramref name="imageHeight"/>/<paramref name="imageWidth"/> when given.
+    /// </summary>
+    public static ClassifierLayout Layout(InferenceSession session, int? imageHeight = null, int? imageWidth = null)
+    {
+        if (session.Inputs.Count != 1 || session.Outputs.Count < 1)
+            throw new UserInputException(
+                $"the model has {session.Inputs.Count} inputs and {session.Outputs.Count} outputs; an image classifier needs one input and one output.");
+        var input = session.Inputs[0];
+        var output = session.Outputs[0];
+        if (input.ElementType != TensorElementType.Float || input.Shape.Length != 4)
+            throw new UserInputException(
+                $"the model input {input} is not a float image batch [batch, channels, height, width].");
+        if (output.ElementType != TensorElementType.Float || output.Shape.Length != 2 || output.Shape[1] <= 0)
+            throw new UserInputException(
+                $"the model output {output} is not a float score matrix [batch, classes] with a fixed class count.");
+        long channels = input.Shape[1];
+        if (channels is not (1 or 3))
+            throw new UserInputException($"the model input {input} has {channels} channels; 1 (gray) or 3 (RGB) are supported.");
+        long height = input.Shape[2] > 0 ? input.Shape[2] : imageHeight ?? -1;
+        long width = input.Shape[3] > 0 ? input.Shape[3] : imageWidth ?? -1;
+        if (height <= 0 || width <= 0)
+            throw new UserInputException($"the model input {input} has no fixed image size.");
+        return new ClassifierLayout(input.Name, output.Name, (int)channels, (int)height, (int)width, (int)output.Shape[1]);
+    }
+
+    /// <summary>
+    /// A PNG as model input [channels, H, W] in [0, 1]: colour images are reduced to luma for a 1-channel model,
+    /// gray images replicated for a 3-channel model. The image must already have the model's size (no resizing).
+    /// </summary>
+    public static float[] ImageAsInput(PngImage image, ClassifierLayout layout)
+    {
+        if (image.Width != layout.Width || image.Height != layout.Height)
+            throw new UserInputException(
+                $"the image is {image.Width}×{image.Height} but the model expects {layout.Width}×{layout.Height}; resize it first.");
+        if (layout.Channels == 1)
+            return image.ToGrayFloats();
+        var planar = image.ToPlanarFloats();
+        if (planar.Length == 3 * image.Width * image.Height)
+            return planar;
+        return [.. planar, .. planar, .. planar];
+    }
+
+    /// <summary>
+    /// Runs a batch of <paramref name="count"/> images (NCHW, flattened) and returns class probabilities
+    /// [count, classes], the softmax of the model's logits (max-subtracted for stability). A model that already
+    /// ends in a softmax would be normalised twice, which is why the bundled model outputs raw logits.
+    /// </summary>
+    public static float[] Probabilities(InferenceSession session, ClassifierLayout layout, float[] images, int count)
+    {
+        var input = new FloatTensor(layout.InputName, images, [count, layout.Channels, layout.Height, layout.Width]);
+        var result = session.Run([input], [layout.OutputName]);
+        var logits = result[0].Data;
+        if (logits.Length != count * layout.Classes)
+            throw new UserInputException($"the model returned {logits.Length} scores for {count} images of {layout.Classes} classes.");
+        var probabilities = new float[logits.Length];
+        for (int i = 0; i < count; i++)
+            Softmax(logits.AsSpan(i * layout.Classes, layout.Classes), probabilities.AsSpan(i * layout.Classes, layout.Classes));
+        return probabilities;
+    }
+
+    /// <summary>Numerically stable softmax: exp(x − max) / Σ exp(x − max). Non-finite logits give NaN probabilities.</summary>
+    public static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in logits) max = Math.Max(max, v);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++)
+            sum += probabilities[i] = MathF.Exp(logits[i] - max);
+        for (int i = 0; i < logits.Length; i++)
+            probabilities[i] = (float)(probabilities[i] / sum);
+    }
+
+    /// <summary>Index of the largest value (the first one on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Model file path for the bundled default, with a user-facing error when it cannot be found.</summary>
+    public static string BundledModel()
+    {
+        try { return BundledAssets.ModelPath; }
+        catch (FileNotFoundException e) { throw new UserInputException(e.Message); }
+    }
+}
