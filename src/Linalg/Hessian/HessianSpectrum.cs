@@ -16,19 +16,22 @@ namespace Saliency.Linalg.Hessian;
 /// <c>C = BᵀB = L̃ᵀ (W̃ᵀW̃) L̃</c> is N×N; <c>C = V S² Vᵀ</c> gives the nonzero eigenvalues of H as S² and its
 /// eigenvectors as <c>U = B V S⁻¹ = W̃ (L̃ V S⁻¹)</c>. Only the Gram <c>W̃ᵀW̃</c> touches the d-dimensional data
 /// (O(d N²) flops); B itself is never stored, so d = 150,528 costs one pass-pair over W.</para>
-/// <para>Eigenvalues of H beyond N (d &gt; N) are exactly zero and are not listed.</para>
+/// <para>Eigenvalues of H beyond N (d &gt; N) are exactly zero and are not listed. When d &lt; N the d×d matrix
+/// <c>H = BBᵀ</c> is the smaller eigenproblem and is used instead (same results, less work).</para>
 /// </remarks>
 public sealed class HessianSpectrum
 {
     private readonly HessianTerm[] _terms;
-    private readonly Matrix<double> _reducedVectors; // L̃ V S⁻¹ (N×r): U = W̃ · this
+    private readonly Matrix<double> _basis; // reduced: L̃ V S⁻¹ (N×r), U = W̃ · this; otherwise U itself (d×r)
+    private readonly bool _reduced;
 
-    private HessianSpectrum(HessianTerm[] terms, double[] eigenvalues, Matrix<double> reducedVectors, int rank,
+    private HessianSpectrum(HessianTerm[] terms, double[] eigenvalues, Matrix<double> basis, bool reduced, int rank,
         double frobeniusSquared)
     {
         _terms = terms;
         Eigenvalues = eigenvalues;
-        _reducedVectors = reducedVectors;
+        _basis = basis;
+        _reduced = reduced;
         Rank = rank;
         FrobeniusNormSquared = frobeniusSquared;
     }
@@ -56,12 +59,13 @@ public sealed class HessianSpectrum
     {
         if (count < 0 || count > Rank)
             throw new ArgumentOutOfRangeException(nameof(count), count, $"Between 0 and the numerical rank {Rank}.");
+        if (!_reduced) return _basis.SubMatrix(0, Dimension, 0, count);
         var u = Matrix<double>.Build.Dense(Dimension, count);
         int offset = 0;
         foreach (var term in _terms)
         {
             int c = term.ClassCount;
-            u += term.Jacobian * _reducedVectors.SubMatrix(offset, c, 0, count);
+            u += term.Jacobian * _basis.SubMatrix(offset, c, 0, count);
             offset += c;
         }
         return u;
@@ -77,48 +81,69 @@ public sealed class HessianSpectrum
         => Compute([new HessianTerm(jacobian, probabilities, 1.0, classSubset)]);
 
     /// <summary>Spectrum of the weighted sum <c>Σⱼ wⱼ Wⱼ Aⱼ Wⱼᵀ</c> (Smooth CASO: weights 1/n).</summary>
+    /// <remarks>
+    /// Works on the smaller side: the N×N matrix <c>C = BᵀB</c> when N ≤ d (the usual case, d = pixels), or the d×d
+    /// matrix <c>H = B Bᵀ</c> itself when d &lt; N (many classes or copies on a small input). Either way the cost is
+    /// O(d N min(d, N)) for the products and O(min(d, N)³) for the dense symmetric eigensolver.
+    /// </remarks>
     /// <exception cref="HessianInputException">No terms, mismatched sizes, non-finite values, bad weights.</exception>
     /// <exception cref="ProbabilityVectorException">A p is not a probability vector.</exception>
     public static HessianSpectrum Compute(IReadOnlyList<HessianTerm> terms)
     {
-        var c = ReducedMatrix(terms, out var factor, out var termArray);
-        int n = c.RowCount;
-        var evd = c.Evd(Symmetricity.Symmetric);
+        var factor = StackedFactor(terms, out var termArray, out var offsets);
+        int n = offsets[^1], d = termArray[0].Dimension;
+        bool reduced = n <= d;
+        Matrix<double> small;
+        if (reduced)
+        {
+            small = factor.TransposeThisAndMultiply(Gram(termArray, offsets)) * factor; // C = L̃ᵀ W̃ᵀW̃ L̃
+        }
+        else
+        {
+            var b = StackedB(termArray, offsets, factor);
+            small = b.TransposeAndMultiply(b); // H = B Bᵀ, d×d
+        }
+        // Symmetrise: the product is symmetric up to round-off, and the symmetric eigensolver assumes it exactly.
+        small = (small + small.Transpose()) * 0.5;
+        int m = small.RowCount;
+        var evd = small.Evd(Symmetricity.Symmetric);
         var values = evd.EigenValues; // ascending, real for a symmetric matrix
         var vectors = evd.EigenVectors;
-        var eigenvalues = new double[n];
-        var order = new int[n];
-        for (int k = 0; k < n; k++)
-        {
-            order[k] = n - 1 - k;
-            eigenvalues[k] = Math.Max(0.0, values[n - 1 - k].Real); // C is PSD: negatives are round-off
-        }
+        var eigenvalues = new double[n]; // listed up to N; beyond min(d, N) they are exactly zero
+        for (int k = 0; k < m; k++) eigenvalues[k] = Math.Max(0.0, values[m - 1 - k].Real); // PSD: negatives are round-off
         double top = eigenvalues[0];
         int rank = 0;
-        while (rank < n && eigenvalues[rank] > 1e-12 * top && top > 0) rank++;
+        while (rank < m && top > 0 && eigenvalues[rank] > 1e-12 * top) rank++;
 
-        var scaledV = Matrix<double>.Build.Dense(n, rank);
-        for (int k = 0; k < rank; k++)
-        {
-            double inv = 1.0 / Math.Sqrt(eigenvalues[k]);
-            for (int i = 0; i < n; i++) scaledV[i, k] = vectors[i, order[k]] * inv;
-        }
         double frob2 = 0;
-        foreach (double v in c.Enumerate()) frob2 += v * v;
-        return new HessianSpectrum(termArray, eigenvalues, factor * scaledV, rank, frob2);
+        foreach (double v in small.Enumerate()) frob2 += v * v; // ‖C‖_F = ‖H‖_F
+        Matrix<double> basis;
+        if (reduced)
+        {
+            // U = W̃ (L̃ V S⁻¹): keep the N×r right factor, apply W̃ on request.
+            var scaledV = Matrix<double>.Build.Dense(m, rank);
+            for (int k = 0; k < rank; k++)
+            {
+                double inv = 1.0 / Math.Sqrt(eigenvalues[k]);
+                for (int i = 0; i < m; i++) scaledV[i, k] = vectors[i, m - 1 - k] * inv;
+            }
+            basis = factor * scaledV;
+        }
+        else
+        {
+            basis = Matrix<double>.Build.Dense(d, rank);
+            for (int k = 0; k < rank; k++) basis.SetColumn(k, vectors.Column(m - 1 - k));
+        }
+        return new HessianSpectrum(termArray, eigenvalues, basis, reduced, rank, frob2);
     }
 
-    /// <summary>
-    /// The reduced matrix <c>C = L̃ᵀ (W̃ᵀW̃) L̃</c> (N×N) whose nonzero eigenvalues are those of H,
-    /// and the block-diagonal factor L̃. Validates the terms.
-    /// </summary>
-    internal static Matrix<double> ReducedMatrix(IReadOnlyList<HessianTerm> terms, out Matrix<double> factor,
-        out HessianTerm[] termArray)
+    /// <summary>Validates the terms and builds the block-diagonal <c>L̃ = blockdiag(√wⱼ Lₐⱼ)</c> (N×N).</summary>
+    internal static Matrix<double> StackedFactor(IReadOnlyList<HessianTerm> terms, out HessianTerm[] termArray, out int[] offsets)
     {
         if (terms is null || terms.Count == 0) throw new HessianInputException("At least one Hessian term is required.", nameof(terms));
         termArray = terms.ToArray();
         int d = termArray[0].Dimension;
-        var offsets = new int[termArray.Length + 1];
+        offsets = new int[termArray.Length + 1];
         for (int j = 0; j < termArray.Length; j++)
         {
             termArray[j].Validate($"terms[{j}]");
@@ -128,16 +153,25 @@ public sealed class HessianSpectrum
             offsets[j + 1] = offsets[j] + termArray[j].ClassCount;
         }
         int n = offsets[^1];
-        var gram = Gram(termArray, offsets);
-        factor = Matrix<double>.Build.Dense(n, n);
+        var factor = Matrix<double>.Build.Dense(n, n);
         for (int j = 0; j < termArray.Length; j++)
         {
             var l = SoftmaxCurvature.Factor(termArray[j].Probabilities) * Math.Sqrt(termArray[j].Weight);
             factor.SetSubMatrix(offsets[j], offsets[j], l);
         }
-        var c = factor.TransposeThisAndMultiply(gram) * factor;
-        // Symmetrise: the product is symmetric up to round-off, and the symmetric eigensolver assumes it exactly.
-        return (c + c.Transpose()) * 0.5;
+        return factor;
+    }
+
+    /// <summary><c>B = W̃ L̃</c> (d×N), block column j = <c>Wⱼ (√wⱼ Lₐⱼ)</c>.</summary>
+    private static Matrix<double> StackedB(HessianTerm[] terms, int[] offsets, Matrix<double> factor)
+    {
+        var b = Matrix<double>.Build.Dense(terms[0].Dimension, offsets[^1]);
+        for (int j = 0; j < terms.Length; j++)
+        {
+            int c = terms[j].ClassCount;
+            b.SetSubMatrix(0, offsets[j], terms[j].Jacobian * factor.SubMatrix(offsets[j], c, offsets[j], c));
+        }
+        return b;
     }
 
     /// <summary>The stacked Gram <c>W̃ᵀW̃</c>, block (i, j) = <c>Wᵢᵀ Wⱼ</c>.</summary>

@@ -1,0 +1,253 @@
+using MathNet.Numerics.LinearAlgebra;
+using Saliency.Linalg.Hessian;
+
+namespace Saliency.Solvers.Caso;
+
+/// <summary>How <see cref="CasoProblem.LambdaMax"/> was obtained.</summary>
+public enum LambdaMaxKind
+{
+    /// <summary>Exact: the largest eigenvalue from the c×c reduced eigenproblem (<see cref="HessianSpectrum"/>).</summary>
+    Exact,
+    /// <summary>An upper bound: for Smooth CASO with too many stacked classes, Σⱼ wⱼ λ_max(Hⱼ) ≥ λ_max(Σⱼ wⱼ Hⱼ) (convexity of λ_max). Safe for λ2.</summary>
+    UpperBound,
+    /// <summary>The authors' estimate: a few power iterations (a lower bound, so strong concavity rests on the margin).</summary>
+    PowerIterationEstimate,
+}
+
+/// <summary>Settings for building a <see cref="CasoProblem"/>.</summary>
+public sealed record CasoProblemOptions
+{
+    /// <summary>The label class y of the loss; null = the most probable class (the prediction).</summary>
+    public int? Target { get; init; }
+
+    /// <summary>Keep only the k most probable classes (plus the target); null = all classes.</summary>
+    public int? TopClasses { get; init; }
+
+    /// <summary>How to obtain L = λ_max(H). Exact by default.</summary>
+    public LambdaMaxKind LambdaMaxMethod { get; init; } = LambdaMaxKind.Exact;
+
+    /// <summary>Power iterations when <see cref="LambdaMaxMethod"/> is <see cref="LambdaMaxKind.PowerIterationEstimate"/> (the authors use 10).</summary>
+    public int PowerIterations { get; init; } = 10;
+
+    /// <summary>Seed of the power iteration's start vector.</summary>
+    public int Seed { get; init; } = 12345;
+
+    /// <summary>Smooth CASO: the largest stacked class count n·c for the exact joint spectrum; beyond it the bound Σ wⱼ λ_max(Hⱼ) is used.</summary>
+    public int ExactSpectrumMaxColumns { get; init; } = 2048;
+}
+
+/// <summary>
+/// The data of one CAFO/CASO explanation: <c>g = W(p − y)</c> and the Hessian <c>H = W A Wᵀ</c>
+/// (exact for piecewise-linear networks, the Gauss–Newton part otherwise), or their averages over noisy copies
+/// (Smooth CASO), with <c>L = λ_max(H)</c> for the λ2 rule.
+/// </summary>
+public sealed class CasoProblem
+{
+    private readonly double[] _gradient;
+
+    private CasoProblem(double[] gradient, IHessianOperator hessian, double lambdaMax, LambdaMaxKind kind,
+        HessianSpectrum? spectrum, int target, int classCount, int totalClasses, double droppedMass, int copies)
+    {
+        _gradient = gradient;
+        Hessian = hessian;
+        LambdaMax = lambdaMax;
+        LambdaMaxKind = kind;
+        Spectrum = spectrum;
+        Target = target;
+        ClassCount = classCount;
+        TotalClasses = totalClasses;
+        DroppedProbabilityMass = droppedMass;
+        Copies = copies;
+    }
+
+    /// <summary>Input dimension d.</summary>
+    public int Dimension => _gradient.Length;
+
+    /// <summary>The loss gradient g = W(p − y) (averaged over copies for Smooth CASO).</summary>
+    public ReadOnlySpan<double> Gradient => _gradient;
+
+    /// <summary>Batched products with H (averaged over copies for Smooth CASO).</summary>
+    public IHessianOperator Hessian { get; }
+
+    /// <summary>L = λ_max(H), or the bound/estimate named by <see cref="LambdaMaxKind"/>.</summary>
+    public double LambdaMax { get; }
+
+    /// <summary>How <see cref="LambdaMax"/> was obtained.</summary>
+    public LambdaMaxKind LambdaMaxKind { get; }
+
+    /// <summary>The full spectrum when it was computed exactly; null otherwise.</summary>
+    public HessianSpectrum? Spectrum { get; }
+
+    /// <summary>The label class y (index into all classes).</summary>
+    public int Target { get; }
+
+    /// <summary>Classes kept in W (per copy).</summary>
+    public int ClassCount { get; }
+
+    /// <summary>Classes of the model.</summary>
+    public int TotalClasses { get; }
+
+    /// <summary>Probability mass of the classes left out by top-k selection (the largest over copies); 0 when all are kept.</summary>
+    public double DroppedProbabilityMass { get; }
+
+    /// <summary>Noisy copies averaged (1 for plain CASO).</summary>
+    public int Copies { get; }
+
+    /// <summary>Builds the problem for one Jacobian W (d×c) and probabilities p.</summary>
+    /// <exception cref="HessianInputException">W and p disagree in size, or W is not finite.</exception>
+    /// <exception cref="ProbabilityVectorException">p is not a probability vector.</exception>
+    /// <exception cref="CasoInputException">Target out of range, or bad options.</exception>
+    public static CasoProblem FromJacobian(Matrix<double> jacobian, double[] probabilities, CasoProblemOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(jacobian);
+        ArgumentNullException.ThrowIfNull(probabilities);
+        return FromSamples([new JacobianSample(jacobian, probabilities)], options ?? new CasoProblemOptions());
+    }
+
+    /// <summary>
+    /// Smooth CASO/CAFO: the gradient and Hessian averaged over the provider's n noisy copies,
+    /// <c>ḡ = (1/n) Σ Wⱼ(pⱼ − y)</c>, <c>H̄ = (1/n) Σ Wⱼ Aⱼ Wⱼᵀ</c>. The target defaults to the most probable class
+    /// of the first copy; pass the clean prediction as <see cref="CasoProblemOptions.Target"/>.
+    /// </summary>
+    /// <exception cref="CasoInputException">No copies, copies of different dimension or class count.</exception>
+    public static CasoProblem FromNoisyCopies(INoisyJacobianProvider provider, CasoProblemOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        if (provider.Count < 1) throw new CasoInputException("The provider has no noisy copies.", nameof(provider));
+        var samples = new JacobianSample[provider.Count];
+        for (int j = 0; j < samples.Length; j++) samples[j] = provider.Evaluate(j);
+        return FromSamples(samples, options ?? new CasoProblemOptions());
+    }
+
+    /// <summary>
+    /// A problem over a caller-supplied gradient and Hessian operator (e.g. a GPU-backed HVP), with L given.
+    /// </summary>
+    /// <exception cref="CasoInputException">Sizes disagree, g not finite, or L negative / not finite.</exception>
+    public static CasoProblem FromOperator(double[] gradient, IHessianOperator hessian, double lambdaMax, LambdaMaxKind kind)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        ArgumentNullException.ThrowIfNull(hessian);
+        if (gradient.Length != hessian.Dimension)
+            throw new CasoInputException($"g has {gradient.Length} entries, the Hessian operator dimension is {hessian.Dimension}.", nameof(gradient));
+        if (gradient.Any(v => !double.IsFinite(v))) throw new CasoInputException("g has a non-finite entry.", nameof(gradient));
+        if (!(lambdaMax >= 0) || !double.IsFinite(lambdaMax))
+            throw new CasoInputException($"λ_max(H) = {lambdaMax} must be finite and ≥ 0 (H is positive semidefinite).", nameof(lambdaMax));
+        return new CasoProblem(gradient, hessian, lambdaMax, kind, null, -1, 0, 0, 0, 1);
+    }
+
+    private static CasoProblem FromSamples(JacobianSample[] samples, CasoProblemOptions options)
+    {
+        if (options.TopClasses is int k && k < 1) throw new CasoInputException($"TopClasses = {k} must be ≥ 1.", nameof(options));
+        if (options.PowerIterations < 1) throw new CasoInputException("At least one power iteration.", nameof(options));
+        int d = samples[0].Jacobian.RowCount, cTotal = samples[0].Jacobian.ColumnCount;
+        for (int j = 0; j < samples.Length; j++)
+        {
+            var s = samples[j] ?? throw new CasoInputException($"Copy {j} is null.", nameof(samples));
+            // Full validation (sizes, finiteness, simplex) before any arithmetic.
+            new HessianTerm(s.Jacobian, s.Probabilities).Validate($"copies[{j}]");
+            if (s.Jacobian.RowCount != d || s.Jacobian.ColumnCount != cTotal)
+                throw new CasoInputException(
+                    $"Copy {j} has W of {s.Jacobian.RowCount}×{s.Jacobian.ColumnCount}, copy 0 has {d}×{cTotal}.", nameof(samples));
+        }
+        int target = options.Target ?? ArgMax(samples[0].Probabilities);
+        if (target < 0 || target >= cTotal)
+            throw new CasoInputException($"Target class {target} is outside 0..{cTotal - 1}.", nameof(options));
+
+        double weight = 1.0 / samples.Length, dropped = 0;
+        var gradient = new double[d];
+        var terms = new HessianTerm[samples.Length];
+        var parts = new IHessianOperator[samples.Length];
+        int kept = cTotal;
+        for (int j = 0; j < samples.Length; j++)
+        {
+            var w = samples[j].Jacobian;
+            var p = samples[j].Probabilities;
+            bool subset = false;
+            if (options.TopClasses is int topK && topK < cTotal)
+            {
+                var cols = ClassSelection.TopClasses(p, topK, target, out double droppedJ);
+                dropped = Math.Max(dropped, droppedJ);
+                var wSub = Matrix<double>.Build.Dense(d, cols.Length);
+                var pSub = new double[cols.Length];
+                for (int i = 0; i < cols.Length; i++)
+                {
+                    wSub.SetColumn(i, w.Column(cols[i]));
+                    pSub[i] = p[cols[i]];
+                }
+                // y restricted to the kept classes: the target is always kept.
+                var r = new double[cols.Length];
+                for (int i = 0; i < cols.Length; i++) r[i] = pSub[i] - (cols[i] == target ? 1.0 : 0.0);
+                AddScaled(gradient, wSub, r, weight);
+                w = wSub;
+                p = pSub;
+                subset = true;
+                kept = cols.Length;
+            }
+            else
+            {
+                var r = new double[cTotal];
+                for (int i = 0; i < cTotal; i++) r[i] = p[i] - (i == target ? 1.0 : 0.0);
+                AddScaled(gradient, w, r, weight);
+            }
+            terms[j] = new HessianTerm(w, p, weight, subset);
+            parts[j] = new DenseJacobianHessian(w, p, weight);
+        }
+        IHessianOperator hessian = parts.Length == 1 ? parts[0] : new SumHessian(parts);
+
+        double lambdaMax;
+        LambdaMaxKind kind;
+        HessianSpectrum? spectrum = null;
+        if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
+        {
+            lambdaMax = PowerIteration(hessian, options.PowerIterations, options.Seed);
+            kind = LambdaMaxKind.PowerIterationEstimate;
+        }
+        else if (samples.Length * kept <= options.ExactSpectrumMaxColumns || samples.Length == 1)
+        {
+            spectrum = HessianSpectrum.Compute(terms);
+            lambdaMax = spectrum.LambdaMax;
+            kind = LambdaMaxKind.Exact;
+        }
+        else
+        {
+            lambdaMax = 0;
+            foreach (var term in terms) lambdaMax += term.Weight * HessianSpectrum.Compute([term with { Weight = 1.0 }]).LambdaMax;
+            kind = LambdaMaxKind.UpperBound;
+        }
+        return new CasoProblem(gradient, hessian, lambdaMax, kind, spectrum, target, kept, cTotal, dropped, samples.Length);
+    }
+
+    /// <summary>The authors' estimate of L: Rayleigh quotient after a few power iterations from a seeded random start.</summary>
+    internal static double PowerIteration(IHessianOperator hessian, int iterations, int seed)
+    {
+        int d = hessian.Dimension;
+        var rng = new Random(seed);
+        var v = new double[d];
+        var hv = new double[d];
+        for (int i = 0; i < d; i++) v[i] = rng.NextDouble() - 0.5;
+        double estimate = 0;
+        for (int it = 0; it < iterations; it++)
+        {
+            double norm = System.Numerics.Tensors.TensorPrimitives.Norm<double>(v);
+            if (norm == 0) return 0;
+            System.Numerics.Tensors.TensorPrimitives.Divide<double>(v, norm, v);
+            hessian.Multiply(v, hv, 1);
+            estimate = System.Numerics.Tensors.TensorPrimitives.Dot<double>(v, hv); // Rayleigh quotient ≤ λ_max
+            hv.CopyTo(v, 0);
+        }
+        return Math.Max(0, estimate);
+    }
+
+    private static void AddScaled(double[] gradient, Matrix<double> w, double[] r, double weight)
+    {
+        var g = w * Vector<double>.Build.Dense(r);
+        for (int i = 0; i < gradient.Length; i++) gradient[i] += weight * g[i];
+    }
+
+    private static int ArgMax(double[] p)
+    {
+        int best = 0;
+        for (int i = 1; i < p.Length; i++) if (p[i] > p[best]) best = i;
+        return best;
+    }
+}
