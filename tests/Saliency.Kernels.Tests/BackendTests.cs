@@ -1,0 +1,55 @@
+using Saliency.Kernels.Backends;
+using Saliency.Kernels.Cpu;
+using Saliency.Kernels.Ops;
+
+namespace Saliency.Kernels.Tests;
+
+/// <summary>Backend plumbing: copies, element types, availability reporting, misuse of buffers.</summary>
+public class BackendTests
+{
+    [Test]
+    public void CpuUploadDownloadCopyClearRoundTrip()
+    {
+        var cpu = ComputeBackends.Cpu;
+        using var a = cpu.Allocate<double>(5);
+        using var b = cpu.Allocate<double>(5);
+        Assert.That(TestData.Download(a), Is.All.EqualTo(0.0));
+        cpu.Upload<double>([1, 2, 3, 4, 5], a);
+        cpu.Copy(a, b);
+        cpu.Clear(a);
+        Assert.That(TestData.Download(b), Is.EqualTo(new double[] { 1, 2, 3, 4, 5 }));
+        Assert.That(TestData.Download(a), Is.All.EqualTo(0.0));
+        Assert.Throws<BufferSizeMismatchException>(() => cpu.Upload<double>([1, 2], a));
+        Assert.Throws<BufferSizeMismatchException>(() => cpu.Download(a, new double[4]));
+        Assert.Throws<NotSupportedException>(() => cpu.Allocate<long>(3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => cpu.Allocate<float>(-1));
+    }
+
+    [Test]
+    public void DisposedBufferIsRejectedWithATypedException()
+    {
+        var a = ComputeBackends.Cpu.Allocate<float>(4);
+        a.Dispose();
+        Assert.Throws<BackendMismatchException>(() => SoftThreshold.Apply(a, a, 4, [1f]));
+        Assert.Throws<ObjectDisposedException>(() => _ = ((CpuBuffer<float>)a).Span.Length);
+    }
+
+    [Test]
+    public void CudaAvailabilityIsReportedWithAReason()
+    {
+        bool available = ComputeBackends.IsCudaAvailable(out string reason);
+        if (available)
+        {
+            using var cuda = ComputeBackends.Create(BackendKind.Cuda);
+            Assert.That(cuda.Kind, Is.EqualTo(BackendKind.Cuda));
+            Assert.That(cuda.DeviceName, Does.Contain("sm_"));
+            return;
+        }
+        Assert.That(reason, Is.Not.Empty);
+        Assert.That(ComputeBackends.TryCreateCuda(out string again), Is.Null);
+        Assert.That(again, Is.EqualTo(reason));
+        var ex = Assert.Throws<BackendUnavailableException>(() => ComputeBackends.Create(BackendKind.Cuda));
+        Assert.That(ex!.Message, Does.Contain(reason));
+        Assert.That(ex.Kind, Is.EqualTo(BackendKind.Cuda));
+    }
+}
