@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using Saliency.Kernels.Backends;
 using Saliency.Linalg.Hessian;
 
 namespace Saliency.Solvers.Caso;
@@ -41,7 +42,7 @@ public sealed record CasoProblemOptions
 /// (exact for piecewise-linear networks, the Gauss–Newton part otherwise), or their averages over noisy copies
 /// (Smooth CASO), with <c>L = λ_max(H)</c> for the λ2 rule.
 /// </summary>
-public sealed class CasoProblem
+public sealed class CasoProblem : IDisposable
 {
     private readonly double[] _gradient;
 
@@ -133,6 +134,92 @@ public sealed class CasoProblem
         if (!(lambdaMax >= 0) || !double.IsFinite(lambdaMax))
             throw new CasoInputException($"λ_max(H) = {lambdaMax} must be finite and ≥ 0 (H is positive semidefinite).", nameof(lambdaMax));
         return new CasoProblem(gradient, hessian, lambdaMax, kind, null, -1, 0, 0, 0, 1);
+    }
+
+    /// <summary>
+    /// Builds the problem from a float32 class-major Jacobian (as the model layer produces it: class j's gradient at
+    /// <c>[j·d, (j+1)·d)</c>) with the Hessian-vector products on <paramref name="backend"/>'s batched HVP kernel
+    /// (CPU or CUDA). g is accumulated in float64 on the host. L is exact (from the spectrum of the kept classes, in
+    /// float64) unless the options ask for the power-iteration estimate, which runs on the kernel. Dispose the problem
+    /// to free the device copy of W.
+    /// </summary>
+    /// <exception cref="HessianInputException">W's length is not d·c, W is not finite, or p's length is not c.</exception>
+    /// <exception cref="ProbabilityVectorException">p is not a probability vector.</exception>
+    /// <exception cref="CasoInputException">Target out of range, or bad options.</exception>
+    public static CasoProblem FromClassMajor(IComputeBackend backend, ReadOnlySpan<float> jacobian, int dimension, int classCount,
+        double[] probabilities, CasoProblemOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(probabilities);
+        options ??= new CasoProblemOptions();
+        if (dimension < 1 || classCount < 1)
+            throw new HessianInputException($"d = {dimension} and c = {classCount} must be positive.", nameof(dimension));
+        if (jacobian.Length != (long)dimension * classCount)
+            throw new HessianInputException($"W holds {jacobian.Length} values, d·c = {(long)dimension * classCount}.", nameof(jacobian));
+        if (probabilities.Length != classCount)
+            throw new HessianInputException($"W has {classCount} classes but p has {probabilities.Length} entries.", nameof(probabilities));
+        SoftmaxCurvature.ValidateProbabilities(probabilities);
+        if (HasNonFinite(jacobian))
+            throw new HessianInputException("The Jacobian has a non-finite entry.", nameof(jacobian));
+        if (options.TopClasses is int k0 && k0 < 1) throw new CasoInputException($"TopClasses = {k0} must be ≥ 1.", nameof(options));
+        int target = options.Target ?? ArgMax(probabilities);
+        if (target < 0 || target >= classCount)
+            throw new CasoInputException($"Target class {target} is outside 0..{classCount - 1}.", nameof(options));
+
+        double dropped = 0;
+        int[] kept = options.TopClasses is int k && k < classCount
+            ? ClassSelection.TopClasses(probabilities, k, target, out dropped)
+            : Enumerable.Range(0, classCount).ToArray();
+
+        // g = Σ_{j kept} W_j (p_j − y_j), accumulated in float64.
+        var gradient = new double[dimension];
+        foreach (int j in kept)
+        {
+            double r = probabilities[j] - (j == target ? 1.0 : 0.0);
+            var wj = jacobian.Slice(j * dimension, dimension);
+            for (int i = 0; i < dimension; i++) gradient[i] += r * wj[i];
+        }
+        var hessian = new KernelHessianOperator(backend, jacobian, dimension, classCount, probabilities,
+            kept.Length == classCount ? default : kept);
+        try
+        {
+            double lambdaMax;
+            LambdaMaxKind kind;
+            HessianSpectrum? spectrum = null;
+            if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
+            {
+                lambdaMax = PowerIteration(hessian, options.PowerIterations, options.Seed);
+                kind = LambdaMaxKind.PowerIterationEstimate;
+            }
+            else
+            {
+                var w = Matrix<double>.Build.Dense(dimension, kept.Length);
+                for (int c = 0; c < kept.Length; c++)
+                {
+                    var col = jacobian.Slice(kept[c] * dimension, dimension);
+                    for (int i = 0; i < dimension; i++) w[i, c] = col[i];
+                }
+                var pKept = kept.Select(j => probabilities[j]).ToArray();
+                spectrum = HessianSpectrum.Compute(w, pKept, classSubset: kept.Length < classCount);
+                lambdaMax = spectrum.LambdaMax;
+                kind = LambdaMaxKind.Exact;
+            }
+            return new CasoProblem(gradient, hessian, lambdaMax, kind, spectrum, target, kept.Length, classCount, dropped, 1);
+        }
+        catch
+        {
+            hessian.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Frees device resources of a kernel-backed Hessian operator, if any.</summary>
+    public void Dispose() => (Hessian as IDisposable)?.Dispose();
+
+    private static bool HasNonFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values) if (!float.IsFinite(v)) return true;
+        return false;
     }
 
     private static CasoProblem FromSamples(JacobianSample[] samples, CasoProblemOptions options)

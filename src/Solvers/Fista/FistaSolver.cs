@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Saliency.Kernels.Ops;
 
 namespace Saliency.Solvers.Fista;
 
@@ -178,20 +179,16 @@ public static class FistaSolver
         return dqd <= dd / sl.Step * (1 + 1e-12) || !double.IsFinite(dqd);
     }
 
-    /// <summary><c>out = prox_{tλ‖·‖₁}(x − t(Qx − b))</c>: a gradient step followed by soft-thresholding at tλ.</summary>
+    /// <summary><c>out = prox_{tλ‖·‖₁}(x − t(Qx − b))</c>: a gradient step, then the kernels' soft-thresholding at tλ (exact zeros).</summary>
     private static void ProximalGradientStep(ReadOnlySpan<double> x, ReadOnlySpan<double> qx, ReadOnlySpan<double> b,
         double t, double lambda, Span<double> output)
     {
+        // output = x − t(qx − b) = (b − qx)·t + x
+        TensorPrimitives.Subtract(b, qx, output);
+        TensorPrimitives.MultiplyAdd(output, t, x, output);
         double threshold = t * lambda;
-        for (int i = 0; i < x.Length; i++)
-        {
-            double v = x[i] - t * (qx[i] - b[i]);
-            output[i] = SoftThreshold(v, threshold);
-        }
+        SoftThreshold.Apply<double>(output, output, output.Length, new ReadOnlySpan<double>(in threshold));
     }
-
-    /// <summary>Prox of <c>τ|·|</c>; returns an exact 0 inside [−τ, τ] so that sparsity counts exact zeros.</summary>
-    internal static double SoftThreshold(double v, double tau) => v > tau ? v - tau : v < -tau ? v + tau : 0.0;
 
     private sealed class Slice
     {

@@ -1,0 +1,110 @@
+using MathNet.Numerics.LinearAlgebra;
+using NUnit.Framework;
+using Saliency.Kernels.Backends;
+using Saliency.Linalg.Hessian;
+using Saliency.Solvers.Caso;
+
+namespace Saliency.Solvers.Tests.Caso;
+
+/// <summary>The float32 class-major entry point with HVPs on the backends' kernels, against the float64 dense path.</summary>
+[TestFixture]
+public class KernelBackedCasoTests
+{
+    /// <summary>W as float32 class-major (column j contiguous) and the same values as a float64 matrix.</summary>
+    private static (float[] Flat, Matrix<double> Rounded) FloatJacobian(int d, int c, int seed)
+    {
+        var w = CasoTestData.RandomJacobian(d, c, seed);
+        var flat = new float[d * c];
+        for (int j = 0; j < c; j++) for (int i = 0; i < d; i++) flat[j * d + i] = (float)w[i, j];
+        return (flat, Matrix<double>.Build.Dense(d, c, (i, j) => flat[j * d + i]));
+    }
+
+
+    private static void Check(IComputeBackend backend)
+    {
+        int d = 300, c = 12;
+        var (flat, w) = FloatJacobian(d, c, 31);
+        var p = CasoTestData.RandomProbabilities(c, 32);
+        using var problem = CasoProblem.FromClassMajor(backend, flat, d, c, p);
+        var reference = CasoProblem.FromJacobian(w, p);
+
+        // g and L: float64 arithmetic on the same (float-rounded) W.
+        for (int i = 0; i < d; i++) Assert.That(problem.Gradient[i], Is.EqualTo(reference.Gradient[i]).Within(1e-12));
+        Assert.That(problem.LambdaMax, Is.EqualTo(reference.LambdaMax).Within(1e-10 * reference.LambdaMax));
+
+        // Batched HVP (k = 5) against the dense H, float32 round-off.
+        var h = CasoTestData.DenseHessian(w, p);
+        var rng = new Random(33);
+        int k = 5;
+        var v = Enumerable.Range(0, k * d).Select(_ => CasoTestData.Gaussian(rng)).ToArray();
+        var hv = new double[k * d];
+        problem.Hessian.Multiply(v, hv, k);
+        for (int s = 0; s < k; s++)
+        {
+            var expected = h * Vector<double>.Build.Dense(v.AsSpan(s * d, d).ToArray());
+            Assert.That(CasoTestData.RelativeError(hv.AsSpan(s * d, d).ToArray(), expected), Is.LessThan(1e-5), $"slice {s}");
+        }
+
+        // CASO at λ1 = 0 reaches the closed form to float32-HVP accuracy (κ = (L + 4)/4 here).
+        var r = CasoSolver.Solve(problem, new[] { 0.0 }, new CasoOptions { Tolerance = 1e-7, MaxIterations = 5000 })[0];
+        Assert.That(r.Converged, Is.True);
+        var closed = (2 * r.Lambda2 * Matrix<double>.Build.DenseIdentity(d) - h).Solve(CasoTestData.Gradient(w, p, problem.Target));
+        Assert.That(CasoTestData.RelativeError(r.Solution, closed), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void CpuKernelMatchesFloat64DensePath() => Check(ComputeBackends.Cpu);
+
+    [Test]
+    public void CudaKernelMatchesFloat64DensePath()
+    {
+        using var cuda = ComputeBackends.TryCreateCuda(out string reason);
+        if (cuda is null) Assert.Ignore($"No CUDA backend here: {reason}");
+        Check(cuda!);
+    }
+
+    [Test]
+    public void TopClassesOnTheKernelMatchTheDenseSubset()
+    {
+        int d = 200, c = 30, k = 6;
+        var (flat, w) = FloatJacobian(d, c, 34);
+        var p = CasoTestData.RandomProbabilities(c, 35, temperature: 0.5);
+        var options = new CasoProblemOptions { TopClasses = k };
+        using var problem = CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, d, c, p, options);
+        var reference = CasoProblem.FromJacobian(w, p, options);
+        Assert.That(problem.DroppedProbabilityMass, Is.EqualTo(reference.DroppedProbabilityMass).Within(1e-15));
+        Assert.That(problem.ClassCount, Is.EqualTo(k));
+        Assert.That(problem.LambdaMax, Is.EqualTo(reference.LambdaMax).Within(1e-10 * reference.LambdaMax));
+        var a = CasoSolver.Solve(problem, new[] { 0.0, 0.05 }, new CasoOptions { Tolerance = 1e-7 });
+        var b = CasoSolver.Solve(reference, new[] { 0.0, 0.05 }, new CasoOptions { Tolerance = 1e-7 });
+        for (int s = 0; s < 2; s++)
+            Assert.That(CasoTestData.RelativeError(a[s].Solution, Vector<double>.Build.Dense(b[s].Solution)), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void PowerIterationEstimateRunsOnTheKernel()
+    {
+        int d = 100, c = 10;
+        var (flat, w) = FloatJacobian(d, c, 36);
+        var p = CasoTestData.RandomProbabilities(c, 37);
+        using var problem = CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, d, c, p,
+            new CasoProblemOptions { LambdaMaxMethod = LambdaMaxKind.PowerIterationEstimate, PowerIterations = 200 });
+        double exact = CasoTestData.LambdaMax(CasoTestData.DenseHessian(w, p));
+        Assert.That(problem.LambdaMaxKind, Is.EqualTo(LambdaMaxKind.PowerIterationEstimate));
+        Assert.That(problem.LambdaMax, Is.EqualTo(exact).Within(1e-4 * exact));
+    }
+
+    [Test]
+    public void BadInputGivesTypedExceptionsBeforeAnyKernel()
+    {
+        var (flat, _) = FloatJacobian(10, 3, 38);
+        var p = new[] { 0.2, 0.3, 0.5 };
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat.AsSpan(1), 10, 3, p));
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, 10, 3, new[] { 0.5, 0.5 }));
+        Assert.Throws<ProbabilityVectorException>(() => CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, 10, 3, new[] { 0.5, 0.5, 0.5 }));
+        var bad = (float[])flat.Clone();
+        bad[7] = float.NaN;
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromClassMajor(ComputeBackends.Cpu, bad, 10, 3, p));
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, 10, 3, p, new CasoProblemOptions { Target = -1 }));
+    }
+}
