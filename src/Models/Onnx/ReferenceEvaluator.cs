@@ -9,7 +9,9 @@ namespace Saliency.Models.Onnx;
 /// Add/Sub/Mul/Div (multidirectional broadcasting), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Conv (NCHW,
 /// strides, pads, dilations, groups, auto_pad), MaxPool (with Indices), AveragePool, GlobalAveragePool,
 /// BatchNormalization (inference), Flatten, Reshape, Transpose, Concat, Identity, Dropout (inference),
-/// Clip, plus Constant. Unsupported ops are refused when the evaluator is made.
+/// Clip, plus Constant — and the ops derivative graphs are built from (comparisons, Where, Cast, shape ops,
+/// reductions, ConvTranspose, ScatterElements, …; see <see cref="SupportedOps"/>), so exported Jacobian models
+/// can be evaluated in float64 too. Unsupported ops are refused when the evaluator is made.
 /// </summary>
 /// <remarks>
 /// Any tensor can be fed: a fed initializer or intermediate tensor replaces the stored or computed one
@@ -19,12 +21,13 @@ namespace Saliency.Models.Onnx;
 public sealed class ReferenceEvaluator
 {
     /// <summary>The op types this evaluator implements (default domain).</summary>
-    public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(StringComparer.Ordinal)
-    {
+    public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(
+    [
         "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape",
         "Transpose", "Concat", "Identity", "Dropout", "Clip", "Constant",
-    };
+        .. ReferenceOps.BackwardGraphOps,
+    ], StringComparer.Ordinal);
 
     private readonly ModelProto _model;
     private readonly long _opset;

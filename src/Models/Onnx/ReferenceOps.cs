@@ -8,7 +8,7 @@ namespace Saliency.Models.Onnx;
 /// ONNX operator definitions (plain loops over output positions). Shape errors throw
 /// <see cref="ArgumentException"/>; the evaluator adds the node's name.
 /// </summary>
-internal static class ReferenceOps
+internal static partial class ReferenceOps
 {
     public static ReferenceTensor[] Apply(NodeProto node, ReferenceTensor?[] inputs, long opset)
     {
@@ -51,7 +51,7 @@ internal static class ReferenceOps
                 return [Concat(inputs.Select((t, i) => t ?? throw new ArgumentException($"Concat input #{i} is empty.")).ToArray(),
                                Find(node, "axis")?.I ?? throw new ArgumentException("Concat needs an 'axis' attribute."))];
             case "Constant": return [Constant(node)];
-            default: throw new NotSupportedException($"op '{node.OpType}' is not implemented by the reference evaluator.");
+            default: return ApplyBackwardGraphOp(node, inputs, opset);
         }
     }
 
