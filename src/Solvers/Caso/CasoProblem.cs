@@ -42,6 +42,12 @@ public sealed record CasoProblemOptions
 /// (exact for piecewise-linear networks, the Gauss–Newton part otherwise), or their averages over noisy copies
 /// (Smooth CASO), with <c>L = λ_max(H)</c> for the λ2 rule.
 /// </summary>
+/// <remarks>
+/// Two Hessian paths: <see cref="FromJacobian"/> / <see cref="FromNoisyCopies"/> keep W in float64 on the host and
+/// multiply with two dense GEMMs (accuracy for small problems and tests); <see cref="FromClassMajor"/> runs the
+/// backends' float32 batched HVP kernel (CPU or CUDA) — the fast path for large W. A problem holds reusable work
+/// buffers: solve on one thread at a time per instance.
+/// </remarks>
 public sealed class CasoProblem : IDisposable
 {
     private readonly double[] _gradient;
