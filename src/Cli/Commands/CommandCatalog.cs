@@ -10,5 +10,6 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return PredictCommand.Create();
         yield return DemoCommand.Create();
+        yield return ExportJacobianCommand.Create();
     }
 }
