@@ -16,7 +16,9 @@ namespace Saliency.Models.Onnx;
 /// <remarks>
 /// Any tensor can be fed: a fed initializer or intermediate tensor replaces the stored or computed one
 /// (a node whose outputs are all fed is skipped), so finite differences can perturb any tensor of the graph.
-/// Instances are immutable after construction and safe to use from several threads.
+/// Instances are immutable after construction and safe to use from several threads; every returned tensor is a
+/// fresh copy, which callers may modify. The evaluator refuses (with an error naming the node) any tensor larger
+/// than 2²⁸ elements rather than attempting the allocation.
 /// </remarks>
 public sealed class ReferenceEvaluator
 {
@@ -67,19 +69,20 @@ public sealed class ReferenceEvaluator
     /// <exception cref="InvalidOperationException">A node's inputs have shapes its op does not accept (message names the node).</exception>
     public Dictionary<string, ReferenceTensor> Run(IReadOnlyDictionary<string, ReferenceTensor> feeds)
     {
-        var all = RunAll(feeds);
-        return _model.Graph.Output.ToDictionary(o => o.Name, o => all[o.Name], StringComparer.Ordinal);
+        var all = RunCore(feeds, null);
+        return _model.Graph.Output.ToDictionary(o => o.Name, o => all[o.Name].Clone(), StringComparer.Ordinal);
     }
 
     /// <summary>Evaluates one tensor (graph output, intermediate tensor, initializer or input) by name.</summary>
     /// <exception cref="KeyNotFoundException">No tensor of the graph has this name.</exception>
     public ReferenceTensor Evaluate(string tensorName, IReadOnlyDictionary<string, ReferenceTensor> feeds) =>
-        RunAll(feeds, tensorName).TryGetValue(tensorName, out var t)
-            ? t
+        RunCore(feeds, tensorName).TryGetValue(tensorName, out var t)
+            ? t.Clone()
             : throw new KeyNotFoundException($"the graph has no tensor named '{tensorName}'.");
 
     /// <summary>Evaluates every node and returns every tensor of the graph (inputs, initializers, all node outputs).</summary>
-    public Dictionary<string, ReferenceTensor> RunAll(IReadOnlyDictionary<string, ReferenceTensor> feeds) => RunAll(feeds, null);
+    public Dictionary<string, ReferenceTensor> RunAll(IReadOnlyDictionary<string, ReferenceTensor> feeds) =>
+        RunCore(feeds, null).ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal);
 
     /// <summary>
     /// Convenience form: feeds as (data, dims) pairs, result as graph output name → data.
@@ -92,7 +95,11 @@ public sealed class ReferenceEvaluator
         return ev.Run(feeds).ToDictionary(kv => kv.Key, kv => kv.Value.Data, StringComparer.Ordinal);
     }
 
-    private Dictionary<string, ReferenceTensor> RunAll(IReadOnlyDictionary<string, ReferenceTensor> feeds, string? stopAfter)
+    /// <summary>
+    /// Evaluates the graph. Tensors inside may share storage (initializers, Reshape/Identity outputs, feeds), so the
+    /// public methods hand out copies: callers may modify what they get (e.g. perturb it for finite differences).
+    /// </summary>
+    private Dictionary<string, ReferenceTensor> RunCore(IReadOnlyDictionary<string, ReferenceTensor> feeds, string? stopAfter)
     {
         ArgumentNullException.ThrowIfNull(feeds);
         var values = new Dictionary<string, ReferenceTensor>(_initializers, StringComparer.Ordinal);

@@ -86,7 +86,11 @@ internal static partial class ReferenceOps
         }
     }
 
-    private static ReferenceTensor Zeros(long[] shape) => ReferenceTensor.Zeros(shape);
+    private static ReferenceTensor Zeros(long[] shape)
+    {
+        if (shape.Any(d => d < 0)) throw new ArgumentException($"shape {ReferenceTensor.Format(shape)} has a negative dimension.");
+        return new ReferenceTensor(NewData(ReferenceTensor.ElementCount(shape)), shape);
+    }
 
     /// <summary>An integer-valued tensor (shape, axes, indices) as longs; non-integers are an error.</summary>
     private static long[] Longs(ReferenceTensor t, string what)
@@ -105,7 +109,7 @@ internal static partial class ReferenceOps
     private static ReferenceTensor Where(ReferenceTensor cond, ReferenceTensor a, ReferenceTensor b)
     {
         long[] shape = BroadcastShape(BroadcastShape(cond.Shape, a.Shape), b.Shape);
-        var y = new double[ReferenceTensor.ElementCount(shape)];
+        var y = NewData(ReferenceTensor.ElementCount(shape));
         var index = new long[shape.Length];
         for (long k = 0; k < y.Length; k++)
         {
@@ -146,7 +150,7 @@ internal static partial class ReferenceOps
     {
         long[] shape = Longs(shapeTensor, "ConstantOfShape shape");
         double value = Find(node, "value")?.T is { } t ? OnnxTensors.ToDoubleArray(t).Single() : 0.0;
-        var y = new double[ReferenceTensor.ElementCount(shape)];
+        var y = NewData(ReferenceTensor.ElementCount(shape));
         Array.Fill(y, value);
         return new ReferenceTensor(y, shape);
     }
@@ -195,7 +199,7 @@ internal static partial class ReferenceOps
             step[a] = s;
         }
         long[] inStrides = ReferenceTensor.Strides(x.Shape);
-        var y = new double[ReferenceTensor.ElementCount(shape)];
+        var y = NewData(ReferenceTensor.ElementCount(shape));
         var index = new long[r];
         for (long k = 0; k < y.Length; k++)
         {
@@ -220,7 +224,7 @@ internal static partial class ReferenceOps
         long outer = 1, inner = 1;
         for (int i = 0; i < ax; i++) outer *= x.Shape[i];
         for (int i = ax + 1; i < x.Rank; i++) inner *= x.Shape[i];
-        var y = new double[outer * idx.Length * inner];
+        var y = NewData(checked(outer * idx.Length * inner));
         for (long o = 0; o < outer; o++)
             for (long j = 0; j < idx.Length; j++)
                 Array.Copy(x.Data, (o * dim + idx[j]) * inner, y, (o * idx.Length + j) * inner, inner);
@@ -233,7 +237,7 @@ internal static partial class ReferenceOps
         int r = x.Rank;
         var reduce = axes is null ? Enumerable.Range(0, r).ToHashSet() : axes.Select(a => NormalizeAxis(a, r, op)).ToHashSet();
         long[] kept = x.Shape.Select((d, i) => reduce.Contains(i) ? 1L : d).ToArray();
-        var acc = new double[ReferenceTensor.ElementCount(kept)];
+        var acc = NewData(ReferenceTensor.ElementCount(kept));
         if (op == "ReduceMax") Array.Fill(acc, double.NegativeInfinity);
         var index = new long[r];
         for (long k = 0; k < x.Length; k++)
@@ -287,7 +291,7 @@ internal static partial class ReferenceOps
         var size = new long[2];
         for (int i = 0; i < 2; i++)
         {
-            long full = strides[i] * (inSize[i] - 1) + outPad[i] + dilations[i] * (kernel[i] - 1) + 1;
+            long full = checked(strides[i] * (inSize[i] - 1) + outPad[i] + dilations[i] * (kernel[i] - 1) + 1);
             if (outputShape is not null || autoPad is "SAME_UPPER" or "SAME_LOWER")
             {
                 long target = outputShape is not null ? outputShape[outputShape.Length - 2 + i] : inSize[i] * strides[i];
@@ -304,7 +308,7 @@ internal static partial class ReferenceOps
             if (size[i] <= 0) throw new ArgumentException($"ConvTranspose output size {size[i]} at spatial axis {i} is not positive.");
         }
         long oh = size[0], ow = size[1];
-        var y = new double[n * m * oh * ow];
+        var y = NewData(checked(n * m * oh * ow));
         for (long b = 0; b < n; b++)
             for (long ic = 0; ic < c; ic++)
             {

@@ -55,11 +55,20 @@ internal static partial class ReferenceOps
         }
     }
 
+    /// <summary>Largest tensor the evaluator allocates (2²⁸ doubles = 2 GiB): a model asking for more is refused, not attempted.</summary>
+    public const long MaxElements = 1L << 28;
+
+    /// <summary>A zeroed buffer for an op's output, refusing sizes beyond <see cref="MaxElements"/>.</summary>
+    private static double[] NewData(long count) =>
+        count >= 0 && count <= MaxElements
+            ? new double[count]
+            : throw new ArgumentException($"the output would have {count} elements, more than the reference evaluator's limit of {MaxElements}.");
+
     // ---- elementwise ----------------------------------------------------------------------------------
 
     private static ReferenceTensor Map(ReferenceTensor x, Func<double, double> f)
     {
-        var y = new double[x.Length];
+        var y = NewData(x.Length);
         for (int i = 0; i < y.Length; i++) y[i] = f(x.Data[i]);
         return new ReferenceTensor(y, x.Shape);
     }
@@ -93,7 +102,7 @@ internal static partial class ReferenceOps
     private static ReferenceTensor Broadcast(ReferenceTensor a, ReferenceTensor b, Func<double, double, double> f)
     {
         var shape = BroadcastShape(a.Shape, b.Shape);
-        var y = new double[ReferenceTensor.ElementCount(shape)];
+        var y = NewData(ReferenceTensor.ElementCount(shape));
         var index = new long[shape.Length];
         for (long k = 0; k < y.Length; k++)
         {
@@ -158,7 +167,7 @@ internal static partial class ReferenceOps
         {
             for (int i = ax; i < r; i++) mid *= x.Shape[i];
         }
-        var y = new double[x.Length];
+        var y = NewData(x.Length);
         for (long o = 0; o < outer; o++)
             for (long j = 0; j < inner; j++)
             {
@@ -185,7 +194,7 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"Gemm inner dimensions differ: op(A) is [{m}, {k}], op(B) is [{kb}, {n}].");
         long[] cShape = c?.Shape ?? [];
         if (c is not null) BroadcastToExactly(c.Shape, [m, n], "Gemm C");
-        var y = new double[m * n];
+        var y = NewData(checked(m * n));
         for (long i = 0; i < m; i++)
             for (long j = 0; j < n; j++)
             {
@@ -216,7 +225,7 @@ internal static partial class ReferenceOps
         long[] batchA = sa[..^2], batchB = sb[..^2];
         long[] batch = BroadcastShape(batchA, batchB);
         long batchCount = ReferenceTensor.ElementCount(batch);
-        var y = new double[batchCount * m * n];
+        var y = NewData(checked(batchCount * m * n));
         var index = new long[batch.Length];
         for (long t = 0; t < batchCount; t++)
         {
@@ -258,7 +267,7 @@ internal static partial class ReferenceOps
         var output = new long[r];
         for (int i = 0; i < r; i++)
         {
-            long effective = dilations[i] * (kernel[i] - 1) + 1;
+            long effective = checked(dilations[i] * (kernel[i] - 1) + 1);
             long begin = pads[i], end = pads[i + r];
             switch (autoPad)
             {
@@ -276,7 +285,7 @@ internal static partial class ReferenceOps
                 }
                 default: throw new ArgumentException($"unknown auto_pad '{autoPad}'.");
             }
-            long span = spatial[i] + begin + end - effective;
+            long span = checked(spatial[i] + begin + end - effective);
             if (span < 0)
                 throw new ArgumentException($"{node.OpType} window (effective size {effective}) is larger than the padded input ({spatial[i] + begin + end}) at spatial axis {i}.");
             padBegin[i] = begin;
@@ -324,7 +333,7 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"Conv bias must have shape [{m}], got {ReferenceTensor.Format(bias.Shape)}.");
         var g = Geometry(node, [h, wd], [kh, kw], allowCeil: true);
         long oh = g.Output[0], ow = g.Output[1], mg = m / group;
-        var y = new double[n * m * oh * ow];
+        var y = NewData(checked(n * m * oh * ow));
         for (long b = 0; b < n; b++)
             for (long oc = 0; oc < m; oc++)
             {
@@ -362,8 +371,8 @@ internal static partial class ReferenceOps
         long n = xs[0], c = xs[1], h = xs[2], wd = xs[3];
         var g = Geometry(node, [h, wd], kernel, allowCeil: false);
         long oh = g.Output[0], ow = g.Output[1];
-        var y = new double[n * c * oh * ow];
-        var idx = new double[y.Length];
+        var y = NewData(checked(n * c * oh * ow));
+        var idx = NewData(y.Length);
         for (long plane = 0; plane < n * c; plane++)
             for (long i = 0; i < oh; i++)
                 for (long j = 0; j < ow; j++)
@@ -402,7 +411,7 @@ internal static partial class ReferenceOps
         long n = xs[0], c = xs[1], h = xs[2], wd = xs[3];
         var g = Geometry(node, [h, wd], kernel, allowCeil: false);
         long oh = g.Output[0], ow = g.Output[1];
-        var y = new double[n * c * oh * ow];
+        var y = NewData(checked(n * c * oh * ow));
         for (long plane = 0; plane < n * c; plane++)
             for (long i = 0; i < oh; i++)
                 for (long j = 0; j < ow; j++)
@@ -432,7 +441,7 @@ internal static partial class ReferenceOps
         if (x.Rank < 3) throw new ArgumentException($"GlobalAveragePool needs rank ≥ 3 (N, C, spatial…), got {ReferenceTensor.Format(x.Shape)}.");
         long planes = x.Shape[0] * x.Shape[1];
         long size = x.Length / Math.Max(1, planes);
-        var y = new double[planes];
+        var y = NewData(planes);
         for (long p = 0; p < planes; p++)
         {
             double s = 0;
@@ -454,7 +463,7 @@ internal static partial class ReferenceOps
             if (t.Length != c) throw new ArgumentException($"BatchNormalization {what} has {t.Length} values for {c} channels.");
         double eps = GetFloat(node, "epsilon", 1e-5f);
         long inner = x.Length / (x.Shape[0] * c == 0 ? 1 : x.Shape[0] * c);
-        var y = new double[x.Length];
+        var y = NewData(x.Length);
         for (long b = 0; b < x.Shape[0]; b++)
             for (long ch = 0; ch < c; ch++)
             {
@@ -528,7 +537,7 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"Transpose perm [{string.Join(", ", perm)}] is not a permutation of rank {r}.");
         long[] shape = perm.Select(p => x.Shape[p]).ToArray();
         long[] inStrides = ReferenceTensor.Strides(x.Shape);
-        var y = new double[x.Length];
+        var y = NewData(x.Length);
         var index = new long[r];
         for (long k = 0; k < y.Length; k++)
         {
@@ -552,7 +561,7 @@ internal static partial class ReferenceOps
         for (int i = 0; i < ax; i++) outer *= xs[0].Shape[i];
         for (int i = ax + 1; i < r; i++) inner *= xs[0].Shape[i];
         long total = xs.Sum(t => t.Shape[ax]);
-        var y = new double[outer * total * inner];
+        var y = NewData(checked(outer * total * inner));
         long offset = 0;
         foreach (var t in xs)
         {

@@ -36,6 +36,9 @@ public sealed class ReferenceTensor
     /// <summary>Converts float data (e.g. an ORT input) to a reference tensor.</summary>
     public static ReferenceTensor FromFloats(float[] data, params long[] shape) => new(Array.ConvertAll(data, v => (double)v), shape);
 
+    /// <summary>A deep copy (data and shape).</summary>
+    public ReferenceTensor Clone() => new((double[])Data.Clone(), (long[])Shape.Clone());
+
     /// <summary>Rank (number of dims).</summary>
     public int Rank => Shape.Length;
 

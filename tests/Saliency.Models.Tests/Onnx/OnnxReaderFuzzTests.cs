@@ -66,6 +66,46 @@ public sealed class OnnxReaderFuzzTests
         Assert.That(parsed + rejected, Is.EqualTo(CasesPerSeedModel));
     }
 
+    /// <summary>
+    /// Mutated models that the reader accepts, run through the reference evaluator: only typed errors
+    /// (format, unsupported op, shape errors naming the node, bad feeds) may come out.
+    /// </summary>
+    [TestCaseSource(nameof(SeedModels))]
+    public void MutatedModels_ThroughTheReferenceEvaluator_FailOnlyWithTypedErrors(string name, byte[] original, int seed)
+    {
+        var rng = new Random(seed + 1);
+        int evaluated = 0, refused = 0;
+        for (int c = 0; c < 150; c++)
+        {
+            byte[] mutated = Mutate(original, rng, 1 + c % 3);
+            OnnxModel model;
+            try { model = OnnxModel.Parse(mutated); }
+            catch (OnnxFormatException) { continue; }
+            try
+            {
+                var feeds = new Dictionary<string, ReferenceTensor>();
+                foreach (var input in model.Inputs)
+                {
+                    long[] shape = (input.Shape ?? []).Select(d => d < 0 ? 2 : d).ToArray();
+                    if (shape.Any(d => d > 64) || shape.Aggregate(1L, (a, d) => a * d) > 100_000) throw new ArgumentException("input too large for the fuzz");
+                    feeds[input.Name] = TestModels.RandomTensor(c, shape);
+                }
+                new ReferenceEvaluator(model.Proto).Run(feeds);
+                evaluated++;
+            }
+            catch (Exception e) when (e is OnnxFormatException or NotSupportedException or InvalidOperationException or ArgumentException)
+            {
+                refused++;
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"{name} case {c}: {e.GetType().Name} escaped the evaluator: {e.Message}\nbytes: {Convert.ToBase64String(mutated)}");
+            }
+        }
+        TestContext.Out.WriteLine($"{name}: {evaluated} evaluated, {refused} refused with a typed error");
+        Assert.That(evaluated, Is.GreaterThan(0), "some mutated models still evaluate (e.g. flipped weight bits)");
+    }
+
     [Test]
     public void RandomGarbage_IsRejected()
     {

@@ -436,6 +436,34 @@ public sealed class ReferenceEvaluatorTests
     }
 
     [Test]
+    public void ReturnedTensorsAreCopies_ModifyingThemChangesNothing()
+    {
+        var b = new OnnxGraphBuilder("alias");
+        string x = b.Input("x", OnnxElementType.Float, 2);
+        string w = b.Initializer("w", [1f, 2f], 2);
+        string id = b.Identity(w, name: "wid");
+        b.Output(b.Add(x, id, name: "y"), OnnxElementType.Float, 2);
+        b.Output(id, OnnxElementType.Float, 2);
+        var ev = new ReferenceEvaluator(b.Build());
+        var feeds = new Dictionary<string, ReferenceTensor> { ["x"] = T([10, 20], 2) };
+        var first = ev.Run(feeds);
+        first["wid"].Data[0] = 1000;
+        ev.RunAll(feeds)["w"].Data[1] = 1000;
+        ev.Evaluate("wid", feeds).Data[0] = 1000;
+        Assert.That(ev.Run(feeds)["y"].Data, Is.EqualTo(new double[] { 11, 22 }));
+        Assert.That(feeds["x"].Data, Is.EqualTo(new double[] { 10, 20 }), "feeds are not modified");
+    }
+
+    [Test]
+    public void HugeOutputs_AreRefusedNotAllocated()
+    {
+        // Pads of 2²⁰ on each side would make a 2⁴² element output.
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            RunNode("MaxPool", [Grid(1, 1, 2, 2)], [Ints("kernel_shape", 1, 1), Ints("pads", 1 << 20, 1 << 20, 1 << 20, 1 << 20)]))!;
+        Assert.That(e.Message, Does.Contain("limit").And.Contain("'y'"));
+    }
+
+    [Test]
     public void BadFeeds_AreArgumentErrorsNamingTheInput()
     {
         var ev = new ReferenceEvaluator(TestModels.SmallCnn());
