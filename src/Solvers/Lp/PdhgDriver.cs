@@ -1,0 +1,163 @@
+namespace Saliency.Solvers.Lp;
+
+/// <summary>
+/// The PDHG outer loop shared by both LP forms: steps (constant or PDLP-adaptive), periodic KKT checks,
+/// adaptive restarts (to the current point or the running average), primal weight updates and termination.
+/// </summary>
+/// <remarks>
+/// Follows PDLP (Applegate et al. 2021) and cuPDLP: τ = η/ω, σ = ηω; a check every
+/// <see cref="TvLpOptions.CheckInterval"/> steps evaluates the KKT error
+/// <c>√(‖r_p‖² + ‖r_d‖² + (p − d)²)</c>; restart when it fell below 0.2× its value at the last restart
+/// (sufficient), below 0.8× and rose since the previous check (necessary), or when the current restart
+/// period exceeds 0.36× of all iterations (artificial). At a restart ω ← exp(½ log(‖Δy‖/‖Δx‖) + ½ log ω).
+/// </remarks>
+internal sealed class PdhgDriver
+{
+    private const double SufficientDecay = 0.2, NecessaryDecay = 0.8, ArtificialFraction = 0.36, WeightSmoothing = 0.5;
+
+    private readonly PdhgForm _form;
+    private readonly TvLpOptions _options;
+
+    public PdhgDriver(PdhgForm form, TvLpOptions options)
+    {
+        _form = form;
+        _options = options;
+    }
+
+    public sealed record Result(double[] X, double[] Y, KktPoint Kkt, TvLpStatus Status, int Iterations, int Restarts, double PrimalWeight);
+
+    public Result Run(double[] x, double[] y, double primalWeight)
+    {
+        int n = _form.PrimalLength, m = _form.DualLength;
+        var opt = _options;
+        double eps = opt.RelativeTolerance;
+        var xNew = new double[n];
+        var yNew = new double[m];
+        var xLast = (double[])x.Clone();
+        var yLast = (double[])y.Clone();
+        double[] xSum = opt.RestartToAverage ? new double[n] : [];
+        double[] ySum = opt.RestartToAverage ? new double[m] : [];
+        double[] xAvg = opt.RestartToAverage ? new double[n] : [];
+        double[] yAvg = opt.RestartToAverage ? new double[m] : [];
+        double sumWeight = 0;
+
+        double omega = primalWeight > 0 && double.IsFinite(primalWeight) ? primalWeight : _form.InitialPrimalWeight;
+        double eta = 0.998 / _form.OperatorNorm;
+        var scale = _form.PrimalScale(opt.DiagonalPreconditioning, eta).ToArray();
+
+        var kkt = _form.Evaluate(x, y);
+        if (Converged(kkt, eps)) return new Result(x, y, kkt, TvLpStatus.Optimal, 0, 0, omega);
+        double kktAtRestart = kkt.Error, kktPreviousCandidate = double.PositiveInfinity;
+        int iterations = 0, sinceRestart = 0, restarts = 0, stepAttempts = 0;
+
+        while (iterations < opt.MaxIterations)
+        {
+            int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
+            for (int k = 0; k < window; k++)
+            {
+                if (opt.AdaptiveStepSize)
+                {
+                    // PDLP's adaptive rule: accept when η ≤ limit = ‖Δz‖²_ω / (2|⟨Δy, AΔx⟩|).
+                    while (true)
+                    {
+                        stepAttempts++;
+                        var s = _form.Step(x, y, xNew, yNew, eta / omega, eta * omega, scale, [], [], 0, true);
+                        double limit = (omega * s.PrimalMoveSquared + s.DualMoveSquared / omega) / (2 * Math.Abs(s.Interaction));
+                        if (double.IsNaN(limit)) limit = double.PositiveInfinity;
+                        double next = Math.Min((1 - Math.Pow(stepAttempts + 1, -0.3)) * limit, (1 + Math.Pow(stepAttempts + 1, -0.6)) * eta);
+                        bool accept = eta <= limit;
+                        double used = eta;
+                        eta = next;
+                        if (accept)
+                        {
+                            if (opt.RestartToAverage) Accumulate(xSum, xNew, ySum, yNew, used);
+                            sumWeight += used;
+                            break;
+                        }
+                    }
+                }
+                else
+                {
+                    _form.Step(x, y, xNew, yNew, eta / omega, eta * omega, scale, xSum, ySum, eta, false);
+                    sumWeight += eta;
+                }
+                (x, xNew) = (xNew, x);
+                (y, yNew) = (yNew, y);
+                iterations++;
+                sinceRestart++;
+            }
+
+            kkt = _form.Evaluate(x, y);
+            if (!kkt.IsFinite) return new Result(x, y, kkt, TvLpStatus.NumericalError, iterations, restarts, omega);
+            if (Converged(kkt, eps)) return new Result(x, y, kkt, TvLpStatus.Optimal, iterations, restarts, omega);
+
+            var candidate = kkt;
+            bool averageIsCandidate = false;
+            if (opt.RestartToAverage && sumWeight > 0)
+            {
+                for (int j = 0; j < n; j++) xAvg[j] = xSum[j] / sumWeight;
+                for (int i = 0; i < m; i++) yAvg[i] = ySum[i] / sumWeight;
+                var avg = _form.Evaluate(xAvg, yAvg);
+                if (avg.IsFinite && Converged(avg, eps))
+                    return new Result(xAvg, yAvg, avg, TvLpStatus.Optimal, iterations, restarts, omega);
+                if (avg.IsFinite && avg.Error < kkt.Error) { candidate = avg; averageIsCandidate = true; }
+            }
+
+            if (!opt.AdaptiveRestarts) continue;
+            double e = candidate.Error;
+            bool restart = e <= SufficientDecay * kktAtRestart
+                || (e <= NecessaryDecay * kktAtRestart && e > kktPreviousCandidate)
+                || sinceRestart >= ArtificialFraction * iterations;
+            kktPreviousCandidate = e;
+            if (!restart) continue;
+
+            if (averageIsCandidate)
+            {
+                xAvg.CopyTo(x, 0);
+                yAvg.CopyTo(y, 0);
+            }
+            if (opt.PrimalWeightUpdates)
+            {
+                double dx = Distance(x, xLast), dy = Distance(y, yLast);
+                if (dx > 1e-10 && dy > 1e-10)
+                    omega = Math.Exp(WeightSmoothing * Math.Log(dy / dx) + (1 - WeightSmoothing) * Math.Log(omega));
+            }
+            x.CopyTo(xLast, 0);
+            y.CopyTo(yLast, 0);
+            kktAtRestart = e;
+            kktPreviousCandidate = double.PositiveInfinity;
+            sinceRestart = 0;
+            restarts++;
+            if (opt.RestartToAverage)
+            {
+                Array.Clear(xSum);
+                Array.Clear(ySum);
+            }
+            sumWeight = 0;
+        }
+        return new Result(x, y, kkt, TvLpStatus.IterationLimit, iterations, restarts, omega);
+    }
+
+    private bool Converged(KktPoint k, double eps) =>
+        k.IsFinite
+        && k.PrimalResidual <= eps * (1 + _form.BNorm)
+        && k.DualResidual <= eps * (1 + _form.CNorm)
+        && Math.Abs(k.Primal - k.Dual) <= eps * (1 + Math.Abs(k.Primal) + Math.Abs(k.Dual));
+
+    private static void Accumulate(double[] xSum, double[] x, double[] ySum, double[] y, double w)
+    {
+        for (int j = 0; j < x.Length; j++) xSum[j] += w * x[j];
+        for (int i = 0; i < y.Length; i++) ySum[i] += w * y[i];
+    }
+
+    private static double Distance(double[] a, double[] b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double d = a[i] - b[i];
+            s += d * d;
+        }
+        return Math.Sqrt(s);
+    }
+}
