@@ -38,6 +38,8 @@ public sealed class OnnxModel
     public static OnnxModel Load(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"'{path}' is a directory, not an ONNX model file.", path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"ONNX model file not found: '{path}'.", path);
         byte[] bytes = File.ReadAllBytes(path);
@@ -182,7 +184,7 @@ public sealed class OnnxModel
     /// given, graph inputs have tensor types, initializer names are unique and their stored data matches
     /// their dims and type, every node input names a graph input, an initializer or an earlier node's output
     /// (nodes are topologically sorted, as ONNX requires), no tensor is produced twice, and every graph output
-    /// is produced. Subgraphs (If/Loop bodies) are not descended into.
+    /// is produced, and every node's operator domain is imported. Subgraphs (If/Loop bodies) are not descended into.
     /// </summary>
     /// <exception cref="OnnxFormatException">A rule is broken; the message names the tensor or node.</exception>
     public static void Validate(ModelProto proto)
@@ -196,6 +198,8 @@ public sealed class OnnxModel
         foreach (var o in proto.OpsetImport)
             if (o.Version <= 0)
                 throw new OnnxFormatException($"opset import for domain '{o.Domain}' has invalid version {o.Version}.");
+
+        var domains = new HashSet<string>(proto.OpsetImport.Select(o => o.Domain == "ai.onnx" ? "" : o.Domain), StringComparer.Ordinal);
 
         var available = new HashSet<string>(StringComparer.Ordinal);
         foreach (var t in g.Initializer)
@@ -233,6 +237,10 @@ public sealed class OnnxModel
             string label = NodeLabel(n, i);
             if (string.IsNullOrEmpty(n.OpType))
                 throw new OnnxFormatException($"{label} has no op_type.");
+            string domain = n.Domain == "ai.onnx" ? "" : n.Domain;
+            if (!domains.Contains(domain))
+                throw new OnnxFormatException(
+                    $"{label} uses operator domain '{(domain.Length == 0 ? "ai.onnx" : domain)}', which the model does not import (opset_import).");
             foreach (var input in n.Input)
             {
                 if (input.Length == 0) continue; // an omitted optional input

@@ -25,6 +25,24 @@ public sealed class OnnxModelValidationTests
     }
 
     [Test]
+    public void DirectoryInsteadOfFile_IsAFileNotFoundSayingSo()
+    {
+        string dir = Path.GetTempPath();
+        var e = Assert.Throws<FileNotFoundException>(() => OnnxModel.Load(dir))!;
+        Assert.That(e.Message, Does.Contain("directory"));
+    }
+
+    [Test]
+    public void NodeInADomainThatIsNotImported_IsRejected()
+    {
+        var m = Valid();
+        m.Graph.Node[0].Domain = "com.microsoft";
+        Assert.That(Rejects(m).Message, Does.Contain("'com.microsoft'").And.Contain("opset_import"));
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "com.microsoft", Version = 1 });
+        Assert.DoesNotThrow(() => OnnxModel.Parse(m.ToByteArray()));
+    }
+
+    [Test]
     public void GarbageFile_MessageNamesTheFile()
     {
         string path = Path.Combine(Path.GetTempPath(), $"onnxio-garbage-{Guid.NewGuid():N}.onnx");
