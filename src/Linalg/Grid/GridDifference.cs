@@ -1,9 +1,12 @@
+using Saliency.Kernels.Ops;
+
 namespace Saliency.Linalg.Grid;
 
 /// <summary>
-/// Host-side double-precision anisotropic forward differences <c>D</c> and their adjoint <c>Dᵀ</c> on a grid,
-/// in the row layout documented on <see cref="GridShape"/>. Used by the Linalg operators
-/// (<see cref="NeumannLaplacian"/>, <c>D⁺</c>, <c>D⁺ᵀ</c>) and as a dense-free reference in tests.
+/// Host-side double-precision anisotropic forward differences <c>D</c> and their adjoint <c>Dᵀ</c> on a grid, in the
+/// row layout documented on <see cref="GridShape"/>, with <see cref="GridShape"/>-based validation. The arithmetic is
+/// the CPU <see cref="TotalVariation"/> kernel (one implementation of D in the code base). Used by the Linalg operators
+/// (<see cref="NeumannLaplacian"/>, <c>D⁺</c>, <c>D⁺ᵀ</c>).
 /// </summary>
 public static class GridDifference
 {
@@ -14,17 +17,7 @@ public static class GridDifference
         shape.Validate(nameof(shape));
         GridGuards.Length(g.Length, shape.Count, nameof(g));
         GridGuards.Length(d.Length, shape.DifferenceCount, nameof(d));
-        int p1 = shape.Rows, p2 = shape.Cols;
-        int v = shape.VerticalDifferenceCount;
-        for (int i = 0; i < v; i++)
-            d[i] = g[i + p2] - g[i];
-        int k = v;
-        for (int r = 0; r < p1; r++)
-        {
-            int rowBase = r * p2;
-            for (int c = 0; c < p2 - 1; c++)
-                d[k++] = g[rowBase + c + 1] - g[rowBase + c];
-        }
+        TotalVariation.Forward(g, d, shape.Rows, shape.Cols);
     }
 
     /// <summary><c>g = Dᵀ d</c>, the adjoint of <see cref="Apply"/> (a negative divergence).</summary>
@@ -34,24 +27,6 @@ public static class GridDifference
         shape.Validate(nameof(shape));
         GridGuards.Length(d.Length, shape.DifferenceCount, nameof(d));
         GridGuards.Length(g.Length, shape.Count, nameof(g));
-        int p1 = shape.Rows, p2 = shape.Cols;
-        int v = shape.VerticalDifferenceCount;
-        g.Clear();
-        for (int i = 0; i < v; i++)
-        {
-            g[i + p2] += d[i];
-            g[i] -= d[i];
-        }
-        int k = v;
-        for (int r = 0; r < p1; r++)
-        {
-            int rowBase = r * p2;
-            for (int c = 0; c < p2 - 1; c++)
-            {
-                double value = d[k++];
-                g[rowBase + c + 1] += value;
-                g[rowBase + c] -= value;
-            }
-        }
+        TotalVariation.Adjoint(d, g, shape.Rows, shape.Cols);
     }
 }

@@ -90,9 +90,10 @@ public static class LegEstimator
         int drawsPerBatch = Math.Max(1, options.BatchSize / sign);
         var y = new double[channels * p];
         var z = new double[drawsPerBatch * channels * p];
+        var zSingle = new float[drawsPerBatch * channels * p];
+        var upsampled = new float[drawsPerBatch * inputLength];
         var inputs = new float[drawsPerBatch * sign * inputLength];
         var values = new double[drawsPerBatch * sign];
-        var negated = new double[p];
 
         for (int first = 0; first < draws; first += drawsPerBatch)
         {
@@ -100,23 +101,14 @@ public static class LegEstimator
             var zBatch = z.AsSpan(0, count * channels * p);
             covariance.SampleBatchInto(options.Seed, (long)first * channels, zBatch);
 
+            // U z for every (draw, channel) grid in one kernel call, then x₀ ± Uz per image.
+            var zf = zSingle.AsSpan(0, zBatch.Length);
+            TensorPrimitives.ConvertTruncating<double, float>(zBatch, zf);
+            upsampler.Upsample(zf, upsampled.AsSpan(0, count * inputLength));
             for (int i = 0; i < count; i++)
-            {
                 for (int s = 0; s < sign; s++)
-                {
-                    var input = inputs.AsSpan((i * sign + s) * inputLength, inputLength);
-                    for (int c = 0; c < channels; c++)
-                    {
-                        ReadOnlySpan<double> zc = zBatch.Slice((i * channels + c) * p, p);
-                        if (s == 1)
-                        {
-                            TensorPrimitives.Negate(zc, negated);
-                            zc = negated;
-                        }
-                        upsampler.AddTo(x0.Slice(c * pixels, pixels), zc, input.Slice(c * pixels, pixels));
-                    }
-                }
-            }
+                    PerturbationUpsampler.Combine(x0, upsampled.AsSpan(i * inputLength, inputLength), negate: s == 1,
+                        inputs.AsSpan((i * sign + s) * inputLength, inputLength));
 
             var batchValues = values.AsSpan(0, count * sign);
             f.Evaluate(inputs.AsSpan(0, count * sign * inputLength), count * sign, batchValues);

@@ -1,18 +1,9 @@
+using Saliency.Kernels.Ops;
 using Saliency.Linalg.Covariance;
 using Saliency.Linalg.Grid;
 using Saliency.Solvers.Lp;
 
 namespace Saliency.Solvers.Leg;
-
-/// <summary>How a grid perturbation is brought to the input resolution.</summary>
-public enum PerturbationUpsampling
-{
-    /// <summary>Each grid cell covers a block of pixels (×8 for a 28×28 grid on a 224×224 image). The default.</summary>
-    Nearest,
-
-    /// <summary>Bilinear interpolation between cell centres (half-pixel convention, clamped at the border).</summary>
-    Bilinear,
-}
 
 /// <summary>Settings of the LEG sampling stage (shared by empirical LEG and LEG-TV).</summary>
 public sealed record LegOptions
@@ -41,8 +32,9 @@ public sealed record LegOptions
     /// even-order terms of f's expansion in <c>y</c>.</summary>
     public bool Antithetic { get; init; }
 
-    /// <summary>Grid-to-image upsampling of the perturbations (default nearest).</summary>
-    public PerturbationUpsampling Upsampling { get; init; } = PerturbationUpsampling.Nearest;
+    /// <summary>Grid-to-image upsampling of the perturbations (default nearest: ×8 blocks for 28×28 on 224×224;
+    /// bilinear optional).</summary>
+    public UpsamplingMode Upsampling { get; init; } = UpsamplingMode.Nearest;
 
     /// <summary>The covariance actually used.</summary>
     public ICovarianceOperator ResolveCovariance() => Covariance ?? new TvCovariance(Grid, NoiseVariance);

@@ -1,5 +1,6 @@
 using NUnit.Framework;
 using Saliency.Linalg.Covariance;
+using Saliency.Kernels.Ops;
 using Saliency.Linalg.Grid;
 using Saliency.Solvers.Leg;
 
@@ -39,7 +40,7 @@ public class LegEstimatorTests
         ICovarianceOperator cov = kind == "tv" ? new TvCovariance(grid, 0.1) : new IsotropicCovariance(grid, 0.1);
 
         // γ_c = Uᵀa_c and the predicted mean squared error.
-        var up = new PerturbationUpsampler(grid, height, width, PerturbationUpsampling.Nearest);
+        var up = new PerturbationUpsampler(grid, height, width, UpsamplingMode.Nearest);
         int p = grid.Count;
         var gamma = new double[channels * p];
         double traceInverse = 0, predictedNumerator = 0;

@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using Saliency.Kernels.Ops;
 using Saliency.Linalg.Grid;
 using Saliency.Solvers.Leg;
 
@@ -11,7 +12,7 @@ public class PerturbationUpsamplerTests
     public void Nearest_By8_CopiesEachCellToAn8x8Block()
     {
         var grid = new GridShape(28, 28);
-        var up = new PerturbationUpsampler(grid, 224, 224, PerturbationUpsampling.Nearest);
+        var up = new PerturbationUpsampler(grid, 224, 224, UpsamplingMode.Nearest);
         var z = Enumerable.Range(0, grid.Count).Select(k => (double)k).ToArray();
         var image = up.Upsample(z);
         for (int h = 0; h < 224; h++)
@@ -19,11 +20,11 @@ public class PerturbationUpsamplerTests
                 Assert.That(image[h * 224 + w], Is.EqualTo(z[(h / 8) * 28 + w / 8]));
     }
 
-    [TestCase(PerturbationUpsampling.Nearest, 3, 5, 7, 11)]
-    [TestCase(PerturbationUpsampling.Bilinear, 3, 5, 7, 11)]
-    [TestCase(PerturbationUpsampling.Bilinear, 4, 4, 32, 32)]
-    [TestCase(PerturbationUpsampling.Bilinear, 1, 6, 5, 12)]
-    public void ApplyTranspose_IsTheAdjointOfUpsample(PerturbationUpsampling mode, int p1, int p2, int h, int w)
+    [TestCase(UpsamplingMode.Nearest, 3, 5, 7, 11)]
+    [TestCase(UpsamplingMode.Bilinear, 3, 5, 7, 11)]
+    [TestCase(UpsamplingMode.Bilinear, 4, 4, 32, 32)]
+    [TestCase(UpsamplingMode.Bilinear, 1, 6, 5, 12)]
+    public void ApplyTranspose_IsTheAdjointOfUpsample(UpsamplingMode mode, int p1, int p2, int h, int w)
     {
         var grid = new GridShape(p1, p2);
         var up = new PerturbationUpsampler(grid, h, w, mode);
@@ -42,24 +43,27 @@ public class PerturbationUpsamplerTests
     {
         var grid = new GridShape(4, 6);
         var constant = Enumerable.Repeat(2.5, grid.Count).ToArray();
-        Assert.That(new PerturbationUpsampler(grid, 17, 23, PerturbationUpsampling.Bilinear).Upsample(constant), Is.All.EqualTo(2.5).Within(1e-12));
+        Assert.That(new PerturbationUpsampler(grid, 17, 23, UpsamplingMode.Bilinear).Upsample(constant), Is.All.EqualTo(2.5).Within(1e-12));
         var z = Enumerable.Range(0, grid.Count).Select(k => (double)k * k).ToArray();
-        Assert.That(new PerturbationUpsampler(grid, 4, 6, PerturbationUpsampling.Bilinear).Upsample(z), Is.EqualTo(z).Within(1e-12));
+        Assert.That(new PerturbationUpsampler(grid, 4, 6, UpsamplingMode.Bilinear).Upsample(z), Is.EqualTo(z).Within(1e-12));
     }
 
     [Test]
-    public void AddTo_AddsTheUpsampledPerturbation_AndChecksLengths()
+    public void BatchedFloatUpsample_MatchesSingleGrids_AndChecksLengths()
     {
-        var grid = new GridShape(2, 2);
-        var up = new PerturbationUpsampler(grid, 4, 4, PerturbationUpsampling.Nearest);
-        var image = Enumerable.Range(0, 16).Select(k => (float)k).ToArray();
-        var output = new float[16];
-        up.AddTo(image, [1.0, 2.0, 3.0, 4.0], output);
-        Assert.That(output[0], Is.EqualTo(1f));
-        Assert.That(output[3], Is.EqualTo(3f + 2f));
-        Assert.That(output[15], Is.EqualTo(15f + 4f));
-        Assert.Throws<ArgumentException>(() => up.AddTo(image, [1.0, 2.0, 3.0], output));
-        Assert.Throws<ArgumentException>(() => up.AddTo(image.AsSpan(1), [1.0, 2.0, 3.0, 4.0], output));
-        Assert.Throws<ArgumentOutOfRangeException>(() => new PerturbationUpsampler(grid, 0, 4, PerturbationUpsampling.Nearest));
+        var grid = new GridShape(2, 3);
+        var up = new PerturbationUpsampler(grid, 5, 7, UpsamplingMode.Bilinear);
+        var grids = Enumerable.Range(0, 3 * 6).Select(k => (float)Math.Sin(k)).ToArray();
+        var images = new float[3 * 35];
+        up.Upsample(grids, images);
+        for (int b = 0; b < 3; b++)
+        {
+            var single = up.Upsample(grids.AsSpan(b * 6, 6).ToArray().Select(v => (double)v).ToArray().AsSpan());
+            for (int k = 0; k < 35; k++)
+                Assert.That(images[b * 35 + k], Is.EqualTo(single[k]).Within(1e-6));
+        }
+        Assert.Throws<Saliency.Kernels.Backends.BufferSizeMismatchException>(() => up.Upsample(grids.AsSpan(1), images));
+        Assert.Throws<ArgumentException>(() => up.Upsample(new double[5].AsSpan()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PerturbationUpsampler(grid, 0, 4, UpsamplingMode.Nearest));
     }
 }
