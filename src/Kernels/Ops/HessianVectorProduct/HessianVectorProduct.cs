@@ -60,7 +60,8 @@ public sealed class HessianVectorProduct : IDisposable
         KernelGuard.SameBackend(jacobian.Backend, jacobian);
         KernelGuard.AtLeast(dimension, 1);
         KernelGuard.AtLeast(classCount, 1);
-        KernelGuard.Length(jacobian.Length, (long)dimension * classCount, $"Jacobian W (d={dimension} × c={classCount}, class-major)");
+        if (jacobian.Length != (long)dimension * classCount)
+            KernelGuard.Length(jacobian.Length, (long)dimension * classCount, $"Jacobian W (d={dimension} × c={classCount}, class-major)");
         KernelGuard.Length(probabilities.Length, classCount, "probabilities p (one per class)");
         KernelGuard.FiniteNonNegative(probabilities, nameof(probabilities));
         double sum = 0;

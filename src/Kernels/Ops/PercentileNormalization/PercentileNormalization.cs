@@ -91,7 +91,7 @@ public static class PercentileNormalization
         if (!(percentile >= 0 && percentile <= 100))
             throw new NonFiniteValueException($"The percentile must lie in [0, 100], got {percentile}.", nameof(percentile));
         int batch = KernelGuard.SliceCount(mapLength, checked(channels * pixels), "maps");
-        KernelGuard.Length(resultLength, (long)batch * pixels, $"result for {batch} map(s) of {pixels} pixels");
+        if (resultLength != (long)batch * pixels) KernelGuard.Length(resultLength, (long)batch * pixels, $"result for {batch} map(s) of {pixels} pixels");
         return batch;
     }
 

@@ -152,7 +152,9 @@ public static class TotalVariation
         CheckGrid(rows, cols);
         int p = rows * cols;
         int batch = KernelGuard.SliceCount(gridLength, p, "grids");
-        KernelGuard.Length((long)differenceLength, (long)batch * DifferenceCount(rows, cols), $"differences for {batch} grid(s) of {rows}×{cols}");
+        long expected = (long)batch * DifferenceCount(rows, cols);
+        if (differenceLength != expected) // message built only on failure: the check runs every solver iteration
+            KernelGuard.Length(differenceLength, expected, $"differences for {batch} grid(s) of {rows}×{cols}");
         return batch;
     }
 }

@@ -67,7 +67,7 @@ public static class Upsampling
             if (v < 1) throw new ArgumentOutOfRangeException(n, v, "Dimensions must be at least 1.");
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown upsampling mode.");
         int batch = KernelGuard.SliceCount(gridLength, checked(p1 * p2), "grids");
-        KernelGuard.Length(imageLength, (long)batch * h * w, $"images for {batch} grid(s) at {h}×{w}");
+        if (imageLength != (long)batch * h * w) KernelGuard.Length(imageLength, (long)batch * h * w, $"images for {batch} grid(s) at {h}×{w}");
         return batch;
     }
 

@@ -209,7 +209,7 @@ public static class VectorOps
         }
     }
 
-    private static IComputeBackend Check<T>(DeviceBuffer<T> first, int sliceLength, out int slices, DeviceBuffer<T>[] others) where T : unmanaged
+    private static IComputeBackend Check<T>(DeviceBuffer<T> first, int sliceLength, out int slices, ReadOnlySpan<DeviceBuffer<T>> others) where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(first);
         var backend = first.Backend;
@@ -217,8 +217,11 @@ public static class VectorOps
         slices = KernelGuard.SliceCount(first.Length, sliceLength, "first buffer");
         for (int i = 0; i < others.Length; i++)
         {
-            KernelGuard.SameBackend(backend, others[i], $"buffer #{i + 2}");
-            KernelGuard.Length(others[i].Length, first.Length, $"buffer #{i + 2} length");
+            // Messages are formatted only on failure: these checks run every solver iteration.
+            if (others[i] is null || others[i].IsDisposed || !ReferenceEquals(others[i].Backend, backend))
+                KernelGuard.SameBackend(backend, others[i], $"buffer #{i + 2}");
+            if (others[i].Length != first.Length)
+                KernelGuard.Length(others[i].Length, first.Length, $"buffer #{i + 2} length");
         }
         if (backend is not CpuBackend and not CudaBackend) throw new NotSupportedException($"Backend {backend.Kind} has no vector kernels.");
         return backend;
@@ -226,7 +229,7 @@ public static class VectorOps
 
     private static void Scalars<T>(int slices, ReadOnlySpan<T> values, string name) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        KernelGuard.Length(values.Length, slices, $"'{name}': one scalar per slice", name);
+        if (values.Length != slices) KernelGuard.Length(values.Length, slices, $"'{name}': one scalar per slice", name);
         KernelGuard.Finite(values, name);
     }
 
