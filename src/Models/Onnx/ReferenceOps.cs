@@ -333,7 +333,11 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"Conv bias must have shape [{m}], got {ReferenceTensor.Format(bias.Shape)}.");
         var g = Geometry(node, [h, wd], [kh, kw], allowCeil: true);
         long oh = g.Output[0], ow = g.Output[1], mg = m / group;
+        long sh = g.Strides[0], sw = g.Strides[1], ph = g.PadBegin[0], pw = g.PadBegin[1], dh = g.Dilations[0], dw = g.Dilations[1];
+        double[] xd = x.Data, wdata = w.Data;
         var y = NewData(checked(n * m * oh * ow));
+        // y[b, oc, i, j] = bias[oc] + Σ_{ic in oc's group, u, v} x[b, g·cg + ic, i·s − p + u·d, j·s − p + v·d] · w[oc, ic, u, v],
+        // taps falling into the padding contribute zero. Offsets are hoisted out of the inner loops, nothing else.
         for (long b = 0; b < n; b++)
             for (long oc = 0; oc < m; oc++)
             {
@@ -343,17 +347,22 @@ internal static partial class ReferenceOps
                     {
                         double s = bias?.Data[oc] ?? 0;
                         for (long ic = 0; ic < cg; ic++)
+                        {
+                            long xPlane = (b * c + gi * cg + ic) * h * wd;
+                            long wPlane = (oc * cg + ic) * kh * kw;
                             for (long u = 0; u < kh; u++)
                             {
-                                long yy = i * g.Strides[0] - g.PadBegin[0] + u * g.Dilations[0];
+                                long yy = i * sh - ph + u * dh;
                                 if (yy < 0 || yy >= h) continue;
+                                long xRow = xPlane + yy * wd, wRow = wPlane + u * kw;
                                 for (long v = 0; v < kw; v++)
                                 {
-                                    long xx = j * g.Strides[1] - g.PadBegin[1] + v * g.Dilations[1];
+                                    long xx = j * sw - pw + v * dw;
                                     if (xx < 0 || xx >= wd) continue;
-                                    s += x.Data[((b * c + gi * cg + ic) * h + yy) * wd + xx] * w.Data[((oc * cg + ic) * kh + u) * kw + v];
+                                    s += xd[xRow + xx] * wdata[wRow + v];
                                 }
                             }
+                        }
                         y[((b * m + oc) * oh + i) * ow + j] = s;
                     }
             }
