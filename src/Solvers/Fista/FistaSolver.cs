@@ -55,6 +55,8 @@ public static class FistaSolver
 
         var packed = new double[k * d];
         var packedQ = new double[k * d];
+        var passed = new bool[k];
+        var finished = new bool[k];
         var active = new List<int>(k);
         var pending = new List<int>(k);
         for (int s = 0; s < k; s++) active.Add(s);
@@ -66,19 +68,24 @@ public static class FistaSolver
             pending.AddRange(active);
             while (pending.Count > 0)
             {
-                for (int j = 0; j < pending.Count; j++)
+                ForEachSlice(pending.Count, d, j =>
                 {
                     var sl = slices[pending[j]];
                     ProximalGradientStep(sl.Y, sl.QY, b, sl.Step, sl.Lambda, sl.Z);
                     sl.Z.CopyTo(packed.AsSpan(j * d, d));
-                }
+                });
                 f.MultiplyCurvature(packed.AsSpan(0, pending.Count * d), packedQ.AsSpan(0, pending.Count * d), pending.Count);
+                ForEachSlice(pending.Count, d, j =>
+                {
+                    var sl = slices[pending[j]];
+                    packedQ.AsSpan(j * d, d).CopyTo(sl.QZ);
+                    passed[j] = SufficientDecrease(sl, d);
+                });
                 int kept = 0;
                 for (int j = 0; j < pending.Count; j++)
                 {
                     var sl = slices[pending[j]];
-                    packedQ.AsSpan(j * d, d).CopyTo(sl.QZ);
-                    if (!SufficientDecrease(sl, d) && sl.Step * options.BacktrackingDecay > 0)
+                    if (!passed[j] && sl.Step * options.BacktrackingDecay > 0)
                     {
                         sl.Step *= options.BacktrackingDecay;
                         sl.Backtracks++;
@@ -88,11 +95,9 @@ public static class FistaSolver
                 pending.RemoveRange(kept, pending.Count - kept);
             }
 
+            ForEachSlice(active.Count, d, j => finished[j] = Advance(slices[active[j]], b, options));
             for (int j = active.Count - 1; j >= 0; j--)
-            {
-                var sl = slices[active[j]];
-                if (Advance(sl, b, options)) active.RemoveAt(j);
-            }
+                if (finished[j]) active.RemoveAt(j);
         }
 
         var results = new FistaResult[k];
@@ -163,6 +168,18 @@ public static class FistaSolver
             return true;
         }
         return false;
+    }
+
+    /// <summary>
+    /// Runs the O(d) per-slice work of a batch on several cores when there is enough of it (the slices are
+    /// independent; the batched product itself is one call and parallelises inside the backend).
+    /// </summary>
+    private static void ForEachSlice(int count, int d, Action<int> body)
+    {
+        if (count > 1 && (long)count * d >= 1 << 16)
+            Parallel.For(0, count, body);
+        else
+            for (int j = 0; j < count; j++) body(j);
     }
 
     /// <summary>Beck–Teboulle's test in its quadratic form: <c>⟨d, Qd⟩ ≤ ‖d‖²/t</c>, d = z − y, Qd = Qz − Qy.</summary>
