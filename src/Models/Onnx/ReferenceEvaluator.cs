@@ -7,7 +7,8 @@ namespace Saliency.Models.Onnx;
 /// Runtime forward passes and exported Jacobians are tested (including finite differences). It favours
 /// obviously-correct loops over speed and covers the ops of <see cref="OnnxGraphBuilder"/>: Gemm, MatMul,
 /// Add/Sub/Mul/Div (multidirectional broadcasting), Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Conv (NCHW,
-/// strides, pads, dilations, groups, auto_pad), MaxPool (with Indices), AveragePool, GlobalAveragePool,
+/// strides, pads, dilations, groups, auto_pad), MaxPool (with Indices; ceil_mode too), AveragePool (ceil_mode
+/// only with count_include_pad = 0), GlobalAveragePool,
 /// BatchNormalization (inference), Flatten, Reshape, Transpose, Concat, Identity, Dropout (inference),
 /// Clip, plus Constant — and the ops derivative graphs are built from (comparisons, Where, Cast, shape ops,
 /// reductions, ConvTranspose, ScatterElements, …; see <see cref="SupportedOps"/>), so exported Jacobian models

@@ -250,7 +250,9 @@ internal static partial class ReferenceOps
     /// <summary>Spatial geometry shared by Conv and the pools: kernel, strides, dilations, begin/end pads, output size.</summary>
     private readonly record struct Window(long[] Kernel, long[] Strides, long[] Dilations, long[] PadBegin, long[] Output);
 
-    private static Window Geometry(NodeProto node, long[] spatial, long[] kernel, bool allowCeil)
+    /// <param name="ceilMode">Pools only: round the output size up (ONNX ceil_mode), dropping a last window that would
+    /// start beyond the input and its leading padding, as ONNX Runtime does.</param>
+    private static Window Geometry(NodeProto node, long[] spatial, long[] kernel, bool ceilMode = false)
     {
         int r = spatial.Length;
         long[] strides = GetInts(node, "strides") ?? Enumerable.Repeat(1L, r).ToArray();
@@ -261,8 +263,6 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"{node.OpType} attributes do not match spatial rank {r} (strides {strides.Length}, dilations {dilations.Length}, pads {pads.Length}, kernel {kernel.Length}).");
         if (strides.Any(s => s <= 0) || dilations.Any(d => d <= 0) || pads.Any(p => p < 0) || kernel.Any(k => k <= 0))
             throw new ArgumentException($"{node.OpType} needs positive strides, dilations and kernel and non-negative pads.");
-        if (!allowCeil && GetInt(node, "ceil_mode", 0) != 0)
-            throw new NotSupportedException($"{node.OpType} with ceil_mode = 1 is not supported by the reference evaluator.");
         var padBegin = new long[r];
         var output = new long[r];
         for (int i = 0; i < r; i++)
@@ -290,6 +290,11 @@ internal static partial class ReferenceOps
                 throw new ArgumentException($"{node.OpType} window (effective size {effective}) is larger than the padded input ({spatial[i] + begin + end}) at spatial axis {i}.");
             padBegin[i] = begin;
             output[i] = span / strides[i] + 1;
+            if (ceilMode && span % strides[i] != 0)
+            {
+                output[i]++;
+                if ((output[i] - 1) * strides[i] >= spatial[i] + begin) output[i]--;
+            }
         }
         return new Window(kernel, strides, dilations, padBegin, output);
     }
@@ -331,7 +336,7 @@ internal static partial class ReferenceOps
             throw new ArgumentException($"Conv kernel_shape [{string.Join(", ", ks)}] differs from the weight's spatial dims [{kh}, {kw}].");
         if (bias is not null && (bias.Rank != 1 || bias.Shape[0] != m))
             throw new ArgumentException($"Conv bias must have shape [{m}], got {ReferenceTensor.Format(bias.Shape)}.");
-        var g = Geometry(node, [h, wd], [kh, kw], allowCeil: true);
+        var g = Geometry(node, [h, wd], [kh, kw]);
         long oh = g.Output[0], ow = g.Output[1], mg = m / group;
         long sh = g.Strides[0], sw = g.Strides[1], ph = g.PadBegin[0], pw = g.PadBegin[1], dh = g.Dilations[0], dw = g.Dilations[1];
         double[] xd = x.Data, wdata = w.Data;
@@ -378,7 +383,7 @@ internal static partial class ReferenceOps
         if (withIndices && GetInt(node, "storage_order", 0) != 0)
             throw new NotSupportedException("MaxPool Indices with storage_order = 1 (column-major) are not supported by the reference evaluator.");
         long n = xs[0], c = xs[1], h = xs[2], wd = xs[3];
-        var g = Geometry(node, [h, wd], kernel, allowCeil: false);
+        var g = Geometry(node, [h, wd], kernel, ceilMode: GetInt(node, "ceil_mode", 0) != 0);
         long oh = g.Output[0], ow = g.Output[1];
         var y = NewData(checked(n * c * oh * ow));
         var idx = NewData(y.Length);
@@ -418,7 +423,10 @@ internal static partial class ReferenceOps
         long[] kernel = GetInts(node, "kernel_shape") ?? throw new ArgumentException("AveragePool needs 'kernel_shape'.");
         bool includePad = GetInt(node, "count_include_pad", 0) != 0;
         long n = xs[0], c = xs[1], h = xs[2], wd = xs[3];
-        var g = Geometry(node, [h, wd], kernel, allowCeil: false);
+        bool ceilMode = GetInt(node, "ceil_mode", 0) != 0;
+        if (ceilMode && includePad)
+            throw new NotSupportedException("AveragePool with ceil_mode = 1 and count_include_pad = 1 is not supported by the reference evaluator (runtimes disagree on the divisor of windows past the padding).");
+        var g = Geometry(node, [h, wd], kernel, ceilMode);
         long oh = g.Output[0], ow = g.Output[1];
         var y = NewData(checked(n * c * oh * ow));
         for (long plane = 0; plane < n * c; plane++)
@@ -435,8 +443,8 @@ internal static partial class ReferenceOps
                             long xx = j * g.Strides[1] - g.PadBegin[1] + v * g.Dilations[1];
                             bool inside = yy >= 0 && yy < h && xx >= 0 && xx < wd;
                             if (inside) s += x.Data[(plane * h + yy) * wd + xx];
-                            // count_include_pad counts every window position (all lie within the padded input
-                            // since ceil_mode is refused); otherwise only positions inside the image.
+                            // count_include_pad counts every window position (all lie within the padded input:
+                            // ceil_mode is refused with it); otherwise only positions inside the image.
                             if (inside || includePad) count++;
                         }
                     }

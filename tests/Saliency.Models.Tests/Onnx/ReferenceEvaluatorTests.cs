@@ -290,10 +290,35 @@ public sealed class ReferenceEvaluatorTests
     }
 
     [Test]
-    public void MaxPool_CeilMode_IsRefusedClearly()
+    public void CeilModePools_CoverTheRemainder_OnTheGrid()
+    {
+        // 5×5 grid, kernel 2, stride 2: floor mode gives 2×2, ceil mode 3×3 whose last row/column windows hold one
+        // in-image row/column: max = x[min(2i + 1, 4), min(2j + 1, 4)], mean over the in-image cells only.
+        var x = Grid(1, 1, 5, 5);
+        AttributeProto[] attrs = [Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), Int("ceil_mode", 1)];
+        var mp = RunNode("MaxPool", [x], attrs);
+        var ap = RunNode("AveragePool", [x], attrs)[0];
+        Assert.That(mp[0].Shape, Is.EqualTo(new long[] { 1, 1, 3, 3 }));
+        for (long i = 0; i < 3; i++)
+            for (long j = 0; j < 3; j++)
+            {
+                Assert.That(At(mp[0], 0, 0, i, j), Is.EqualTo(Math.Min(2 * i + 1, 4) * 5 + Math.Min(2 * j + 1, 4)));
+                double mean = 0; int count = 0;
+                for (long r = 2 * i; r <= Math.Min(2 * i + 1, 4); r++)
+                    for (long c = 2 * j; c <= Math.Min(2 * j + 1, 4); c++) { mean += r * 5 + c; count++; }
+                Assert.That(At(ap, 0, 0, i, j), Is.EqualTo(mean / count).Within(Tol));
+            }
+        // A window that would start past the input and its leading padding is dropped: 4 wide, kernel 2, stride 2,
+        // pad 1 at the end: ceil((4 + 1 − 2)/2) + 1 = 3 windows starting at 0, 2, 4 — the last starts in the end padding.
+        var dropped = RunNode("MaxPool", [Grid(1, 1, 1, 4)], [Ints("kernel_shape", 1, 2), Ints("strides", 1, 2), Ints("pads", 0, 0, 0, 1), Int("ceil_mode", 1)])[0];
+        Assert.That(dropped.Shape, Is.EqualTo(new long[] { 1, 1, 1, 2 }));
+    }
+
+    [Test]
+    public void CeilModeAveragePoolCountingPads_IsRefusedClearly()
     {
         var e = Assert.Throws<NotSupportedException>(() =>
-            RunNode("MaxPool", [Grid(1, 1, 5, 5)], [Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), Int("ceil_mode", 1)]))!;
+            RunNode("AveragePool", [Grid(1, 1, 5, 5)], [Ints("kernel_shape", 2, 2), Ints("strides", 2, 2), Int("ceil_mode", 1), Int("count_include_pad", 1)]))!;
         Assert.That(e.Message, Does.Contain("ceil_mode").And.Contain("'y'"));
     }
 
