@@ -32,7 +32,7 @@ internal sealed class StencilTvLpForm : PdhgForm
         _b = problem.B;
         _bound = problem.Bound;
         _s2 = problem.NoiseVariance;
-        _scratch = new double[4 * _cols];
+        _scratch = new double[5 * _cols];
         _edges = new double[_m];
         _pixels = new double[_p];
         BNorm = Norm2(_b);

@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace Saliency.Kernels.Ops.PrimalDual;
@@ -55,7 +56,7 @@ public static unsafe class PrimalDualTvStep
     }
 
     /// <summary>
-    /// One fused PDHG step (see the type remarks). <paramref name="scratch"/> needs 4·cols doubles.
+    /// One fused PDHG step (see the type remarks). <paramref name="scratch"/> needs 5·cols doubles.
     /// When <paramref name="xSum"/>/<paramref name="ySum"/> are non-empty, <paramref name="averageWeight"/>·x⁺
     /// and ·y⁺ are added to them (running averages for restarts). <paramref name="primalScale"/>, when
     /// non-empty, multiplies τ per pixel (diagonal preconditioning).
@@ -70,7 +71,7 @@ public static unsafe class PrimalDualTvStep
         Span<double> scratch, bool wantStats, out PrimalDualStepStats stats)
     {
         int p = rows * cols, m = EdgeCount(rows, cols);
-        if (x.Length < p || xOut.Length < p || y.Length < m || yOut.Length < m || b.Length < m || scratch.Length < 4 * cols)
+        if (x.Length < p || xOut.Length < p || y.Length < m || yOut.Length < m || b.Length < m || scratch.Length < 5 * cols)
             throw new ArgumentException("Primal-dual step buffers are shorter than the grid requires.");
         bool averaging = !xSum.IsEmpty;
         if (averaging && (xSum.Length < p || ySum.Length < m))
@@ -89,22 +90,44 @@ public static unsafe class PrimalDualTvStep
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double Prox(double w, double lo, double hi)
     {
-        // shrink₁(w) then clip to [lo, hi]; y⁺ = w − that.
-        double s = w > 1.0 ? w - 1.0 : (w < -1.0 ? w + 1.0 : 0.0);
+        // shrink₁(w) = w − clamp(w, ±1), then clip to [lo, hi]; y⁺ = w − that.
+        double s = w - Math.Clamp(w, -1.0, 1.0);
         s = s < lo ? lo : (s > hi ? hi : s);
         return w - s;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<double> Prox(Vector<double> w, Vector<double> lo, Vector<double> hi)
+    {
+        var s = w - Vector.Min(Vector.Max(w, -Vector<double>.One), Vector<double>.One);
+        s = Vector.Min(Vector.Max(s, lo), hi);
+        return w - s;
+    }
+
+    /// <summary>
+    /// One row-sweep of the fused step. Interior columns run in SIMD lanes (<see cref="Vector{T}"/>), the first and
+    /// last column and the remainder in scalar code; missing neighbours on the top and bottom rows read a zero row.
+    /// </summary>
     private static PrimalDualStepStats StepCore(
         int R, int C, double* x, double* y, double* b, double* xo, double* yo,
         double tau, double sigma, double L, double invS2, double* pscale,
         double* xs, double* ys, double aw, double* scratch, bool wantStats)
     {
+        int W = Vector<double>.Count;
         int V = (R - 1) * C;
         int H = C - 1;
         double* yv = y, yh = y + V, yvo = yo, yho = yo + V, bv = b, bh = b + V;
         double* ysv = ys, ysh = ys == null ? null : ys + V;
+        double* zero = scratch + 4 * C;
+        new Span<double>(zero, C).Clear();
         double q = sigma * invS2;
+        var vTau = new Vector<double>(tau);
+        var vSigma = new Vector<double>(sigma);
+        var vQ = new Vector<double>(q);
+        var vL = new Vector<double>(L);
+        var vAw = new Vector<double>(aw);
+        var vTwo = new Vector<double>(2.0);
+        Vector<double> accX = Vector<double>.Zero, accY = Vector<double>.Zero, accI = Vector<double>.Zero;
         double dxx = 0, dyy = 0, inter = 0;
 
         for (int r = 0; r < R; r++)
@@ -114,33 +137,55 @@ public static unsafe class PrimalDualTvStep
             double* dxCur = scratch + 2 * C + (r & 1) * C;
             double* dxPrev = scratch + 2 * C + ((r + 1) & 1) * C;
             int row = r * C;
+            double* xr = x + row, xor = xo + row;
+            double* xsr = xs == null ? null : xs + row;
+            double* sr = pscale == null ? null : pscale + row;
 
             // x⁺ row r: x − τ (Dᵀy)[r, ·]; (Dᵀy)[r,c] = yv[r−1,c] − yv[r,c] + yh[r,c−1] − yh[r,c].
-            double* yvUp = r > 0 ? yv + (r - 1) * C : null;
-            double* yvDn = r < R - 1 ? yv + r * C : null;
+            double* yvUp = r > 0 ? yv + (r - 1) * C : zero;
+            double* yvDn = r < R - 1 ? yv + r * C : zero;
             double* yhRow = yh + r * H;
-            for (int c = 0; c < C; c++)
+            int c = 0;
+            XCell(yvUp, yvDn, yhRow, H, 0, tau, sr, xr, xor, xbCur, dxCur, xsr, aw, wantStats, ref dxx);
+            if (C > 1)
             {
-                double dty = 0;
-                if (yvUp != null) dty += yvUp[c];
-                if (yvDn != null) dty -= yvDn[c];
-                if (c > 0) dty += yhRow[c - 1];
-                if (c < H) dty -= yhRow[c];
-                double t = pscale == null ? tau : tau * pscale[row + c];
-                double xOld = x[row + c];
-                double xNew = xOld - t * dty;
-                xo[row + c] = xNew;
-                xbCur[c] = 2.0 * xNew - xOld;
-                double d = xNew - xOld;
-                dxCur[c] = d;
-                if (wantStats) dxx += d * d;
-                if (xs != null) xs[row + c] += aw * xNew;
+                for (c = 1; c + W <= C - 1; c += W)
+                {
+                    var dty = Vector.Load(yvUp + c) - Vector.Load(yvDn + c) + Vector.Load(yhRow + c - 1) - Vector.Load(yhRow + c);
+                    var t = sr == null ? vTau : vTau * Vector.Load(sr + c);
+                    var xOld = Vector.Load(xr + c);
+                    var xNew = xOld - t * dty;
+                    Vector.Store(xNew, xor + c);
+                    Vector.Store(vTwo * xNew - xOld, xbCur + c);
+                    var d = xNew - xOld;
+                    Vector.Store(d, dxCur + c);
+                    if (wantStats) accX += d * d;
+                    if (xsr != null) Vector.Store(Vector.Load(xsr + c) + vAw * xNew, xsr + c);
+                }
+                for (; c < C; c++) XCell(yvUp, yvDn, yhRow, H, c, tau, sr, xr, xor, xbCur, dxCur, xsr, aw, wantStats, ref dxx);
             }
 
             // Horizontal edges of row r.
             double* bhRow = bh + r * H;
             double* yhoRow = yho + r * H;
-            for (int c = 0; c < H; c++)
+            double* yshRow = ysh == null ? null : ysh + r * H;
+            c = 0;
+            for (; c + W <= H; c += W)
+            {
+                var bi = Vector.Load(bhRow + c);
+                var yOld = Vector.Load(yhRow + c);
+                var w = yOld + vSigma * (Vector.Load(xbCur + c + 1) - Vector.Load(xbCur + c));
+                var yn = Prox(w, vQ * (bi - vL), vQ * (bi + vL));
+                Vector.Store(yn, yhoRow + c);
+                if (wantStats)
+                {
+                    var dy = yn - yOld;
+                    accY += dy * dy;
+                    accI += dy * (Vector.Load(dxCur + c + 1) - Vector.Load(dxCur + c));
+                }
+                if (yshRow != null) Vector.Store(Vector.Load(yshRow + c) + vAw * yn, yshRow + c);
+            }
+            for (; c < H; c++)
             {
                 double bi = bhRow[c];
                 double w = yhRow[c] + sigma * (xbCur[c + 1] - xbCur[c]);
@@ -152,16 +197,33 @@ public static unsafe class PrimalDualTvStep
                     dyy += dy * dy;
                     inter += dy * (dxCur[c + 1] - dxCur[c]);
                 }
-                if (ysh != null) ysh[r * H + c] += aw * yn;
+                if (yshRow != null) yshRow[c] += aw * yn;
             }
 
-            // Vertical edges between rows r−1 and r.
+            // Vertical edges between rows r−1 and r (their last reader was row r of x⁺ above).
             if (r > 0)
             {
                 double* yvRow = yv + (r - 1) * C;
                 double* yvoRow = yvo + (r - 1) * C;
                 double* bvRow = bv + (r - 1) * C;
-                for (int c = 0; c < C; c++)
+                double* ysvRow = ysv == null ? null : ysv + (r - 1) * C;
+                c = 0;
+                for (; c + W <= C; c += W)
+                {
+                    var bi = Vector.Load(bvRow + c);
+                    var yOld = Vector.Load(yvRow + c);
+                    var w = yOld + vSigma * (Vector.Load(xbCur + c) - Vector.Load(xbPrev + c));
+                    var yn = Prox(w, vQ * (bi - vL), vQ * (bi + vL));
+                    Vector.Store(yn, yvoRow + c);
+                    if (wantStats)
+                    {
+                        var dy = yn - yOld;
+                        accY += dy * dy;
+                        accI += dy * (Vector.Load(dxCur + c) - Vector.Load(dxPrev + c));
+                    }
+                    if (ysvRow != null) Vector.Store(Vector.Load(ysvRow + c) + vAw * yn, ysvRow + c);
+                }
+                for (; c < C; c++)
                 {
                     double bi = bvRow[c];
                     double w = yvRow[c] + sigma * (xbCur[c] - xbPrev[c]);
@@ -173,12 +235,36 @@ public static unsafe class PrimalDualTvStep
                         dyy += dy * dy;
                         inter += dy * (dxCur[c] - dxPrev[c]);
                     }
-                    if (ysv != null) ysv[(r - 1) * C + c] += aw * yn;
+                    if (ysvRow != null) ysvRow[c] += aw * yn;
                 }
             }
         }
 
-        return new PrimalDualStepStats { PrimalMoveSquared = dxx, DualMoveSquared = dyy, Interaction = inter };
+        return new PrimalDualStepStats
+        {
+            PrimalMoveSquared = dxx + Vector.Sum(accX),
+            DualMoveSquared = dyy + Vector.Sum(accY),
+            Interaction = inter + Vector.Sum(accI),
+        };
+    }
+
+    /// <summary>Scalar x⁺ for one pixel of a row (edge columns and the SIMD remainder).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void XCell(double* yvUp, double* yvDn, double* yhRow, int H, int cc, double tau, double* sr,
+        double* xr, double* xor, double* xbCur, double* dxCur, double* xsr, double aw, bool wantStats, ref double dxx)
+    {
+        double dty = yvUp[cc] - yvDn[cc];
+        if (cc > 0) dty += yhRow[cc - 1];
+        if (cc < H) dty -= yhRow[cc];
+        double t = sr == null ? tau : tau * sr[cc];
+        double xOld = xr[cc];
+        double xNew = xOld - t * dty;
+        xor[cc] = xNew;
+        xbCur[cc] = 2.0 * xNew - xOld;
+        double d = xNew - xOld;
+        dxCur[cc] = d;
+        if (wantStats) dxx += d * d;
+        if (xsr != null) xsr[cc] += aw * xNew;
     }
 
     /// <summary>z = D g (forward differences, layout as in the type remarks).</summary>
