@@ -1,5 +1,9 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Google.Protobuf;
 using Saliency.Models.Autodiff;
 using Saliency.Models.Data;
@@ -66,9 +70,9 @@ public abstract class JacobianRunBenchmarksBase
 
 /// <summary>
 /// The bundled LeNet (PyTorch export; 1×28×28 → 10). Run:
-/// <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*JacobianLeNet*'</c>.
+/// <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*JacobianLeNet*'</c> (short run, in process).
 /// </summary>
-[ShortRunJob]
+[Config(typeof(InProcessShortConfig))]
 public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 {
     protected override (ModelProto Model, float[] Image) Load() =>
@@ -80,7 +84,7 @@ public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 /// k = 64 run costs seconds on one core, so the job is minimal: 1 warm-up and 3 measured single invocations. Run:
 /// <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*JacobianResNet18*'</c>.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3, invocationCount: 1)]
+[Config(typeof(InProcessMonitoringConfig))]
 public class JacobianResNet18Benchmarks : JacobianRunBenchmarksBase
 {
     protected override (ModelProto Model, float[] Image) Load()
@@ -89,5 +93,30 @@ public class JacobianResNet18Benchmarks : JacobianRunBenchmarksBase
         var image = new float[3 * 224 * 224];
         for (int i = 0; i < image.Length; i++) image[i] = (float)(rng.NextDouble() * 2 - 1);
         return (RandomModels.ResNet18(seed: 7), image);
+    }
+}
+
+/// <summary>
+/// BenchmarkDotNet's short run (3 warm-ups, 3 iterations) in process: no generated project to build, which on the
+/// shared machine can exceed BenchmarkDotNet's two-minute build timeout.
+/// </summary>
+internal sealed class InProcessShortConfig : ManualConfig
+{
+    public InProcessShortConfig()
+    {
+        AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
+        AddColumn(StatisticColumn.Median);
+    }
+}
+
+/// <summary>In process, 1 warm-up and 3 measured single invocations (for runs that take seconds).</summary>
+internal sealed class InProcessMonitoringConfig : ManualConfig
+{
+    public InProcessMonitoringConfig()
+    {
+        AddJob(Job.Default.WithStrategy(RunStrategy.Monitoring).WithLaunchCount(1)
+            .WithWarmupCount(1).WithIterationCount(3).WithInvocationCount(1).WithUnrollFactor(1)
+            .WithToolchain(InProcessEmitToolchain.Instance));
+        AddColumn(StatisticColumn.Median);
     }
 }

@@ -131,14 +131,22 @@ public static partial class JacobianExporter
             var relevant = _forward.Select((n, i) => (n, i)).Where(p => IsRelevant(p.n)).ToList();
             CheckSupported(relevant);
 
+            // Tensor names for the clash checks; node names join them for the emitter's fresh names.
             var existing = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var n in _graph.Node) { existing.UnionWith(n.Input); existing.UnionWith(n.Output); existing.Add(n.Name); }
+            foreach (var n in _graph.Node) { existing.UnionWith(n.Input); existing.UnionWith(n.Output); }
             foreach (var v in _graph.Input.Concat(_graph.Output).Concat(_graph.ValueInfo)) existing.Add(v.Name);
             foreach (var t in _graph.Initializer) existing.Add(t.Name);
             CheckName(options.CotangentsName, existing, "cotangents input");
             CheckName(options.VjpName, existing, "vjp output");
+            if (logits != options.LogitsName) CheckName(options.LogitsName, existing, "logits output");
+            if (!(endsInSoftmax && outputName == options.ProbabilitiesName)) CheckName(options.ProbabilitiesName, existing, "probabilities output");
+            string[] added = [options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName];
+            if (added.Distinct(StringComparer.Ordinal).Count() != added.Length)
+                throw new JacobianExportException($"The names of the added inputs and outputs must differ: {string.Join(", ", added)}.");
 
-            _emit = new BackwardGraph(existing, options.CotangentsName);
+            var taken = new HashSet<string>(existing, StringComparer.Ordinal) { options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName };
+            taken.UnionWith(_graph.Node.Select(n => n.Name));
+            _emit = new BackwardGraph(taken, options.CotangentsName);
             _emit.AddGradient(logits, options.CotangentsName);
             for (int r = relevant.Count - 1; r >= 0; r--)
             {
@@ -157,9 +165,9 @@ public static partial class JacobianExporter
             _graph.Node.AddRange(_emit.Nodes);
             _graph.Initializer.AddRange(_emit.Initializers);
             _graph.Input.Add(FloatValue(options.CotangentsName, ["k", classes]));
-            AddNamedOutput(logits, options.LogitsName, classes, existing, "logits output");
+            AddNamedOutput(logits, options.LogitsName, classes);
             string probabilities = endsInSoftmax ? outputName : AppendSoftmax(logits);
-            AddNamedOutput(probabilities, options.ProbabilitiesName, classes, existing, "probabilities output");
+            AddNamedOutput(probabilities, options.ProbabilitiesName, classes);
             _graph.Output.Add(FloatValue(options.VjpName, ["k", .. imageShape[1..].Select(d => (object)d)]));
             SetMetadata(MetadataInput, input.Name);
             SetMetadata(MetadataLogits, logits);
@@ -332,15 +340,15 @@ public static partial class JacobianExporter
                 throw new JacobianExportException($"The model already has a tensor named '{name}'; choose another name for the {role} in JacobianExportOptions.");
         }
 
-        private void AddNamedOutput(string tensor, string name, long classes, HashSet<string> existing, string role)
+        /// <summary>Exposes a forward tensor as a graph output under <paramref name="name"/> (checked free beforehand).</summary>
+        private void AddNamedOutput(string tensor, string name, long classes)
         {
             if (tensor == name)
             {
                 if (!_graph.Output.Any(o => o.Name == name)) _graph.Output.Add(FloatValue(name, [1L, classes]));
                 return;
             }
-            CheckName(name, existing, role);
-            _graph.Node.Add(new NodeProto { OpType = "Identity", Name = $"jacobian/{name}", Input = { tensor }, Output = { name } });
+            _graph.Node.Add(new NodeProto { OpType = "Identity", Name = _emit.Fresh(name), Input = { tensor }, Output = { name } });
             _graph.Output.Add(FloatValue(name, [1L, classes]));
         }
 

@@ -172,6 +172,13 @@ public sealed class ExporterBehaviourTests
     }
 
     [Test]
+    public void AddedNamesMustDifferFromEachOther()
+    {
+        var e = Assert.Throws<JacobianExportException>(() => JacobianExporter.Export(TinyCnn(), new JacobianExportOptions { VjpName = "out", ProbabilitiesName = "out" }));
+        Assert.That(e!.Message, Does.Contain("must differ"));
+    }
+
+    [Test]
     public void OutputThatDoesNotDependOnTheInputIsRefused()
     {
         var b = new OnnxGraphBuilder("constant");
