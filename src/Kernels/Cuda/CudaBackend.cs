@@ -16,6 +16,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private readonly ConcurrentDictionary<string, CudaModuleHandle> _modules = new();
     private readonly ConcurrentDictionary<(string Module, string Function), CudaKernel> _kernels = new();
     private readonly object _moduleLock = new();
+    private readonly Lazy<Cublas?> _blas;
     private bool _disposed;
 
     internal CudaBackend(int deviceOrdinal)
@@ -39,7 +40,11 @@ public sealed unsafe class CudaBackend : IComputeBackend
         Context = new CudaContextHandle(device);
         Context.MakeCurrent();
         _stream = new CudaStreamHandle(Context);
+        _blas = new Lazy<Cublas?>(() => Cublas.TryCreate(this, out _), LazyThreadSafetyMode.ExecutionAndPublication);
     }
+
+    /// <summary>cuBLAS bound to this backend's stream, or null where cuBLAS is not installed (kernels then use their own GEMM code).</summary>
+    public Cublas? Blas => _blas.Value;
 
     internal CudaContextHandle Context { get; }
 
@@ -199,6 +204,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
         {
             // A sticky device error must not prevent releasing the handles.
         }
+        if (_blas.IsValueCreated) _blas.Value?.Dispose();
         _disposed = true;
         foreach (var m in _modules.Values) m.Dispose();
         _modules.Clear();

@@ -44,6 +44,8 @@ public sealed class HessianVectorProduct : IDisposable
     private CudaBuffer<double>? _uDevice;
     private CudaBuffer<float>? _zDevice;
     private int _cudaCapacityK;
+    private CudaBuffer<float>? _uColumnMajor;
+    private readonly bool _allClasses;
 
     /// <summary>
     /// Creates the operator for the Jacobian <paramref name="jacobian"/> (class-major d×c, see remarks) and the softmax
@@ -86,6 +88,7 @@ public sealed class HessianVectorProduct : IDisposable
                 if (!seen.Add(j)) throw new ArgumentException($"Class index {j} appears twice in the subset.", nameof(classSubset));
             }
         }
+        _allClasses = _classes.Length == classCount && _classes.Select((j, i) => j == i).All(b => b);
         _pActive = new float[_classes.Length];
         for (int i = 0; i < _classes.Length; i++) _pActive[i] = probabilities[_classes[i]];
         _w = jacobian;
@@ -116,6 +119,12 @@ public sealed class HessianVectorProduct : IDisposable
 
     /// <summary>Number of classes c of W.</summary>
     public int ClassCount { get; }
+
+    /// <summary>
+    /// On CUDA with all classes, run both passes as cuBLAS SGEMMs when cuBLAS is installed (default true); false forces
+    /// the project's own kernels (used to test both paths).
+    /// </summary>
+    public bool PreferCublas { get; set; } = true;
 
     /// <summary>The classes H uses (all, or the subset), in order.</summary>
     public IReadOnlyList<int> ActiveClasses => _classes;
@@ -232,9 +241,24 @@ public sealed class HessianVectorProduct : IDisposable
             _partialDevice = cuda.Own(cuda.Allocate<double>(checked(cA * parts * k)));
             _uDevice = cuda.Own(cuda.Allocate<double>(cA * k));
             _zDevice = cuda.Own(cuda.Allocate<float>(cA * k));
+            _uColumnMajor?.Dispose();
+            _uColumnMajor = cuda.Own(cuda.Allocate<float>(cA * k));
             _cudaCapacityK = k;
         }
         var w = cuda.Own(_w);
+        // All classes in storage order: both passes are plain GEMMs on the column-major view of W (d×c, lda = d);
+        // cuBLAS is the honest tool there. Subsets (rows picked by index) use the project's kernels below.
+        if (_allClasses && PreferCublas && cuda.Blas is { } blas)
+        {
+            // U = Wᵀ V (c×k, column-major), Z = A U (same layout), HV = W Z (d×k column-major = k×d row-major).
+            blas.Sgemm(transposeA: true, transposeB: false, cA, k, (int)d, 1f, w.DevicePointer, (int)d, v.DevicePointer, (int)d,
+                0f, _uColumnMajor!.DevicePointer, cA);
+            cuda.Launch(cuda.GetKernel(Source.Value, "hvp_middle_colmajor"), ((uint)k, 1, 1), (256, 1, 1), 0,
+                CudaLaunchArgs.Rent().Add(_uColumnMajor!).Add(_pDevice!).Add(cA).Add(_zDevice!));
+            blas.Sgemm(transposeA: false, transposeB: false, (int)d, k, cA, 1f, w.DevicePointer, (int)d, _zDevice!.DevicePointer, cA,
+                0f, hv.DevicePointer, (int)d);
+            return;
+        }
         // Pass 1 per block of ≤16 right-hand sides (16, then 8, 4, 2, 1 for the remainder).
         for (int r0 = 0; r0 < k;)
         {
@@ -265,5 +289,6 @@ public sealed class HessianVectorProduct : IDisposable
         _partialDevice?.Dispose();
         _uDevice?.Dispose();
         _zDevice?.Dispose();
+        _uColumnMajor?.Dispose();
     }
 }

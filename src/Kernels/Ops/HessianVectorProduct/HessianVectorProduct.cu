@@ -77,12 +77,31 @@ extern "C" __global__ void hvp_middle(const double* __restrict__ partial, const 
     __syncthreads();
     for (int s = blockDim.x / 2; s > 0; s >>= 1)
     {
-        if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+        if ((int)threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
         __syncthreads();
     }
     double pu = red[0];
     for (int jj = threadIdx.x; jj < c_active; jj += blockDim.x)
         Z[(long long)jj * k + r] = (float)((double)p[jj] * (u_scratch[(long long)jj * k + r] - pu));
+}
+
+// cuBLAS path (all classes): U = W^T V comes from SGEMM column-major c x k (U[j + r*c]); Z in the same layout.
+extern "C" __global__ void hvp_middle_colmajor(const float* __restrict__ U, const float* __restrict__ p, int c, float* __restrict__ Z)
+{
+    __shared__ double red[256];
+    int r = blockIdx.x;
+    const float* u = U + (long long)r * c;
+    double local = 0.0;
+    for (int j = threadIdx.x; j < c; j += blockDim.x) local += (double)p[j] * (double)u[j];
+    red[threadIdx.x] = local;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1)
+    {
+        if ((int)threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+        __syncthreads();
+    }
+    double pu = red[0];
+    for (int j = threadIdx.x; j < c; j += blockDim.x) Z[(long long)r * c + j] = (float)((double)p[j] * ((double)u[j] - pu));
 }
 
 #define ZCHUNK 256
