@@ -33,9 +33,8 @@ internal sealed class CasoQuadratic : IBatchedQuadratic
         if (_secondOrder)
         {
             _problem.Hessian.Multiply(x, qx, count);                                   // H x (one batched pass)
-            // Q x = 2λ2 x − H x
-            System.Numerics.Tensors.TensorPrimitives.Negate<double>(qx[..n], qx[..n]);
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd<double>(x[..n], _twoLambda2, qx[..n], qx[..n]);
+            // Q x = 2λ2 x − H x, one fused pass.
+            for (int i = 0; i < n; i++) qx[i] = _twoLambda2 * x[i] - qx[i];
         }
         else
         {

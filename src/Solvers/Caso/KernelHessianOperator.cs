@@ -1,4 +1,5 @@
 using Saliency.Kernels.Backends;
+using Saliency.Kernels.Cpu;
 using Saliency.Kernels.Ops;
 
 namespace Saliency.Solvers.Caso;
@@ -62,6 +63,14 @@ public sealed class KernelHessianOperator : IHessianOperator, IDisposable
         {
             buffers = (_backend.Allocate<float>(n), _backend.Allocate<float>(n));
             _buffers[count] = buffers;
+        }
+        if (_backend is CpuBackend cpu)
+        {
+            // Host memory already: convert straight into and out of the kernel's buffers.
+            System.Numerics.Tensors.TensorPrimitives.ConvertTruncating<double, float>(v[..n], cpu.Own(buffers.In).Span);
+            _hvp.Apply(buffers.In, buffers.Out);
+            System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(cpu.Own(buffers.Out).Span, hv[..n]);
+            return;
         }
         if (_host.Length < n) _host = new float[n];
         var host = _host.AsSpan(0, n);

@@ -4,10 +4,11 @@ namespace Saliency.Solvers.Fista;
 public sealed record FistaOptions
 {
     /// <summary>
-    /// Relative stopping tolerance on the proximal-gradient residual:
-    /// stop when <c>‖x − prox_{tλ1‖·‖₁}(x − t∇f(x))‖ ≤ Tolerance · ‖x‖</c> (or the residual is exactly 0).
-    /// The residual vanishes exactly at the minimiser; for a μ-strongly convex f the distance to it is at
-    /// most about <c>(1 + tL)/(tμ)</c> times the residual.
+    /// Relative stopping tolerance on the proximal-gradient residual of the accepted step:
+    /// stop when <c>‖z − y‖ ≤ Tolerance · ‖z‖</c> (or it is exactly 0), where <c>z = prox_{tλ1‖·‖₁}(y − t∇f(y))</c> is the
+    /// new iterate and y the extrapolated point. <c>‖z − y‖ = t‖G_t(y)‖</c> vanishes exactly at the minimiser; for a
+    /// μ-strongly convex f the distance of y to it is at most about <c>(1 + tL)/(tμ)</c> times the residual. The
+    /// sufficient-decrease pass computes it at no extra cost.
     /// </summary>
     public double Tolerance { get; init; } = 1e-6;
 
@@ -63,7 +64,7 @@ public enum FistaStatus
 /// <param name="Objective">F(x) = ½xᵀQx − bᵀx + λ1‖x‖₁.</param>
 /// <param name="Iterations">Iterations taken (each one a batched pass for this slice, plus <paramref name="BacktrackingSteps"/> extra trials).</param>
 /// <param name="FinalStep">Step size t at the end (non-increasing over the run).</param>
-/// <param name="Residual">Final relative residual ‖x − prox(x − t∇f(x))‖ / ‖x‖ (0 when exactly stationary).</param>
+/// <param name="Residual">Relative residual ‖z − y‖ / ‖z‖ of the last accepted step (0 when exactly stationary; see <see cref="FistaOptions.Tolerance"/>).</param>
 /// <param name="Status">Converged, iteration limit, or non-finite.</param>
 /// <param name="Restarts">Number of momentum restarts.</param>
 /// <param name="BacktrackingSteps">Number of rejected trial steps.</param>
