@@ -82,11 +82,12 @@ public sealed unsafe class InferenceSession : IDisposable
         if (!File.Exists(fullPath))
             throw new FileNotFoundException($"ONNX model file not found: '{fullPath}'.", fullPath);
         var api = OrtRuntime.Api;
+        // The environment first: it registers ONNX Runtime's default logger, which loading a provider needs.
+        var env = OrtRuntime.Env;
         using var sessionOptions = CreateSessionOptions(api, options ?? new InferenceSessionOptions());
         byte[] pathUtf8 = Encoding.UTF8.GetBytes(fullPath + "\0");
         nint session;
         bool envRef = false, optRef = false;
-        var env = OrtRuntime.Env;
         try
         {
             env.DangerousAddRef(ref envRef);
@@ -112,10 +113,11 @@ public sealed unsafe class InferenceSession : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         if (model.Length == 0) throw new ArgumentException("The ONNX model is empty (0 bytes).", nameof(model));
         var api = OrtRuntime.Api;
+        // The environment first: it registers ONNX Runtime's default logger, which loading a provider needs.
+        var env = OrtRuntime.Env;
         using var sessionOptions = CreateSessionOptions(api, options ?? new InferenceSessionOptions());
         nint session;
         bool envRef = false, optRef = false;
-        var env = OrtRuntime.Env;
         try
         {
             env.DangerousAddRef(ref envRef);
@@ -491,20 +493,8 @@ public sealed unsafe class InferenceSession : IDisposable
 
     private static void AppendCuda(OrtApi api, nint sessionOptions, int deviceId)
     {
-        nint status;
-        nint cudaOptions;
-        status = api.CreateCudaProviderOptions(&cudaOptions);
-        if (status != 0) throw CudaUnavailable(api, status, deviceId);
-        using var cudaHandle = new OrtCudaProviderOptionsHandle(cudaOptions);
-        byte[] key = Encoding.UTF8.GetBytes("device_id\0");
-        byte[] value = Encoding.UTF8.GetBytes(deviceId.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\0");
-        fixed (byte* k = key, v = value)
-        {
-            byte* keys = k, values = v;
-            status = api.UpdateCudaProviderOptions(cudaOptions, &keys, &values, 1);
-        }
-        if (status != 0) throw CudaUnavailable(api, status, deviceId);
-        status = api.SessionOptionsAppendExecutionProviderCudaV2(sessionOptions, cudaOptions);
+        var cuda = OrtCudaProviderOptions.Defaults(deviceId);
+        nint status = api.SessionOptionsAppendExecutionProviderCuda(sessionOptions, &cuda);
         if (status != 0) throw CudaUnavailable(api, status, deviceId);
     }
 

@@ -149,6 +149,7 @@ public class InferenceSessionTests
         }
         catch (CudaProviderUnavailableException e)
         {
+            TestContext.Out.WriteLine(e.Message);
             Assert.That(e.Message, Does.Contain("SALIENCY_ORT_GPU=1"));
             Assert.That(e.Message, Does.Contain("UseCuda = false"));
             Assert.That(e.OrtMessage, Is.Not.Empty);

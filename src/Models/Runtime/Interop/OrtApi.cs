@@ -54,15 +54,7 @@ internal sealed unsafe class OrtApi
     internal const int SlotReleaseTypeInfo = 98;
     internal const int SlotReleaseTensorTypeAndShapeInfo = 99;
     internal const int SlotReleaseSessionOptions = 100;
-    internal const int SlotRunWithBinding = 133;
-    internal const int SlotCreateIoBinding = 134;
-    internal const int SlotReleaseIoBinding = 135;
-    internal const int SlotBindInput = 136;
-    internal const int SlotBindOutput = 137;
-    internal const int SlotSessionOptionsAppendExecutionProviderCudaV2 = 204;
-    internal const int SlotCreateCudaProviderOptions = 205;
-    internal const int SlotUpdateCudaProviderOptions = 206;
-    internal const int SlotReleaseCudaProviderOptions = 208;
+    internal const int SlotSessionOptionsAppendExecutionProviderCuda = 152;
 
     // OrtErrorCode GetErrorCode(const OrtStatus*)
     public readonly delegate* unmanaged[Cdecl]<nint, int> GetErrorCode;
@@ -124,22 +116,10 @@ internal sealed unsafe class OrtApi
     public readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseTypeInfo;
     public readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseTensorTypeAndShapeInfo;
     public readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseSessionOptions;
-    // RunWithBinding(OrtSession*, const OrtRunOptions*, const OrtIoBinding*)
-    public readonly delegate* unmanaged[Cdecl]<nint, nint, nint, nint> RunWithBinding;
-    // CreateIoBinding(OrtSession*, OrtIoBinding** out)
-    public readonly delegate* unmanaged[Cdecl]<nint, nint*, nint> CreateIoBinding;
-    public readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseIoBinding;
-    // BindInput / BindOutput(OrtIoBinding*, const char* name, const OrtValue*)
-    public readonly delegate* unmanaged[Cdecl]<nint, byte*, nint, nint> BindInput;
-    public readonly delegate* unmanaged[Cdecl]<nint, byte*, nint, nint> BindOutput;
-    // SessionOptionsAppendExecutionProvider_CUDA_V2(OrtSessionOptions*, const OrtCUDAProviderOptionsV2*)
-    public readonly delegate* unmanaged[Cdecl]<nint, nint, nint> SessionOptionsAppendExecutionProviderCudaV2;
-    // CreateCUDAProviderOptions(OrtCUDAProviderOptionsV2** out)
-    public readonly delegate* unmanaged[Cdecl]<nint*, nint> CreateCudaProviderOptions;
-    // UpdateCUDAProviderOptions(OrtCUDAProviderOptionsV2*, const char* const* keys, const char* const* values, size_t n)
-    public readonly delegate* unmanaged[Cdecl]<nint, byte**, byte**, nuint, nint> UpdateCudaProviderOptions;
-    // void ReleaseCUDAProviderOptions(OrtCUDAProviderOptionsV2*)
-    public readonly delegate* unmanaged[Cdecl]<nint, void> ReleaseCudaProviderOptions;
+    // SessionOptionsAppendExecutionProvider_CUDA(OrtSessionOptions*, const OrtCUDAProviderOptions*).
+    // The V1 entry point on purpose: it loads libonnxruntime_providers_cuda.so at run time in every build, whereas
+    // the V2 options (CreateCUDAProviderOptions) exist only in CUDA-enabled builds — not in the CPU build we fetch.
+    public readonly delegate* unmanaged[Cdecl]<nint, OrtCudaProviderOptions*, nint> SessionOptionsAppendExecutionProviderCuda;
 
     /// <summary>The ONNX Runtime version string of the loaded library, e.g. "1.29.0".</summary>
     public string VersionString { get; }
@@ -186,15 +166,7 @@ internal sealed unsafe class OrtApi
         ReleaseTypeInfo = (delegate* unmanaged[Cdecl]<nint, void>)table[SlotReleaseTypeInfo];
         ReleaseTensorTypeAndShapeInfo = (delegate* unmanaged[Cdecl]<nint, void>)table[SlotReleaseTensorTypeAndShapeInfo];
         ReleaseSessionOptions = (delegate* unmanaged[Cdecl]<nint, void>)table[SlotReleaseSessionOptions];
-        RunWithBinding = (delegate* unmanaged[Cdecl]<nint, nint, nint, nint>)table[SlotRunWithBinding];
-        CreateIoBinding = (delegate* unmanaged[Cdecl]<nint, nint*, nint>)table[SlotCreateIoBinding];
-        ReleaseIoBinding = (delegate* unmanaged[Cdecl]<nint, void>)table[SlotReleaseIoBinding];
-        BindInput = (delegate* unmanaged[Cdecl]<nint, byte*, nint, nint>)table[SlotBindInput];
-        BindOutput = (delegate* unmanaged[Cdecl]<nint, byte*, nint, nint>)table[SlotBindOutput];
-        SessionOptionsAppendExecutionProviderCudaV2 = (delegate* unmanaged[Cdecl]<nint, nint, nint>)table[SlotSessionOptionsAppendExecutionProviderCudaV2];
-        CreateCudaProviderOptions = (delegate* unmanaged[Cdecl]<nint*, nint>)table[SlotCreateCudaProviderOptions];
-        UpdateCudaProviderOptions = (delegate* unmanaged[Cdecl]<nint, byte**, byte**, nuint, nint>)table[SlotUpdateCudaProviderOptions];
-        ReleaseCudaProviderOptions = (delegate* unmanaged[Cdecl]<nint, void>)table[SlotReleaseCudaProviderOptions];
+        SessionOptionsAppendExecutionProviderCuda = (delegate* unmanaged[Cdecl]<nint, OrtCudaProviderOptions*, nint>)table[SlotSessionOptionsAppendExecutionProviderCuda];
     }
 
     /// <summary>Throws <see cref="OrtException"/> for a non-null <c>OrtStatus*</c>, releasing the status first.</summary>
@@ -212,4 +184,34 @@ internal sealed unsafe class OrtApi
         string message = Marshal.PtrToStringUTF8((nint)GetErrorMessage(status)) ?? "(no message)";
         return new OrtException((OrtErrorCode)code, message);
     }
+}
+
+/// <summary>
+/// <c>struct OrtCUDAProviderOptions</c> (the V1 CUDA options) of onnxruntime_c_api.h 1.29; 64 bytes on x64, field
+/// offsets 0, 4, 8, 16, 20, 24, 32, 40, 48, 52, 56 (checked by a test against the C compiler's offsetof values).
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct OrtCudaProviderOptions
+{
+    public int DeviceId;
+    /// <summary>OrtCudnnConvAlgoSearch: 0 exhaustive, 1 heuristic, 2 default.</summary>
+    public int CudnnConvAlgoSearch;
+    public nuint GpuMemLimit;
+    public int ArenaExtendStrategy;
+    public int DoCopyInDefaultStream;
+    public int HasUserComputeStream;
+    public nint UserComputeStream;
+    public nint DefaultMemoryArenaCfg;
+    public int TunableOpEnable;
+    public int TunableOpTuningEnable;
+    public int TunableOpMaxTuningDurationMs;
+
+    /// <summary>The defaults of the C++ constructor in the header, on the given device.</summary>
+    public static OrtCudaProviderOptions Defaults(int deviceId) => new()
+    {
+        DeviceId = deviceId,
+        CudnnConvAlgoSearch = 0,
+        GpuMemLimit = nuint.MaxValue,
+        DoCopyInDefaultStream = 1,
+    };
 }

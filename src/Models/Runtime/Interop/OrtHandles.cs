@@ -114,26 +114,6 @@ internal sealed unsafe class OrtTensorTypeAndShapeInfoHandle(nint pointer) : Ort
     }
 }
 
-/// <summary>Owns an <c>OrtIoBinding*</c>.</summary>
-internal sealed unsafe class OrtIoBindingHandle(nint pointer) : OrtSafeHandle(pointer)
-{
-    protected override bool ReleaseHandle()
-    {
-        Api.ReleaseIoBinding(handle);
-        return true;
-    }
-}
-
-/// <summary>Owns an <c>OrtCUDAProviderOptionsV2*</c>.</summary>
-internal sealed unsafe class OrtCudaProviderOptionsHandle(nint pointer) : OrtSafeHandle(pointer)
-{
-    protected override bool ReleaseHandle()
-    {
-        Api.ReleaseCudaProviderOptions(handle);
-        return true;
-    }
-}
-
 /// <summary>
 /// Owns a buffer allocated by an <c>OrtAllocator</c> (e.g. a name returned by <c>SessionGetInputName</c>);
 /// released with <c>AllocatorFree</c> on the same allocator.
