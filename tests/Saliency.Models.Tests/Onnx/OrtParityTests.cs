@@ -116,6 +116,68 @@ public sealed class OrtParityTests
         }
     }
 
+    /// <summary>
+    /// Random Conv / MaxPool / AveragePool attribute settings (kernel, strides, asymmetric pads, dilations, groups,
+    /// ceil_mode, count_include_pad, auto_pad), each checked against ONNX Runtime: the evaluator's window geometry
+    /// is what the Jacobian exporter's finite-difference tests lean on.
+    /// </summary>
+    [Test]
+    public void RandomWindowGeometries_MatchOnnxRuntime()
+    {
+        var rng = new Random(2024);
+        int checkedCount = 0;
+        for (int t = 0; t < 40; t++)
+        {
+            long h = rng.Next(4, 10), w = rng.Next(4, 10), c = 2 * rng.Next(1, 3);
+            long[] kernel = [rng.Next(1, 4), rng.Next(1, 4)];
+            long[] strides = [rng.Next(1, 4), rng.Next(1, 4)];
+            long[] dil = [rng.Next(1, 3), rng.Next(1, 3)];
+            long[] pads = [.. Enumerable.Range(0, 4).Select(i => (long)rng.Next(0, (int)kernel[i % 2]))]; // pads < kernel, as ORT requires for pools
+            string autoPad = rng.Next(6) switch { 0 => "SAME_UPPER", 1 => "SAME_LOWER", 2 => "VALID", _ => "NOTSET" };
+            bool ceil = rng.Next(2) == 0, includePad = !ceil && rng.Next(2) == 0;
+            long group = rng.Next(2) == 0 ? 1 : 2;
+
+            var b = new OnnxGraphBuilder("geometry");
+            string x = b.Input("input", OnnxElementType.Float, "N", c, h, w);
+            string wt = b.Initializer("w", RandomFloats(rng, (int)(3 * c * kernel[0] * kernel[1])), 3 * group, c / group, kernel[0], kernel[1]);
+            // ONNX Runtime implements SAME auto-padding only without dilation.
+            long[] convDil = autoPad.StartsWith("SAME") ? [1, 1] : dil;
+            var convAttrs = new List<AttributeProto> { OnnxAttributes.Ints("strides", strides), OnnxAttributes.Ints("dilations", convDil), OnnxAttributes.Int("group", group) };
+            convAttrs.Add(autoPad == "NOTSET" ? OnnxAttributes.Ints("pads", pads) : OnnxAttributes.String("auto_pad", autoPad));
+            var poolAttrs = new List<AttributeProto> { OnnxAttributes.Ints("kernel_shape", kernel), OnnxAttributes.Ints("strides", strides), OnnxAttributes.Ints("pads", pads) };
+            if (ceil) poolAttrs.Add(OnnxAttributes.Int("ceil_mode", 1));
+            var maxAttrs = poolAttrs.Append(OnnxAttributes.Ints("dilations", dil)).ToList();
+            var avgAttrs = includePad ? poolAttrs.Append(OnnxAttributes.Int("count_include_pad", 1)).ToList() : poolAttrs;
+            b.OutputWithUnknownShape(b.Node("Conv", [x, wt], convAttrs, name: "conv"), OnnxElementType.Float);
+            b.OutputWithUnknownShape(b.Node("MaxPool", [x], maxAttrs, name: "max"), OnnxElementType.Float);
+            b.OutputWithUnknownShape(b.Node("AveragePool", [x], avgAttrs, name: "avg"), OnnxElementType.Float);
+            var model = b.Build();
+            string config = $"case {t}: x [2,{c},{h},{w}] k [{string.Join(",", kernel)}] s [{string.Join(",", strides)}] d [{string.Join(",", dil)}] conv d [{string.Join(",", convDil)}] " +
+                            $"pads [{string.Join(",", pads)}] {autoPad} group {group} ceil {ceil} include_pad {includePad}";
+
+            var input = TestModels.RandomFloatTensor(t, 2, c, h, w);
+            Dictionary<string, ReferenceTensor> reference;
+            try { reference = new ReferenceEvaluator(model).Run(new Dictionary<string, ReferenceTensor> { ["input"] = input }); }
+            catch (InvalidOperationException e) when (e.Message.Contains("larger than the padded input"))
+            {
+                continue; // window bigger than the input: no output to compare (ORT rejects it too)
+            }
+            using var session = InferenceSession.Create(OnnxModel.FromProto(model).ToBytes());
+            var ort = session.Run([new FloatTensor("input", input.ToFloats(), input.Shape)]);
+            foreach (var o in ort)
+            {
+                var expected = reference[o.Name];
+                Assert.That(o.Shape, Is.EqualTo(expected.Shape), $"{o.Name} shape, {config}");
+                double scale = Math.Max(1e-3, expected.Data.Max(Math.Abs));
+                double err = expected.Data.Select((v, i) => Math.Abs(v - o.Data[i])).DefaultIfEmpty(0).Max();
+                Assert.That(err, Is.LessThanOrEqualTo(RelTol * scale), $"{o.Name}, {config}");
+            }
+            checkedCount++;
+        }
+        TestContext.Out.WriteLine($"{checkedCount} of 40 random geometries compared");
+        Assert.That(checkedCount, Is.GreaterThan(25));
+    }
+
     [Test]
     public void OrtSessionMetadata_AgreesWithOurInspection()
     {
