@@ -13,7 +13,7 @@ public sealed unsafe class CudaLaunchArgs
 
     [ThreadStatic] private static CudaLaunchArgs? _perThread;
 
-    private readonly byte[] _data = GC.AllocateArray<byte>(Capacity, pinned: true);
+    private readonly byte[] _data = GC.AllocateArray<byte>(Capacity + 16, pinned: true);
     private readonly nint[] _pointers = GC.AllocateArray<nint>(MaxArgs, pinned: true);
     private int _offset;
 
@@ -44,7 +44,11 @@ public sealed unsafe class CudaLaunchArgs
         if (values.Length > capacity) throw new ArgumentException($"{values.Length} values exceed the inline capacity {capacity}.");
         if (Count == MaxArgs) throw new InvalidOperationException($"At most {MaxArgs} kernel arguments.");
         int size = capacity * sizeof(T);
-        _offset = (_offset + 15) & ~15; // 16-byte alignment suits every kernel parameter type we pass
+        fixed (byte* start = _data)
+        {
+            // Absolute 16-byte alignment of every value (the array itself is only 8-byte aligned).
+            _offset += (int)((16 - (((nint)start + _offset) & 15)) & 15);
+        }
         if (_offset + size > Capacity) throw new InvalidOperationException($"Kernel arguments exceed {Capacity} bytes.");
         fixed (byte* b = &_data[_offset])
         {
