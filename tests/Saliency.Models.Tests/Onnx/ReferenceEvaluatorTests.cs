@@ -480,6 +480,19 @@ public sealed class ReferenceEvaluatorTests
     }
 
     [Test]
+    public void OneEvaluator_ManyThreads_GiveTheSerialResults()
+    {
+        var ev = new ReferenceEvaluator(TestModels.ResNetBlock());
+        var inputs = Enumerable.Range(0, 16).Select(i => TestModels.RandomTensor(100 + i, 1, 3, 8, 8)).ToArray();
+        var serial = inputs.Select(x => ev.Run(new Dictionary<string, ReferenceTensor> { ["input"] = x })["logits"].Data).ToArray();
+        var parallel = new double[inputs.Length][];
+        Parallel.For(0, inputs.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 },
+            i => parallel[i] = ev.Run(new Dictionary<string, ReferenceTensor> { ["input"] = inputs[i] })["logits"].Data);
+        for (int i = 0; i < inputs.Length; i++) Assert.That(parallel[i], Is.EqualTo(serial[i]), $"input {i}");
+        Assert.That(serial[0], Is.Not.EqualTo(serial[1]), "different inputs give different logits");
+    }
+
+    [Test]
     public void HugeOutputs_AreRefusedNotAllocated()
     {
         // Pads of 2²⁰ on each side would make a 2⁴² element output.
