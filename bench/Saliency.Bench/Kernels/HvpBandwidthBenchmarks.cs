@@ -141,32 +141,7 @@ public class HvpBandwidthBenchmarks
             AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithLaunchCount(1).WithWarmupCount(2)
                 .WithIterationCount(7).WithInvocationCount(1).WithUnrollFactor(1));
             AddColumn(StatisticColumn.Median);
-            AddColumn(new GigabytesPerSecondColumn());
-        }
-    }
-
-    /// <summary>Bytes of W handled per call (<see cref="BytesPerHvp"/>) divided by the median time.</summary>
-    private sealed class GigabytesPerSecondColumn : IColumn
-    {
-        public string Id => "HvpGBps";
-        public string ColumnName => "GB/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "Bytes of W streamed per call (2·c'·d·4) / median time, in 1e9 bytes per second";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var report = summary[benchmarkCase];
-            if (report?.ResultStatistics is null) return "NA";
-            int classes = (int)benchmarkCase.Parameters["ActiveClasses"];
-            double bytes = 2.0 * classes * D * sizeof(float);
-            return (bytes / (report.ResultStatistics.Median * 1e-9) / 1e9).ToString("F2");
+            AddColumn(new HvpGigabytesPerSecondColumn());
         }
     }
 }

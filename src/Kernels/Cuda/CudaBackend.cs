@@ -121,6 +121,22 @@ public sealed unsafe class CudaBackend : IComputeBackend
         CudaRuntime.Check(CudaRuntime.Api.cuMemcpyDtoDAsync(dst.DevicePointer, src.DevicePointer, (nuint)src.ByteLength, Stream), "cuMemcpyDtoDAsync");
     }
 
+    /// <summary>Queues a device-to-device copy of <paramref name="count"/> elements between ranges of two buffers.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A range lies outside its buffer.</exception>
+    public void CopyElements<T>(DeviceBuffer<T> source, long sourceOffset, DeviceBuffer<T> destination, long destinationOffset, long count)
+        where T : unmanaged
+    {
+        var src = Own(source);
+        var dst = Own(destination);
+        if (count < 0 || sourceOffset < 0 || destinationOffset < 0 || sourceOffset + count > src.Length || destinationOffset + count > dst.Length)
+            throw new ArgumentOutOfRangeException(nameof(count),
+                $"Copy of {count} elements from {sourceOffset} (of {src.Length}) to {destinationOffset} (of {dst.Length}) is out of range.");
+        if (count == 0) return;
+        MakeCurrent();
+        CudaRuntime.Check(CudaRuntime.Api.cuMemcpyDtoDAsync(CudaSlices.Offset(dst, destinationOffset), CudaSlices.Offset(src, sourceOffset),
+            (nuint)(count * sizeof(T)), Stream), "cuMemcpyDtoDAsync");
+    }
+
     /// <inheritdoc />
     public void Clear<T>(DeviceBuffer<T> buffer) where T : unmanaged
     {
