@@ -87,12 +87,15 @@ public class TvLpEnhancementBenchmarks
 
     private static readonly Dictionary<string, TvLpOptions> Options = new()
     {
-        ["plain PDHG"] = new() { AdaptiveRestarts = false, RestartToAverage = false, PrimalWeightUpdates = false },
-        ["restarts+weight (current)"] = new() { RestartToAverage = false },
-        ["restarts+weight+average (default)"] = new(),
-        ["default+adaptive step"] = new() { AdaptiveStepSize = true },
-        ["default+preconditioning"] = new() { DiagonalPreconditioning = true },
-        ["average, fixed weight"] = new() { PrimalWeightUpdates = false },
+        ["plain PDHG"] = new() { HalpernReflection = false, AdaptiveRestarts = false, RestartToAverage = false, PrimalWeightUpdates = false },
+        ["restarts+weight, to current"] = new() { HalpernReflection = false, RestartToAverage = false },
+        ["restarts+weight, to average"] = new() { HalpernReflection = false },
+        ["average+adaptive step"] = new() { HalpernReflection = false, AdaptiveStepSize = true },
+        ["average+preconditioning"] = new() { HalpernReflection = false, DiagonalPreconditioning = true },
+        ["average, fixed weight"] = new() { HalpernReflection = false, PrimalWeightUpdates = false },
+        ["Halpern+restarts+weight (default)"] = new(),
+        ["Halpern+preconditioning"] = new() { DiagonalPreconditioning = true },
+        ["Halpern, fixed weight"] = new() { PrimalWeightUpdates = false },
     };
 
     [Params(28, 64)]

@@ -26,7 +26,97 @@ internal sealed class PdhgDriver
 
     public sealed record Result(double[] X, double[] Y, KktPoint Kkt, TvLpStatus Status, int Iterations, int Restarts, double PrimalWeight);
 
-    public Result Run(double[] x, double[] y, double primalWeight)
+    public Result Run(double[] x, double[] y, double primalWeight) =>
+        _options.HalpernReflection ? RunHalpern(x, y, primalWeight) : RunAveraged(x, y, primalWeight);
+
+    /// <summary>Reflected Halpern iteration with KKT-based restarts at the PDHG output (cuPDLPx's scheme).</summary>
+    private Result RunHalpern(double[] x, double[] y, double primalWeight)
+    {
+        int n = _form.PrimalLength, m = _form.DualLength;
+        var opt = _options;
+        double eps = opt.RelativeTolerance;
+        var xT = new double[n];
+        var yT = new double[m];
+        var x0 = (double[])x.Clone();
+        var y0 = (double[])y.Clone();
+        var xLast = (double[])x.Clone();
+        var yLast = (double[])y.Clone();
+        double omega = primalWeight > 0 && double.IsFinite(primalWeight) ? primalWeight : _form.InitialPrimalWeight;
+        double eta = 0.998 / _form.OperatorNorm;
+        var scale = _form.PrimalScale(opt.DiagonalPreconditioning, eta).ToArray();
+
+        var kkt = _form.Evaluate(x, y);
+        if (Converged(kkt, eps)) return new Result(x, y, kkt, TvLpStatus.Optimal, 0, 0, omega);
+        double kktAtRestart = kkt.Error, kktPreviousCandidate = double.PositiveInfinity;
+        int iterations = 0, sinceRestart = 0, restarts = 0;
+        while (iterations < opt.MaxIterations)
+        {
+            int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
+            for (int k = 0; k < window; k++)
+            {
+                _form.Step(x, y, xT, yT, eta / omega, eta * omega, scale, [], [], 0, false);
+                iterations++;
+                sinceRestart++;
+                if (k == window - 1) break;   // keep T(z) for the check below
+                double a = (sinceRestart) / (sinceRestart + 1.0);
+                Reflect(x, xT, x0, a);
+                Reflect(y, yT, y0, a);
+            }
+            kkt = _form.Evaluate(xT, yT);
+            if (!kkt.IsFinite) return new Result(xT, yT, kkt, TvLpStatus.NumericalError, iterations, restarts, omega);
+            if (Converged(kkt, eps)) return new Result(xT, yT, kkt, TvLpStatus.Optimal, iterations, restarts, omega);
+            double e = kkt.Error;
+            bool restart = opt.AdaptiveRestarts && (e <= SufficientDecay * kktAtRestart
+                || (e <= NecessaryDecay * kktAtRestart && e > kktPreviousCandidate)
+                || sinceRestart >= ArtificialFraction * iterations);
+            kktPreviousCandidate = e;
+            if (!restart)
+            {
+                double a = sinceRestart / (sinceRestart + 1.0);
+                Reflect(x, xT, x0, a);
+                Reflect(y, yT, y0, a);
+                continue;
+            }
+            xT.CopyTo(x, 0);
+            yT.CopyTo(y, 0);
+            if (opt.PrimalWeightUpdates)
+            {
+                double dx = Distance(x, xLast), dy = Distance(y, yLast);
+                if (dx > 1e-10 && dy > 1e-10)
+                    omega = Math.Exp(WeightSmoothing * Math.Log(dy / dx) + (1 - WeightSmoothing) * Math.Log(omega));
+            }
+            x.CopyTo(xLast, 0);
+            y.CopyTo(yLast, 0);
+            x.CopyTo(x0, 0);
+            y.CopyTo(y0, 0);
+            kktAtRestart = e;
+            kktPreviousCandidate = double.PositiveInfinity;
+            sinceRestart = 0;
+            restarts++;
+        }
+        return new Result(xT, yT, kkt, TvLpStatus.IterationLimit, iterations, restarts, omega);
+    }
+
+    /// <summary>z ← a·(2T − z) + (1 − a)·z₀, vectorised.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static void Reflect(double[] z, double[] t, double[] anchor, double a)
+    {
+        var va = new System.Numerics.Vector<double>(a);
+        var vb = new System.Numerics.Vector<double>(1 - a);
+        var two = new System.Numerics.Vector<double>(2.0);
+        int w = System.Numerics.Vector<double>.Count, i = 0;
+        var zs = z.AsSpan();
+        for (; i + w <= z.Length; i += w)
+        {
+            var vz = new System.Numerics.Vector<double>(zs[i..]);
+            var vt = new System.Numerics.Vector<double>(t.AsSpan(i));
+            var v0 = new System.Numerics.Vector<double>(anchor.AsSpan(i));
+            (va * (two * vt - vz) + vb * v0).CopyTo(zs[i..]);
+        }
+        for (; i < z.Length; i++) z[i] = a * (2 * t[i] - z[i]) + (1 - a) * anchor[i];
+    }
+
+    private Result RunAveraged(double[] x, double[] y, double primalWeight)
     {
         int n = _form.PrimalLength, m = _form.DualLength;
         var opt = _options;

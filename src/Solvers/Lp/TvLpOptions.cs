@@ -23,6 +23,11 @@ public sealed record TvLpOptions
     /// <summary>Keep step-size-weighted running averages and restart to them when their KKT error is lower.</summary>
     public bool RestartToAverage { get; init; } = true;
 
+    /// <summary>Reflected Halpern PDHG (cuPDLPx): z⁺ = (k+1)/(k+2)·(2T(z) − z) + 1/(k+2)·z₀ with the anchor z₀ reset at
+    /// every restart; restarts and termination are judged at the PDHG output T(z). Replaces the running averages
+    /// (<see cref="RestartToAverage"/> is ignored) and uses constant steps.</summary>
+    public bool HalpernReflection { get; init; } = true;
+
     /// <summary>PDLP's adaptive step size <c>η' = min((1−(k+1)^−0.3)·limit, (1+(k+1)^−0.6)·η)</c>; off: the
     /// constant step <c>η = 0.998/‖A‖</c> with the exact ‖D‖ (stencil form) or an estimate (operator form).</summary>
     public bool AdaptiveStepSize { get; init; } = false;

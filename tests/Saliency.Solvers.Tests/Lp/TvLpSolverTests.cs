@@ -166,16 +166,19 @@ public class TvLpSolverTests
         Assert.That(s.Certificate.Within(Tol), Is.False);
     }
 
-    [TestCase(false, false, false)]
-    [TestCase(true, false, false)]
-    [TestCase(false, true, false)]
-    [TestCase(false, false, true)]
-    public void EveryEnhancementCombination_ReachesACertifiedOptimum(bool adaptiveStep, bool average, bool precondition)
+    [TestCase(true, false, false, false)]
+    [TestCase(true, false, false, true)]
+    [TestCase(false, false, false, false)]
+    [TestCase(false, true, false, false)]
+    [TestCase(false, false, true, false)]
+    [TestCase(false, true, true, true)]
+    [TestCase(false, false, true, true)]
+    public void EveryEnhancementCombination_ReachesACertifiedOptimum(bool halpern, bool adaptiveStep, bool average, bool precondition)
     {
         var problem = Problem(24, 20, seed: 9, structured: true, 0.1, out _);
         var s = TvLpSolver.Solve(problem, new TvLpOptions
         {
-            AdaptiveStepSize = adaptiveStep, RestartToAverage = average, DiagonalPreconditioning = precondition,
+            HalpernReflection = halpern, AdaptiveStepSize = adaptiveStep, RestartToAverage = average, DiagonalPreconditioning = precondition,
         });
         AssertCertified(problem, s, Tol);
     }

@@ -108,6 +108,7 @@ public static unsafe class PrimalDualTvStep
     /// One row-sweep of the fused step. Interior columns run in SIMD lanes (<see cref="Vector{T}"/>), the first and
     /// last column and the remainder in scalar code; missing neighbours on the top and bottom rows read a zero row.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static PrimalDualStepStats StepCore(
         int R, int C, double* x, double* y, double* b, double* xo, double* yo,
         double tau, double sigma, double L, double invS2, double* pscale,
