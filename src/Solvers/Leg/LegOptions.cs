@@ -22,7 +22,9 @@ public sealed record LegOptions
     /// <summary>Number n of perturbed evaluations of f (paper: 500…3000). Must be even with <see cref="Antithetic"/>.</summary>
     public int SampleCount { get; init; } = 1000;
 
-    /// <summary>Perturbed inputs evaluated per call of <see cref="IBatchedScalarFunction.Evaluate"/>.</summary>
+    /// <summary>Perturbed inputs evaluated per call of <see cref="IBatchedScalarFunction.Evaluate"/> (with
+    /// <see cref="Antithetic"/>, ⌊BatchSize/2⌋ draws (at least one) and their negatives per call). Memory use is
+    /// O(BatchSize · C·H·W) whatever n is.</summary>
     public int BatchSize { get; init; } = 50;
 
     /// <summary>Seed of the Philox stream; the same seed gives the same estimate, whatever the batch size.</summary>
