@@ -166,7 +166,10 @@ public sealed class HessianVectorProduct : IDisposable
     private void ApplyCpu(ReadOnlySpan<float> w, ReadOnlySpan<float> v, Span<float> hv, int k)
     {
         int d = Dimension, cA = _classes.Length;
-        int workers = Math.Max(1, Math.Min(CpuBackend.Shared.Parallelism, (d + HvpCpu.Tile - 1) / HvpCpu.Tile));
+        // A few contiguous pixel ranges per core, scheduled dynamically: a core slowed by other work on the machine
+        // does not hold the whole pass back. Each range keeps its own pass-1 partial sums.
+        int workers = Math.Max(1, Math.Min(4 * CpuBackend.Shared.Parallelism, (d + HvpCpu.Tile - 1) / HvpCpu.Tile));
+        if (CpuBackend.Shared.Parallelism == 1) workers = 1;
         if (_partials.Length < workers || _partials[0].Length < cA * k)
         {
             _partials = new double[workers][];
@@ -216,9 +219,9 @@ public sealed class HessianVectorProduct : IDisposable
                 body(0, 0, d, w, v, hv);
                 return;
             }
-            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, wk =>
+            Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = CpuBackend.Shared.Parallelism }, wk =>
             {
-                // Tile-aligned contiguous pixel ranges, one per worker.
+                // Tile-aligned contiguous pixel ranges.
                 int tiles = (d + HvpCpu.Tile - 1) / HvpCpu.Tile;
                 int lo = Math.Min(d, (int)((long)tiles * wk / workers) * HvpCpu.Tile);
                 int hi = Math.Min(d, (int)((long)tiles * (wk + 1) / workers) * HvpCpu.Tile);
