@@ -152,7 +152,18 @@ public static partial class JacobianExporter
             {
                 var (node, index) = relevant[r];
                 var gy = _emit.TakeGradient(node.Output[0]);
-                if (gy is not null) Backward(node, index, gy);
+                if (gy is null) continue;
+                try
+                {
+                    Backward(node, index, gy);
+                }
+                catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or KeyNotFoundException
+                                              or InvalidOperationException or OverflowException or DivideByZeroException)
+                {
+                    // A malformed node (missing inputs, inconsistent attributes) is the model's fault: report it as such.
+                    var name = NodeAttributes.DisplayName(node, index);
+                    throw new JacobianExportException($"Cannot differentiate node '{name}' (op '{node.OpType}'): the node is malformed ({e.Message}).", node.OpType, name);
+                }
             }
             var gx = _emit.TakeGradient(input.Name)
                 ?? throw new JacobianExportException($"No derivative reaches the input '{input.Name}'.");

@@ -227,3 +227,75 @@ public sealed class ExporterBehaviourTests
         Assert.That(e!.Message, Does.Contain("no graph"));
     }
 }
+
+/// <summary>Seeded structural fuzzing: a mutated classifier is either exported or refused with <see cref="JacobianExportException"/>, never anything else.</summary>
+[TestFixture]
+public sealed class ExporterFuzzTests
+{
+    private static readonly string[] OpTypes = ["Relu", "Conv", "MaxPool", "Gemm", "Flatten", "Add", "Softmax", "Reshape", "Concat", "Exp", "Transpose"];
+
+    [Test]
+    public void MutatedModelsAreExportedOrRefusedWithTypedExceptions()
+    {
+        var rng = new Random(2024);
+        var seed = Saliency.Models.Onnx.RandomModels.SmallCnn(channels: 1, size: 8, classes: 3, seed: 1);
+        int exported = 0, refused = 0;
+        for (int trial = 0; trial < 400; trial++)
+        {
+            var model = seed.Clone();
+            int mutations = 1 + rng.Next(3);
+            for (int m = 0; m < mutations; m++) Mutate(model, rng);
+            try
+            {
+                JacobianExporter.Export(model);
+                exported++;
+            }
+            catch (JacobianExportException)
+            {
+                refused++;
+            }
+        }
+        Assert.That(refused, Is.GreaterThan(0), "the mutations must hit the refusal paths");
+        TestContext.Out.WriteLine($"exported {exported}, refused {refused}");
+    }
+
+    private static void Mutate(ModelProto model, Random rng)
+    {
+        var nodes = model.Graph.Node;
+        var node = nodes[rng.Next(nodes.Count)];
+        switch (rng.Next(7))
+        {
+            case 0 when node.Input.Count > 0:
+                node.Input.RemoveAt(rng.Next(node.Input.Count));
+                break;
+            case 1 when node.Attribute.Count > 0:
+                {
+                    var a = node.Attribute[rng.Next(node.Attribute.Count)];
+                    if (a.Ints.Count > 0) a.Ints[rng.Next(a.Ints.Count)] = rng.Next(-3, 6);
+                    else a.I = rng.Next(-3, 6);
+                    break;
+                }
+            case 2:
+                node.OpType = OpTypes[rng.Next(OpTypes.Length)];
+                break;
+            case 3:
+                nodes.Remove(node);
+                break;
+            case 4 when model.Graph.Initializer.Count > 0:
+                {
+                    var t = model.Graph.Initializer[rng.Next(model.Graph.Initializer.Count)];
+                    if (t.Dims.Count > 0) t.Dims[rng.Next(t.Dims.Count)] = rng.Next(0, 9);
+                    break;
+                }
+            case 5:
+                {
+                    var dims = model.Graph.Input[0].Type.TensorType.Shape.Dim;
+                    dims[rng.Next(dims.Count)] = new TensorShapeProto.Types.Dimension { DimValue = rng.Next(0, 12) };
+                    break;
+                }
+            default:
+                if (node.Input.Count > 0) node.Input[rng.Next(node.Input.Count)] = nodes[rng.Next(nodes.Count)].Output[0];
+                break;
+        }
+    }
+}
