@@ -17,4 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# ONNX Runtime native library (pinned npm package; the build runs this too, it is idempotent).
+native/onnxruntime/fetch.sh
+
 dotnet restore Saliency.Gpu.sln --nologo -v quiet
