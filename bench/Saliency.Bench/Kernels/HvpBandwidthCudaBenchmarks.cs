@@ -10,8 +10,9 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Bench.Kernels;
 
 /// <summary>
-/// The GPU counterpart of <see cref="HvpBandwidthBenchmarks"/>: batched HVP on the CUDA backend (cuBLAS SGEMMs for
-/// all classes where cuBLAS is installed, the project's kernels for the 64-class subset) against a device-to-device
+/// The GPU counterpart of <see cref="HvpBandwidthBenchmarks"/>: batched HVP on the CUDA backend (cuBLAS SGEMMs where
+/// cuBLAS is installed — the 64-class subset gathered once at the first call, outside the measured iterations —
+/// otherwise the project's kernels) against a device-to-device
 /// copy of the same active rows of W, twice (<c>CopyBaseline</c>, the Ratio baseline). Every call ends with a stream
 /// synchronisation so the measured time covers the GPU work. Needs a CUDA GPU: on a machine without one the setup
 /// fails with <see cref="BackendUnavailableException"/> and its reason. Run:

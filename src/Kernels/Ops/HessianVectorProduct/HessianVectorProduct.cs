@@ -16,7 +16,8 @@ namespace Saliency.Kernels.Ops;
 /// sides V and the results HV are k×d row-major (right-hand side r at <c>r·d</c>).</para>
 /// <para><b>Class subsets.</b> A subset S of classes (e.g. the top-k by probability) uses the rows of W and entries of
 /// p of S only: <c>H_S = W_S (diag(p_S) − p_S p_Sᵀ) W_Sᵀ</c>, the principal sub-block of A, with p_S not
-/// renormalised. Restriction costs nothing: the passes stream just those classes' rows.</para>
+/// renormalised. On the CPU (and CUDA without cuBLAS) restriction costs nothing: the passes stream just those
+/// classes' rows; CUDA with cuBLAS gathers them once into a compact c'×d copy on first use.</para>
 /// <para><b>Validation.</b> W and p are checked once at construction (W finite, p finite in [0, 1] with sum ≤ 1 + 1e-3,
 /// subset indices distinct and in range). Each <see cref="Apply"/> checks sizes, and on the CPU backend that V is
 /// finite; device-resident V on CUDA is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
@@ -45,6 +46,7 @@ public sealed class HessianVectorProduct : IDisposable
     private CudaBuffer<float>? _zDevice;
     private int _cudaCapacityK;
     private CudaBuffer<float>? _uColumnMajor;
+    private CudaBuffer<float>? _compactRows;
     private readonly bool _allClasses;
 
     /// <summary>
@@ -121,8 +123,8 @@ public sealed class HessianVectorProduct : IDisposable
     public int ClassCount { get; }
 
     /// <summary>
-    /// On CUDA with all classes, run both passes as cuBLAS SGEMMs when cuBLAS is installed (default true); false forces
-    /// the project's own kernels (used to test both paths).
+    /// On CUDA, run both passes as cuBLAS SGEMMs when cuBLAS is installed (default true; a class subset is then
+    /// gathered once into a compact c'×d device copy); false forces the project's own kernels (used to test both paths).
     /// </summary>
     public bool PreferCublas { get; set; } = true;
 
@@ -249,16 +251,18 @@ public sealed class HessianVectorProduct : IDisposable
             _cudaCapacityK = k;
         }
         var w = cuda.Own(_w);
-        // All classes in storage order: both passes are plain GEMMs on the column-major view of W (d×c, lda = d);
-        // cuBLAS is the honest tool there. Subsets (rows picked by index) use the project's kernels below.
-        if (_allClasses && PreferCublas && cuda.Blas is { } blas)
+        // Both passes are plain GEMMs on the column-major view of W (d×c, lda = d): cuBLAS is the honest tool there.
+        // A class subset is gathered once into a compact c'×d copy so that it is a GEMM too. Without cuBLAS (or with
+        // PreferCublas = false) the project's own kernels below stream the subset's rows in place.
+        if (PreferCublas && cuda.Blas is { } blas)
         {
+            var a = _allClasses ? w : _compactRows ??= GatherRows(cuda, w);
             // U = Wᵀ V (c×k, column-major), Z = A U (same layout), HV = W Z (d×k column-major = k×d row-major).
-            blas.Sgemm(transposeA: true, transposeB: false, cA, k, (int)d, 1f, w.DevicePointer, (int)d, v.DevicePointer, (int)d,
+            blas.Sgemm(transposeA: true, transposeB: false, cA, k, (int)d, 1f, a.DevicePointer, (int)d, v.DevicePointer, (int)d,
                 0f, _uColumnMajor!.DevicePointer, cA);
             cuda.Launch(cuda.GetKernel(Source.Value, "hvp_middle_colmajor"), ((uint)k, 1, 1), (256, 1, 1), 0,
                 CudaLaunchArgs.Rent().Add(_uColumnMajor!).Add(_pDevice!).Add(cA).Add(_zDevice!));
-            blas.Sgemm(transposeA: false, transposeB: false, (int)d, k, cA, 1f, w.DevicePointer, (int)d, _zDevice!.DevicePointer, cA,
+            blas.Sgemm(transposeA: false, transposeB: false, (int)d, k, cA, 1f, a.DevicePointer, (int)d, _zDevice!.DevicePointer, cA,
                 0f, hv.DevicePointer, (int)d);
             return;
         }
@@ -284,6 +288,14 @@ public sealed class HessianVectorProduct : IDisposable
         }
     }
 
+    private CudaBuffer<float> GatherRows(CudaBackend cuda, CudaBuffer<float> w)
+    {
+        var compact = cuda.Own(cuda.Allocate<float>(checked(_classes.Length * Dimension)));
+        for (int jj = 0; jj < _classes.Length; jj++)
+            cuda.CopyElements(w, (long)_classes[jj] * Dimension, compact, (long)jj * Dimension, Dimension);
+        return compact;
+    }
+
     /// <summary>Frees device workspace (the Jacobian buffer belongs to the caller and stays alive).</summary>
     public void Dispose()
     {
@@ -293,5 +305,6 @@ public sealed class HessianVectorProduct : IDisposable
         _uDevice?.Dispose();
         _zDevice?.Dispose();
         _uColumnMajor?.Dispose();
+        _compactRows?.Dispose();
     }
 }
