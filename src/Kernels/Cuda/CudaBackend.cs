@@ -17,6 +17,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
     private readonly ConcurrentDictionary<(string Module, string Function), CudaKernel> _kernels = new();
     private readonly object _moduleLock = new();
     private readonly Lazy<Cublas?> _blas;
+    private CudaBuffer<double>? _reductionScratch;
     private bool _disposed;
 
     internal CudaBackend(int deviceOrdinal)
@@ -41,6 +42,20 @@ public sealed unsafe class CudaBackend : IComputeBackend
         Context.MakeCurrent();
         _stream = new CudaStreamHandle(Context);
         _blas = new Lazy<Cublas?>(() => Cublas.TryCreate(this, out _), LazyThreadSafetyMode.ExecutionAndPublication);
+    }
+
+    /// <summary>Guards <see cref="ReductionScratch"/>: hold it from the launch that fills the scratch to the download that reads it.</summary>
+    internal object ScratchLock { get; } = new();
+
+    /// <summary>A reusable device buffer of at least <paramref name="length"/> doubles for reduction partials (no cuMemAlloc per call).</summary>
+    internal CudaBuffer<double> ReductionScratch(int length)
+    {
+        if (_reductionScratch is null || _reductionScratch.Length < length)
+        {
+            _reductionScratch?.Dispose();
+            _reductionScratch = Own(Allocate<double>(Math.Max(length, 1024)));
+        }
+        return _reductionScratch;
     }
 
     /// <summary>cuBLAS bound to this backend's stream, or null where cuBLAS is not installed (kernels then use their own GEMM code).</summary>
@@ -221,6 +236,7 @@ public sealed unsafe class CudaBackend : IComputeBackend
             // A sticky device error must not prevent releasing the handles.
         }
         if (_blas.IsValueCreated) _blas.Value?.Dispose();
+        _reductionScratch?.Dispose();
         _disposed = true;
         foreach (var m in _modules.Values) m.Dispose();
         _modules.Clear();

@@ -129,13 +129,17 @@ public static class Reductions
     {
         var kernel = cuda.GetKernel(Source.Value, kernelPrefix + ElementTypes.CudaSuffix<T>());
         int parts = (int)Math.Clamp((sliceLength + 8191L) / 8192, 1, 128);
-        var partialsHost = new double[(long)slices * parts];
-        using var partials = cuda.Own(cuda.Allocate<double>(partialsHost.Length));
-        var args = CudaLaunchArgs.Rent().Add(cuda.Own(x));
-        if (y is not null) args.Add(cuda.Own(y));
-        args.Add((long)sliceLength).Add(parts).Add(partials);
-        cuda.Launch(kernel, ((uint)parts, (uint)slices, 1), (256, 1, 1), 0, args);
-        cuda.Download(partials, partialsHost);
+        double[] partialsHost;
+        lock (cuda.ScratchLock)
+        {
+            var partials = cuda.ReductionScratch(checked(slices * parts));
+            var args = CudaLaunchArgs.Rent().Add(cuda.Own(x));
+            if (y is not null) args.Add(cuda.Own(y));
+            args.Add((long)sliceLength).Add(parts).Add(partials);
+            cuda.Launch(kernel, ((uint)parts, (uint)slices, 1), (256, 1, 1), 0, args);
+            partialsHost = new double[partials.Length];
+            cuda.Download(partials, partialsHost);
+        }
         for (int s = 0; s < slices; s++)
         {
             double acc = 0;
