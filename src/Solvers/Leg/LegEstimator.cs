@@ -175,7 +175,9 @@ public static class LegEstimator
     /// <summary>
     /// LEG-TV per channel, solved by the primal-dual LP solver (<see cref="TvLpSolver"/>), with L chosen by
     /// <paramref name="options"/>; the LP leaves the constant of g free, and it is fixed to the mean of the empirical
-    /// LEG of the channel (the paper's consistent mean estimate). Channels are solved in parallel.
+    /// LEG of the channel (the paper's consistent mean estimate). Channels are solved in parallel. Each channel's
+    /// <see cref="TvLpSolution"/> (status and duality certificate) is returned in <see cref="LegResult.Solutions"/>;
+    /// a solve that stops at the iteration cap is reported there, not hidden.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Invalid options, or a grid of a single pixel.</exception>
     public static LegResult LegTv(LegMoments moments, LegTvOptions? options = null)
