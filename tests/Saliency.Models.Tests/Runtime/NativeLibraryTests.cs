@@ -10,8 +10,16 @@ namespace Saliency.Models.Tests.Runtime;
 /// explicitly instead of reading SALIENCY_ORT_LIBRARY, so the process-wide runtime is left alone.
 /// </summary>
 [TestFixture]
-public class NativeLibraryTests
+public unsafe class NativeLibraryTests
 {
+    private static readonly nint OldVersionString = Marshal.StringToCoTaskMemUTF8("1.20.0");
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static nint* GetApiOfOldRuntime(uint version) => null; // what ONNX Runtime < 1.29 answers to GetApi(29)
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(System.Runtime.CompilerServices.CallConvCdecl)])]
+    private static byte* VersionOfOldRuntime() => (byte*)OldVersionString;
+
     private static string FetchedLibraryDirectory => Path.GetDirectoryName(InferenceSession.RuntimeLibraryPath) is { Length: > 0 } dir && File.Exists(Path.Combine(dir, "libonnxruntime.so"))
         ? dir
         : AppContext.BaseDirectory;
@@ -120,5 +128,22 @@ public class NativeLibraryTests
         {
             Environment.SetEnvironmentVariable(OrtNativeLibrary.LibraryEnvironmentVariable, saved);
         }
+    }
+
+    [Test]
+    public void OlderRuntime_WithoutApi29_IsReportedWithItsVersion()
+    {
+        // A stand-in OrtApiBase of an older ONNX Runtime: GetApi(29) returns null, GetVersionString "1.20.0".
+        nint* apiBase = stackalloc nint[2];
+        apiBase[0] = (nint)(delegate* unmanaged[Cdecl]<uint, nint*>)&GetApiOfOldRuntime;
+        apiBase[1] = (nint)(delegate* unmanaged[Cdecl]<byte*>)&VersionOfOldRuntime;
+        var tried = new List<string>();
+        bool ok = OrtNativeLibrary.TryReadApiBase(apiBase, "system libonnxruntime.so", tried, out var api);
+
+        Assert.That(ok, Is.False);
+        Assert.That(api, Is.Null);
+        string message = OrtNativeLibrary.BuildMessage(tried, overrideGiven: false);
+        Assert.That(message, Does.Contain("system libonnxruntime.so: ONNX Runtime 1.20.0 does not provide C API version 29"));
+        Assert.That(message, Does.Contain("install ONNX Runtime 1.29+"));
     }
 }

@@ -108,6 +108,13 @@ internal static unsafe class OrtNativeLibrary
             return false;
         }
         var apiBase = ((delegate* unmanaged[Cdecl]<nint*>)getApiBase)();
+        return TryReadApiBase(apiBase, label, tried, out api);
+    }
+
+    /// <summary>Reads the API table out of an <c>OrtApiBase</c>, checking that it serves <see cref="OrtApi.ApiVersion"/>.</summary>
+    internal static bool TryReadApiBase(nint* apiBase, string label, List<string> tried, out OrtApi? api)
+    {
+        api = null;
         if (apiBase == null)
         {
             tried.Add($"{label}: OrtGetApiBase returned null");
@@ -130,7 +137,7 @@ internal static unsafe class OrtNativeLibrary
         return true;
     }
 
-    private static string BuildMessage(List<string> tried, bool overrideGiven)
+    internal static string BuildMessage(List<string> tried, bool overrideGiven)
     {
         var sb = new StringBuilder();
         sb.Append("ONNX Runtime could not be loaded: Saliency.Models needs libonnxruntime.so with C API version ")
