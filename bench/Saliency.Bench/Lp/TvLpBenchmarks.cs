@@ -12,7 +12,7 @@ namespace Saliency.Bench.Lp;
 /// script's own linprog time and the objective difference are printed by the global setup.
 /// Run: <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*TvLpVsHighs*'</c>.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
 public class TvLpVsHighsBenchmarks
 {
     private TvLpProblem _problem = null!;

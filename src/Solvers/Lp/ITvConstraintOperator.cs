@@ -126,20 +126,38 @@ public sealed class CovarianceConstraintOperator : ITvConstraintOperator
     /// <inheritdoc />
     public void Apply(ReadOnlySpan<double> g, Span<double> result)
     {
-        var t1 = new double[InputLength];
-        var t2 = new double[InputLength];
-        _covariance(g, t1);
-        _laplacianPseudoInverse(t1, t2);
-        PrimalDualTvStep.ApplyD(_shape.Rows, _shape.Cols, t2, result);
+        int p = InputLength;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] t1 = pool.Rent(p), t2 = pool.Rent(p);
+        try
+        {
+            _covariance(g, t1.AsSpan(0, p));
+            _laplacianPseudoInverse(t1.AsSpan(0, p), t2.AsSpan(0, p));
+            PrimalDualTvStep.ApplyD(_shape.Rows, _shape.Cols, t2.AsSpan(0, p), result);
+        }
+        finally
+        {
+            pool.Return(t1);
+            pool.Return(t2);
+        }
     }
 
     /// <inheritdoc />
     public void ApplyTranspose(ReadOnlySpan<double> v, Span<double> result)
     {
-        var t1 = new double[InputLength];
-        var t2 = new double[InputLength];
-        PrimalDualTvStep.ApplyDTranspose(_shape.Rows, _shape.Cols, v, t1);
-        _laplacianPseudoInverse(t1, t2);
-        _covariance(t2, result);
+        int p = InputLength;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] t1 = pool.Rent(p), t2 = pool.Rent(p);
+        try
+        {
+            PrimalDualTvStep.ApplyDTranspose(_shape.Rows, _shape.Cols, v, t1.AsSpan(0, p));
+            _laplacianPseudoInverse(t1.AsSpan(0, p), t2.AsSpan(0, p));
+            _covariance(t2.AsSpan(0, p), result);
+        }
+        finally
+        {
+            pool.Return(t1);
+            pool.Return(t2);
+        }
     }
 }
