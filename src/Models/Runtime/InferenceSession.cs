@@ -398,7 +398,7 @@ public sealed unsafe class InferenceSession : IDisposable
                         "name the float outputs you want in outputNames.");
             return all;
         }
-        if (names.Count == 0) throw new ArgumentException("At least one output must be requested.", nameof(names));
+        if (names.Count == 0) throw new ArgumentException("At least one output must be requested (or pass null for all).", "outputNames");
         var order = new int[names.Count];
         var seen = new HashSet<int>();
         for (int i = 0; i < names.Count; i++)

@@ -96,4 +96,20 @@ public class ConcurrencyTests
         TestContext.Out.WriteLine($"{completed} runs completed, {refused} refused after Dispose");
         Assert.That(completed + refused, Is.GreaterThan(0));
     }
+
+    [Test]
+    public void SessionsCreatedOnManyThreadsAtOnce_AllWork()
+    {
+        // Creation shares the process-wide environment, memory info and allocator; it must be safe to race.
+        byte[] model = RuntimeTestModels.Mlp();
+        float[] x = RuntimeTestModels.RandomData(3 * 4, seed: 77);
+        double[] reference = RuntimeTestModels.MlpReference(x, 3);
+        var results = new float[16][];
+        Parallel.For(0, results.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            using var session = InferenceSession.Create(model, new InferenceSessionOptions { IntraOpThreads = 1 });
+            results[i] = session.Run([new FloatTensor("x", x, [3, 4])])[0].Data;
+        });
+        foreach (var y in results) InferenceSessionTests.AssertClose(y, reference);
+    }
 }
