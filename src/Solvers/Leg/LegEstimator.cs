@@ -216,6 +216,50 @@ public static class LegEstimator
         return new LegResult(moments.Grid, channels, g, AbsoluteSumOverChannels(g, channels, p), bounds, solutions);
     }
 
+    /// <summary>
+    /// The LEG-TV solution path over several levels <c>L = K_L · L_max</c> (one result per factor, in input order):
+    /// per channel, the LPs are solved from the largest L down, each warm-started from the previous one
+    /// (<see cref="TvLpSolver.SolvePath"/>) — the paper's way of choosing L by inspecting the path.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">A factor is negative or not finite.</exception>
+    public static LegResult[] LegTvPath(LegMoments moments, IReadOnlyList<double> boundFactors, TvLpOptions? solver = null)
+    {
+        ArgumentNullException.ThrowIfNull(moments);
+        ArgumentNullException.ThrowIfNull(boundFactors);
+        foreach (double k in boundFactors)
+            if (!(k >= 0) || !double.IsFinite(k))
+                throw new ArgumentOutOfRangeException(nameof(boundFactors), k, "Every K_L must be finite and ≥ 0.");
+        solver ??= new TvLpOptions();
+        int p = moments.Grid.Count, channels = moments.Channels, count = boundFactors.Count;
+        var empirical = EmpiricalLeg(moments);
+        var perChannel = new TvLpSolution[channels][];
+        var bounds = new double[channels][];
+        Parallel.For(0, channels, c =>
+        {
+            var atZero = BuildProblem(moments, c, 0);
+            double lMax = TvLpSolver.MaxBound(atZero);
+            bounds[c] = boundFactors.Select(k => k * lMax).ToArray();
+            double mean = TensorPrimitives.Sum(empirical.Channel(c)) / p;
+            perChannel[c] = TvLpSolver.SolvePath(atZero, bounds[c], solver with { TargetMean = mean });
+        });
+
+        var results = new LegResult[count];
+        for (int j = 0; j < count; j++)
+        {
+            var g = new double[channels * p];
+            var solutions = new TvLpSolution[channels];
+            var levels = new double[channels];
+            for (int c = 0; c < channels; c++)
+            {
+                solutions[c] = perChannel[c][j];
+                levels[c] = bounds[c][j];
+                solutions[c].G.AsSpan().CopyTo(g.AsSpan(c * p, p));
+            }
+            results[j] = new LegResult(moments.Grid, channels, g, AbsoluteSumOverChannels(g, channels, p), levels, solutions);
+        }
+        return results;
+    }
+
     private static double[] AbsoluteSumOverChannels(double[] values, int channels, int p)
     {
         var map = new double[p];

@@ -106,6 +106,36 @@ public class LegTvTests
     }
 
     [Test]
+    public void LegTvPath_TotalVariationFallsWithL_AndMatchesSingleSolves()
+    {
+        var grid = new GridShape(8, 8);
+        var a = new double[128];
+        for (int r = 2; r < 5; r++) for (int c = 3; c < 7; c++) { a[r * 8 + c] = 1; a[64 + r * 8 + c] = -0.5; }
+        var f = new LinearFunction(2, 8, 8, a);
+        var moments = LegEstimator.EstimateMoments(f, new float[128], new LegOptions { Grid = grid, SampleCount = 300, Seed = 5 });
+        double[] factors = [0.05, 0.3, 0.1, 1.0];
+        var path = LegEstimator.LegTvPath(moments, factors);
+        Assert.That(path, Has.Length.EqualTo(4));
+        for (int c = 0; c < 2; c++)
+        {
+            // TV objective ‖Dg‖₁ is non-increasing in L (the feasible set grows); zero at L = L_max.
+            var tvByFactor = factors.Select((k, j) => (k, path[j].Solutions![c].Certificate.PrimalObjective)).OrderBy(t => t.k).ToArray();
+            for (int j = 1; j < tvByFactor.Length; j++)
+                Assert.That(tvByFactor[j].PrimalObjective, Is.LessThanOrEqualTo(tvByFactor[j - 1].PrimalObjective * (1 + 1e-5) + 1e-9));
+            Assert.That(path[3].Solutions![c].Certificate.PrimalObjective, Is.LessThan(1e-6));
+        }
+        // The warm-started path point at K_L = 0.1 equals a cold single solve at the same L (LP optimum is unique in value).
+        var single = LegEstimator.LegTv(moments, new LegTvOptions { BoundFactor = 0.1 });
+        for (int c = 0; c < 2; c++)
+        {
+            Assert.That(path[2].Bounds![c], Is.EqualTo(single.Bounds![c]).Within(1e-15));
+            double expected = single.Solutions![c].Certificate.PrimalObjective;
+            Assert.That(path[2].Solutions![c].Certificate.PrimalObjective, Is.EqualTo(expected).Within(1e-4 * (1 + expected)));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => LegEstimator.LegTvPath(moments, [0.1, -1]));
+    }
+
+    [Test]
     public void TheoreticalBound_FollowsItsFormula()
     {
         var grid = new GridShape(7, 6);
