@@ -43,8 +43,8 @@ internal sealed class DenseJacobianHessian : IHessianOperator
     }
 }
 
-/// <summary>Sum of several Hessian operators (Smooth CASO: each already weighted 1/n).</summary>
-internal sealed class SumHessian : IHessianOperator
+/// <summary>Sum of several Hessian operators (Smooth CASO: each already weighted 1/n). Disposes its parts.</summary>
+internal sealed class SumHessian : IHessianOperator, IDisposable
 {
     private readonly IHessianOperator[] _parts;
     private double[] _scratch = [];
@@ -64,4 +64,33 @@ internal sealed class SumHessian : IHessianOperator
             System.Numerics.Tensors.TensorPrimitives.Add<double>(hv[..n], _scratch.AsSpan(0, n), hv[..n]);
         }
     }
+
+    public void Dispose()
+    {
+        foreach (var part in _parts) (part as IDisposable)?.Dispose();
+    }
+}
+
+/// <summary><c>weight · H</c> for an operator without a weight of its own (the kernel HVP). Disposes the inner operator.</summary>
+internal sealed class ScaledHessian : IHessianOperator, IDisposable
+{
+    private readonly IHessianOperator _inner;
+    private readonly double _weight;
+
+    public ScaledHessian(IHessianOperator inner, double weight)
+    {
+        _inner = inner;
+        _weight = weight;
+    }
+
+    public int Dimension => _inner.Dimension;
+
+    public void Multiply(ReadOnlySpan<double> v, Span<double> hv, int count)
+    {
+        _inner.Multiply(v, hv, count);
+        if (_weight != 1.0)
+            System.Numerics.Tensors.TensorPrimitives.Multiply<double>(hv[..(count * Dimension)], _weight, hv[..(count * Dimension)]);
+    }
+
+    public void Dispose() => (_inner as IDisposable)?.Dispose();
 }

@@ -21,6 +21,43 @@ public interface INoisyJacobianProvider
     JacobianSample Evaluate(int index);
 }
 
+/// <summary>
+/// The Jacobian and probabilities at one (noisy) input in the model layer's float32 class-major layout: class j's
+/// gradient at <c>[j·d, (j+1)·d)</c>.
+/// </summary>
+/// <param name="Jacobian">W, class-major, length d·c.</param>
+/// <param name="Dimension">d.</param>
+/// <param name="ClassCount">c.</param>
+/// <param name="Probabilities">p, length c, summing to 1.</param>
+public sealed record ClassMajorJacobianSample(float[] Jacobian, int Dimension, int ClassCount, double[] Probabilities)
+{
+    /// <summary>Checks sizes, finiteness and the probability vector.</summary>
+    /// <exception cref="Saliency.Linalg.Hessian.HessianInputException">Wrong lengths or a non-finite W entry.</exception>
+    /// <exception cref="Saliency.Linalg.Hessian.ProbabilityVectorException">p is not a probability vector.</exception>
+    public void Validate(string paramName = "sample")
+    {
+        if (Jacobian is null || Probabilities is null || Dimension < 1 || ClassCount < 1)
+            throw new Saliency.Linalg.Hessian.HessianInputException("W, p, d ≥ 1 and c ≥ 1 are required.", paramName);
+        if (Jacobian.LongLength != (long)Dimension * ClassCount)
+            throw new Saliency.Linalg.Hessian.HessianInputException($"W holds {Jacobian.LongLength} values, d·c = {(long)Dimension * ClassCount}.", paramName);
+        if (Probabilities.Length != ClassCount)
+            throw new Saliency.Linalg.Hessian.HessianInputException($"W has {ClassCount} classes but p has {Probabilities.Length} entries.", paramName);
+        Saliency.Linalg.Hessian.SoftmaxCurvature.ValidateProbabilities(Probabilities, paramName: paramName);
+        foreach (float v in Jacobian)
+            if (!float.IsFinite(v)) throw new Saliency.Linalg.Hessian.HessianInputException("W has a non-finite entry.", paramName);
+    }
+}
+
+/// <summary>Float32 class-major source of the n noisy copies for Smooth CASO/CAFO on the backends' kernels (see <see cref="INoisyJacobianProvider"/>).</summary>
+public interface IClassMajorJacobianProvider
+{
+    /// <summary>Number of noisy copies n.</summary>
+    int Count { get; }
+
+    /// <summary>The sample at copy <paramref name="index"/> (0 ≤ index &lt; Count).</summary>
+    ClassMajorJacobianSample Evaluate(int index);
+}
+
 /// <summary>A provider over samples computed beforehand (tests, or a caller that already ran the forward passes).</summary>
 public sealed class PrecomputedJacobianProvider : INoisyJacobianProvider
 {

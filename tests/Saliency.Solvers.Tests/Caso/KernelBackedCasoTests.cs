@@ -81,6 +81,50 @@ public class KernelBackedCasoTests
             Assert.That(CasoTestData.RelativeError(a[s].Solution, Vector<double>.Build.Dense(b[s].Solution)), Is.LessThan(1e-4));
     }
 
+    private sealed class Provider(ClassMajorJacobianSample[] samples) : IClassMajorJacobianProvider
+    {
+        public int Count => samples.Length;
+        public ClassMajorJacobianSample Evaluate(int index) => samples[index];
+    }
+
+    [TestCase(null)]
+    [TestCase(4)]
+    public void SmoothCasoOnTheKernelMatchesTheFloat64Average(int? topClasses)
+    {
+        int d = 120, c = 9, n = 4;
+        var floats = new ClassMajorJacobianSample[n];
+        var doubles = new JacobianSample[n];
+        for (int j = 0; j < n; j++)
+        {
+            var (flat, w) = FloatJacobian(d, c, 40 + j);
+            var p = CasoTestData.RandomProbabilities(c, 50 + j, 0.5);
+            floats[j] = new ClassMajorJacobianSample(flat, d, c, p);
+            doubles[j] = new JacobianSample(w, p);
+        }
+        var options = new CasoProblemOptions { Target = 3, TopClasses = topClasses };
+        using var problem = CasoProblem.FromNoisyCopies(ComputeBackends.Cpu, new Provider(floats), options);
+        var reference = CasoProblem.FromNoisyCopies(new PrecomputedJacobianProvider(doubles), options);
+        Assert.That(problem.Copies, Is.EqualTo(n));
+        Assert.That(problem.DroppedProbabilityMass, Is.EqualTo(reference.DroppedProbabilityMass).Within(1e-15));
+        for (int i = 0; i < d; i++) Assert.That(problem.Gradient[i], Is.EqualTo(reference.Gradient[i]).Within(1e-12));
+        Assert.That(problem.LambdaMaxKind, Is.EqualTo(LambdaMaxKind.Exact));
+        Assert.That(problem.LambdaMax, Is.EqualTo(reference.LambdaMax).Within(1e-10 * reference.LambdaMax));
+        var a = CasoSolver.Solve(problem, new[] { 0.0, 0.02 }, new CasoOptions { Tolerance = 1e-7 });
+        var b = CasoSolver.Solve(reference, new[] { 0.0, 0.02 }, new CasoOptions { Tolerance = 1e-9 });
+        for (int s = 0; s < 2; s++)
+            Assert.That(CasoTestData.RelativeError(a[s].Solution, Vector<double>.Build.Dense(b[s].Solution)), Is.LessThan(1e-4));
+
+        var bounded = CasoProblem.FromNoisyCopies(ComputeBackends.Cpu, new Provider(floats), options with { ExactSpectrumMaxColumns = 1 });
+        Assert.That(bounded.LambdaMaxKind, Is.EqualTo(LambdaMaxKind.UpperBound));
+        Assert.That(bounded.LambdaMax, Is.GreaterThanOrEqualTo(problem.LambdaMax * (1 - 1e-12)));
+        bounded.Dispose();
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromNoisyCopies(ComputeBackends.Cpu, new Provider([])));
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromNoisyCopies(ComputeBackends.Cpu,
+            new Provider([floats[0], new ClassMajorJacobianSample(new float[(d + 1) * c], d + 1, c, floats[0].Probabilities)])));
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromNoisyCopies(ComputeBackends.Cpu,
+            new Provider([new ClassMajorJacobianSample(new float[5], d, c, floats[0].Probabilities)])));
+    }
+
     [Test]
     public void PowerIterationEstimateRunsOnTheKernel()
     {
