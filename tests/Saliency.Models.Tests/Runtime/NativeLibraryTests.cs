@@ -37,7 +37,7 @@ public unsafe class NativeLibraryTests
     [Test]
     public void OverridePath_ThatExists_IsUsed()
     {
-        string path = Path.Combine(AppContext.BaseDirectory, "libonnxruntime.so");
+        string path = InferenceSession.RuntimeLibraryPath; // the library this process already uses
         var api = OrtNativeLibrary.Load(path, trySystem: false, []);
         Assert.That(api.VersionString, Is.EqualTo("1.29.0"));
         Assert.That(api.LibraryPath, Is.EqualTo(path));
@@ -120,7 +120,7 @@ public unsafe class NativeLibraryTests
             var ex = Assert.Throws<OnnxRuntimeNotFoundException>(() => OrtNativeLibrary.LoadDefault());
             Assert.That(ex!.Message, Does.Contain("SALIENCY_ORT_LIBRARY=/nonexistent/libonnxruntime.so: file not found"));
 
-            string good = Path.Combine(AppContext.BaseDirectory, "libonnxruntime.so");
+            string good = InferenceSession.RuntimeLibraryPath;
             Environment.SetEnvironmentVariable(OrtNativeLibrary.LibraryEnvironmentVariable, good);
             Assert.That(OrtNativeLibrary.LoadDefault().LibraryPath, Is.EqualTo(good));
         }
