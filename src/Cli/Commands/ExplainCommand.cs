@@ -1,0 +1,148 @@
+using System.CommandLine;
+using System.Globalization;
+using Saliency.Explainers;
+using Saliency.Imaging;
+using Saliency.Models.Autodiff;
+using Saliency.Models.Classifiers;
+using Saliency.Models.Data;
+using Saliency.Solvers.Caso;
+using Saliency.Solvers.Leg;
+using Spectre.Console;
+
+namespace Saliency.Cli.Commands;
+
+/// <summary>
+/// <c>saliency explain --method gradient|cafo|caso|leg|leg-tv [--model m.onnx] (--image x.png | --digit i) [--target c]
+/// [--out map.png] [--seed s] [--lambda1 v] [--samples n] [--scale k]</c>: one saliency map of one image, written as a
+/// PNG (hot colour map of the normalised map) with a short summary of the prediction and the method's report.
+/// </summary>
+internal static class ExplainCommand
+{
+    /// <summary>The methods, as <c>--method</c> accepts them.</summary>
+    public static readonly string[] Methods = ["gradient", "cafo", "caso", "leg", "leg-tv"];
+
+    public static Command Create()
+    {
+        var method = new Option<string>("--method")
+        {
+            Description = "Saliency method: gradient (∇ target logit), cafo, caso (λ1 sweep unless --lambda1), leg, leg-tv.",
+            Required = true,
+        };
+        method.AcceptOnlyFromAmong(Methods);
+        var model = new Option<FileInfo>("--model") { Description = "ONNX image classifier (default: the bundled models/lenet.onnx)." };
+        var image = new Option<FileInfo>("--image") { Description = "8-bit gray, RGB or RGBA PNG of the model's input size." };
+        var digit = new Option<int?>("--digit") { Description = "Index of a bundled held-out digit (instead of --image)." };
+        var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class)." };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the saliency PNG (default: out/explain-<method>.png)." };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the LEG perturbations.", DefaultValueFactory = _ => 0 };
+        var lambda1 = new Option<double?>("--lambda1") { Description = "CAFO/CASO: a fixed λ1 instead of the sparsity sweep." };
+        var samples = new Option<int>("--samples") { Description = "LEG: number of model evaluations n.", DefaultValueFactory = _ => 1000 };
+        var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
+        {
+            method, model, image, digit, target, output, seed, lambda1, samples, scale,
+        };
+        command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
+        {
+            string name = parseResult.GetValue(method)!;
+            int k = parseResult.GetValue(scale);
+            if (k < 1 || k > 64) throw new UserInputException($"--scale must be between 1 and 64, got {k}.");
+            int n = parseResult.GetValue(samples);
+            if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
+            var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
+            string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
+
+            using var classifier = OpenClassifier(modelPath);
+            var (input, source) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(digit));
+            var explainer = Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n);
+            Explanation explanation;
+            try
+            {
+                explanation = explainer.Explain(classifier, input, parseResult.GetValue(target));
+            }
+            catch (Exception e) when (e is ExplainerInputException or CasoInputException or ArgumentOutOfRangeException)
+            {
+                throw new UserInputException(e.Message);
+            }
+
+            var map = explanation.Map;
+            var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, k);
+            Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
+            PngCodec.Write(outPath, png);
+            Render(console, explanation, source, outPath, png);
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The explainer for a method name, with the CLI's settings.</summary>
+    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples) => method switch
+    {
+        "gradient" => new GradientExplainer(),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = lambda1 }),
+        "caso" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Caso, Lambda1 = lambda1 }),
+        "leg" or "leg-tv" => new LegExplainer(new LegExplainerOptions { TotalVariation = method == "leg-tv", SampleCount = samples, Seed = seed }),
+        _ => throw new UserInputException($"unknown method '{method}'; use one of {string.Join(", ", Methods)}."),
+    };
+
+    /// <summary>Opens the classifier (forward and Jacobian sessions); a model that cannot be differentiated is a user error.</summary>
+    internal static OnnxClassifier OpenClassifier(string modelPath)
+    {
+        try
+        {
+            return OnnxClassifier.Create(modelPath);
+        }
+        catch (JacobianExportException e)
+        {
+            throw new UserInputException($"cannot explain this model: {e.Message}");
+        }
+    }
+
+    /// <summary>The image to explain, from exactly one of a PNG file and a bundled digit index.</summary>
+    private static (float[] Image, string Source) LoadImage(IClassifier classifier, FileInfo? image, int? digit)
+    {
+        if ((image is null) == (digit is null))
+            throw new UserInputException("give exactly one of --image and --digit.");
+        var shape = classifier.InputShape;
+        if (shape.Count != 3)
+            throw new UserInputException($"the model input [{string.Join(", ", shape)}] is not an image [channels, height, width].");
+        var layout = new CommandSupport.ClassifierLayout("", "", (int)shape[0], (int)shape[1], (int)shape[2], classifier.ClassCount);
+        if (image is not null)
+        {
+            var path = CommandSupport.ResolvePath(image, () => image.FullName, "image file");
+            return (CommandSupport.ImageAsInput(PngCodec.Read(path), layout), path);
+        }
+        var digits = LoadDigits();
+        int index = digit!.Value;
+        if (index < 0 || index >= digits.Count)
+            throw new UserInputException($"--digit must be between 0 and {digits.Count - 1}, got {index}.");
+        if (layout.Channels != 1 || layout.Height != digits.Rows || layout.Width != digits.Cols)
+            throw new UserInputException(
+                $"the model takes {layout.Channels}×{layout.Height}×{layout.Width} images but the digits are 1×{digits.Rows}×{digits.Cols}.");
+        return (digits.ImageFloats(index), $"bundled digit {index} (label {digits.Label(index)})");
+    }
+
+    private static DigitSet LoadDigits()
+    {
+        try { return BundledAssets.LoadDigits(); }
+        catch (FileNotFoundException e) { throw new UserInputException(e.Message); }
+    }
+
+    /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
+    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, PngImage png)
+    {
+        var p = explanation.Scores.ProbabilitiesOf(0);
+        int predicted = explanation.PredictedClass;
+        var table = new Table().AddColumn("").AddColumn("");
+        table.HideHeaders();
+        void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
+        Row("method", explanation.Method);
+        Row("image", source);
+        Row("predicted class", string.Create(CultureInfo.InvariantCulture, $"{predicted} (p = {p[predicted]:0.0000})"));
+        Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
+        foreach (var (key, value) in explanation.Details) Row(key, value);
+        Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
+        Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));
+        console.Write(table);
+    }
+}

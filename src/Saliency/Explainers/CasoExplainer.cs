@@ -1,0 +1,113 @@
+using Saliency.Kernels.Backends;
+using Saliency.Kernels.Cpu;
+using Saliency.Models.Classifiers;
+using Saliency.Solvers.Caso;
+
+namespace Saliency.Explainers;
+
+/// <summary>Settings of <see cref="CasoExplainer"/>.</summary>
+public sealed record CasoExplainerOptions
+{
+    /// <summary>CASO (default) or CAFO (no Hessian term).</summary>
+    public CasoObjectiveKind Kind { get; init; } = CasoObjectiveKind.Caso;
+
+    /// <summary>A fixed λ1; null (default) runs the paper's λ1 sparsity sweep (<see cref="Lambda1Sweep"/>).</summary>
+    public double? Lambda1 { get; init; }
+
+    /// <summary>Solver settings: λ2 rule margin (<c>λ2 = L/2 + margin</c>) or explicit λ2, tolerances.</summary>
+    public CasoOptions Solver { get; init; } = new();
+
+    /// <summary>Settings of the λ1 sweep (used when <see cref="Lambda1"/> is null).</summary>
+    public Lambda1SweepOptions Sweep { get; init; } = new();
+
+    /// <summary>Keep only the k most probable classes (plus the target) in W; null = all classes.</summary>
+    public int? TopClasses { get; init; }
+
+    /// <summary>Where the Hessian-vector products run; null = the CPU backend.</summary>
+    public IComputeBackend? Backend { get; init; }
+}
+
+/// <summary>A CAFO/CASO explanation with the solver's full report.</summary>
+public sealed class CasoExplanation : Explanation
+{
+    internal CasoExplanation(string method, SaliencyMap map, int target, ClassScores scores,
+        IReadOnlyList<KeyValuePair<string, string>> details, CasoResult result, Lambda1SweepResult? sweep)
+        : base(method, map, target, scores, details)
+    {
+        Result = result;
+        Sweep = sweep;
+    }
+
+    /// <summary>The chosen solution Δ with λ1, λ2, L, FISTA status and iterations.</summary>
+    public CasoResult Result { get; }
+
+    /// <summary>The λ1 sweep, when one was run (null for a fixed λ1).</summary>
+    public Lambda1SweepResult? Sweep { get; }
+}
+
+/// <summary>
+/// CAFO / CASO saliency (Singla et al., ICML 2019): from the classifier's Jacobian W and probabilities p at the image,
+/// <c>g = W(p − y)</c> and <c>H = W A Wᵀ</c> (exact for piecewise-linear networks, the Gauss–Newton part otherwise),
+/// maximise <c>gᵀΔ + ½ΔᵀHΔ − λ2‖Δ‖² − λ1‖Δ‖₁</c> (CAFO without H) with λ2 from the rule <c>L/2 + margin</c> and λ1
+/// fixed or from the sparsity sweep. The map is Δ.
+/// </summary>
+public sealed class CasoExplainer : IExplainer
+{
+    /// <summary>Creates the explainer.</summary>
+    public CasoExplainer(CasoExplainerOptions? options = null) => Options = options ?? new CasoExplainerOptions();
+
+    /// <summary>The settings.</summary>
+    public CasoExplainerOptions Options { get; }
+
+    /// <inheritdoc />
+    public string Name => Options.Kind == CasoObjectiveKind.Caso ? "caso" : "cafo";
+
+    /// <inheritdoc />
+    /// <exception cref="CasoInputException">Negative or non-finite λ1, or bad solver options.</exception>
+    /// <exception cref="NotStronglyConcaveException">An explicit λ2 that is too small.</exception>
+    public CasoExplanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
+    {
+        int t = ExplainerGuard.Target(classifier, image, target, out _);
+        var (channels, height, width) = ExplainerGuard.ImageShape(classifier);
+        if (Options.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
+            throw new ExplainerInputException($"λ1 = {l1} must be finite and ≥ 0.", nameof(Options.Lambda1));
+
+        var jacobian = classifier.Jacobian(image);
+        // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
+        var p = ExplainerGuard.Softmax(jacobian.Scores.LogitsOf(0));
+        using var problem = CasoProblem.FromClassMajor(Options.Backend ?? CpuBackend.Shared, jacobian.Data,
+            classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
+        var solver = Options.Solver with { Kind = Options.Kind };
+
+        Lambda1SweepResult? sweep = null;
+        CasoResult result;
+        if (Options.Lambda1 is double lambda1)
+        {
+            result = CasoSolver.Solve(problem, [lambda1], solver)[0];
+        }
+        else
+        {
+            sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
+            // No λ1 reached the sparsity range: keep the sparsest solution that is not all zero (the closest to the range).
+            result = sweep.Selected
+                ?? sweep.Tried.Where(r => r.SparsityRatio < 1).OrderByDescending(r => r.SparsityRatio).FirstOrDefault()
+                ?? sweep.Tried.OrderBy(r => r.Lambda1).First();
+        }
+
+        var details = new List<KeyValuePair<string, string>>
+        {
+            new("λ1", ExplainerGuard.Format(result.Lambda1) + (sweep is null ? " (given)" : sweep.FoundInRange ? " (sweep)" : " (sweep: none in range)")),
+            new("λ2", ExplainerGuard.Format(result.Lambda2)),
+            new("L = λmax(H)", $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
+            new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
+            new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
+            new("modelled loss", ExplainerGuard.Format(result.Loss)),
+        };
+        if (sweep is not null)
+            details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches"));
+        var map = SaliencyMap.FromDoubles(result.Solution, channels, height, width);
+        return new CasoExplanation(Name, map, t, jacobian.Scores, details, result, sweep);
+    }
+
+    Explanation IExplainer.Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target) => Explain(classifier, image, target);
+}
