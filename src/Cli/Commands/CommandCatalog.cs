@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return PredictCommand.Create();
         yield return DemoCommand.Create();
         yield return ExportJacobianCommand.Create();
+        yield return ExplainCommand.Create();
     }
 }
