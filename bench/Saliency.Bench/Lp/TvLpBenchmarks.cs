@@ -1,8 +1,26 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Saliency.Solvers.Lp;
 
 namespace Saliency.Bench.Lp;
+
+/// <summary>
+/// One job for the LP benchmarks: in-process (no generated project to build on a busy machine), Monitoring strategy
+/// (each measurement is one solve, fitting second-long runs), 1 warm-up and 3 measured iterations; BDN's median.
+/// </summary>
+public sealed class TvLpJobConfig : ManualConfig
+{
+    public TvLpJobConfig()
+    {
+        AddJob(Job.Default
+            .WithToolchain(new InProcessEmitToolchain(TimeSpan.FromMinutes(30), logOutput: true))
+            .WithStrategy(RunStrategy.Monitoring)
+            .WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(3));
+    }
+}
 
 /// <summary>
 /// LEG-TV LP (paper's covariance, L = 0.1·L_max) to 1e-6 relative gap and residuals: our PDHG solver against HiGHS
@@ -12,7 +30,7 @@ namespace Saliency.Bench.Lp;
 /// script's own linprog time and the objective difference are printed by the global setup.
 /// Run: <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*TvLpVsHighs*'</c>.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(TvLpJobConfig))]
 public class TvLpVsHighsBenchmarks
 {
     private TvLpProblem _problem = null!;
@@ -52,7 +70,7 @@ public class TvLpVsHighsBenchmarks
 
 /// <summary>Ours alone on the large grid: one 224² LP, and a batch of 3 channels × 224² in one call.
 /// Run: <c>dotnet run -c Release -- --filter '*TvLpLarge*'</c>.</summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(TvLpJobConfig))]
 public class TvLpLargeBenchmarks
 {
     private TvLpProblem _single = null!;
@@ -78,7 +96,7 @@ public class TvLpLargeBenchmarks
 /// Which PDLP enhancements pay here: time to 1e-6 for each variant (iterations printed by the setup).
 /// Run: <c>dotnet run -c Release -- --filter '*TvLpEnhancement*'</c>.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
+[Config(typeof(TvLpJobConfig))]
 public class TvLpEnhancementBenchmarks
 {
     private TvLpProblem _problem = null!;
