@@ -1,3 +1,4 @@
+using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Autodiff;
@@ -45,17 +46,17 @@ internal sealed class BackwardGraph(HashSet<string> existingNames, string cotang
 
     /// <summary>A 1-D int64 constant (shapes, axes, slice bounds), shared between uses.</summary>
     public string Int64s(params long[] values) => Constant($"i64:{string.Join(",", values)}",
-        name => NodeAttributes.Int64Tensor(name, values, [values.Length]));
+        name => OnnxTensors.FromInt64s(name, values, [values.Length]));
 
     /// <summary>A float scalar constant, shared between uses.</summary>
     public string Scalar(float value) => Constant($"f32:{BitConverter.SingleToInt32Bits(value)}",
-        name => NodeAttributes.FloatTensor(name, [value], []));
+        name => OnnxTensors.FromFloats(name, [value], []));
 
     /// <summary>A float constant of any shape (not shared).</summary>
     public string Floats(float[] values, long[] dims, string hint)
     {
         var name = Fresh(hint);
-        Initializers.Add(NodeAttributes.FloatTensor(name, values, dims));
+        Initializers.Add(OnnxTensors.FromFloats(name, values, dims));
         return name;
     }
 
@@ -69,7 +70,7 @@ internal sealed class BackwardGraph(HashSet<string> existingNames, string cotang
     }
 
     /// <summary>The run-time row count k of the cotangents, as a 1-D int64 tensor of length 1.</summary>
-    public string K => _k ??= Op("Shape", [cotangents], NodeAttributes.MakeInt("start", 0), NodeAttributes.MakeInt("end", 1));
+    public string K => _k ??= Op("Shape", [cotangents], OnnxAttributes.Int("start", 0), OnnxAttributes.Int("end", 1));
 
     public void AddGradient(string tensor, string gradient)
     {

@@ -1,5 +1,7 @@
+using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using static Saliency.Models.Autodiff.NodeAttributes;
+using static Saliency.Models.Onnx.OnnxAttributes;
 
 namespace Saliency.Models.Autodiff;
 
@@ -29,13 +31,13 @@ public static partial class JacobianExporter
                     break;
                 case "Relu":
                     {
-                        var mask = _emit.Op("Cast", [_emit.Op("Greater", node.Input[0], _emit.Scalar(0f))], MakeInt("to", (long)TensorProto.Types.DataType.Float));
+                        var mask = _emit.Op("Cast", [_emit.Op("Greater", node.Input[0], _emit.Scalar(0f))], Int("to", (long)TensorProto.Types.DataType.Float));
                         Flow(node.Input[0], _emit.Op("Mul", gy, mask));
                         break;
                     }
                 case "LeakyRelu":
                     {
-                        float alpha = Float(node, "alpha", 0.01f);
+                        float alpha = GetFloat(node, "alpha", 0.01f);
                         var slope = _emit.Op("Where", _emit.Op("Greater", node.Input[0], _emit.Scalar(0f)), _emit.Scalar(1f), _emit.Scalar(alpha));
                         Flow(node.Input[0], _emit.Op("Mul", gy, slope));
                         break;
@@ -68,11 +70,11 @@ public static partial class JacobianExporter
                     }
                 case "Transpose":
                     {
-                        var perm = Ints(node, "perm") ?? Enumerable.Range(0, y.Length).Reverse().Select(i => (long)i).ToArray();
+                        var perm = GetInts(node, "perm") ?? Enumerable.Range(0, y.Length).Reverse().Select(i => (long)i).ToArray();
                         if (perm[0] != 0) throw AtNode(node, index, "a Transpose that moves the batch axis is not supported");
                         var inverse = new long[perm.Length];
                         for (int i = 0; i < perm.Length; i++) inverse[perm[i]] = i;
-                        Flow(node.Input[0], _emit.Op("Transpose", [gy], MakeInts("perm", inverse)));
+                        Flow(node.Input[0], _emit.Op("Transpose", [gy], Ints("perm", inverse)));
                         break;
                     }
                 case "Concat":
@@ -142,7 +144,7 @@ public static partial class JacobianExporter
             if (operand.Length != y.Length || operand[0] != 1)
                 throw AtNode(node, index, "an operand that depends on the input must have the output's rank with the batch axis first");
             var axes = Enumerable.Range(1, y.Length - 1).Where(i => operand[i] == 1 && y[i] != 1).Select(i => (long)i).ToArray();
-            return axes.Length == 0 ? g : _emit.Op("ReduceSum", [g, _emit.Int64s(axes)], MakeInt("keepdims", 1));
+            return axes.Length == 0 ? g : _emit.Op("ReduceSum", [g, _emit.Int64s(axes)], Int("keepdims", 1));
         }
 
         private void BackwardBinary(NodeProto node, int index, string gy, long[] y)
@@ -174,11 +176,11 @@ public static partial class JacobianExporter
 
         private void BackwardSoftmax(NodeProto node, int index, string gy, long[] y)
         {
-            long axis = StaticShapes.NormalizeAxis(Int(node, "axis", -1), y.Length);
+            long axis = StaticShapes.NormalizeAxis(GetInt(node, "axis", -1), y.Length);
             if (axis == 0) throw AtNode(node, index, "a Softmax over the batch axis is not supported");
             // J_softmax(s)ᵀ g = s ⊙ (g − ⟨g, s⟩) along the axis.
             var s = node.Output[0];
-            var dot = _emit.Op("ReduceSum", [_emit.Op("Mul", gy, s), _emit.Int64s(axis)], MakeInt("keepdims", 1));
+            var dot = _emit.Op("ReduceSum", [_emit.Op("Mul", gy, s), _emit.Int64s(axis)], Int("keepdims", 1));
             Flow(node.Input[0], _emit.Op("Mul", s, _emit.Op("Sub", gy, dot)));
         }
 
@@ -199,13 +201,13 @@ public static partial class JacobianExporter
                 Flow(x, gy);
                 return;
             }
-            var mask = _emit.Op("Cast", [inside], MakeInt("to", (long)TensorProto.Types.DataType.Float));
+            var mask = _emit.Op("Cast", [inside], Int("to", (long)TensorProto.Types.DataType.Float));
             Flow(x, _emit.Op("Mul", gy, mask));
         }
 
         private void BackwardConcat(NodeProto node, int index, string gy, long[] y)
         {
-            long axis = StaticShapes.NormalizeAxis(Int(node, "axis", 0), y.Length);
+            long axis = StaticShapes.NormalizeAxis(GetInt(node, "axis", 0), y.Length);
             if (axis == 0) throw AtNode(node, index, "a Concat along the batch axis is not supported");
             long offset = 0;
             foreach (var input in node.Input)
@@ -220,13 +222,13 @@ public static partial class JacobianExporter
         private void BackwardGemm(NodeProto node, int index, string gy, long[] y)
         {
             RequireConstant(node, index, 1, "second operand (B)");
-            float alpha = Float(node, "alpha", 1f), beta = Float(node, "beta", 1f);
-            long transB = Int(node, "transB", 0);
+            float alpha = GetFloat(node, "alpha", 1f), beta = GetFloat(node, "beta", 1f);
+            long transB = GetInt(node, "transB", 0);
             if (Wants(node.Input[0]))
             {
-                if (Int(node, "transA", 0) != 0) throw AtNode(node, index, "transA=1 on the operand that depends on the input puts the batch axis second");
+                if (GetInt(node, "transA", 0) != 0) throw AtNode(node, index, "transA=1 on the operand that depends on the input puts the batch axis second");
                 // Y = α A B' + β C  ⇒  ∂A = α gy B'ᵀ, i.e. Gemm(gy, B) with transB flipped.
-                Flow(node.Input[0], _emit.Op("Gemm", [gy, node.Input[1]], MakeFloat("alpha", alpha), MakeInt("transB", 1 - transB)));
+                Flow(node.Input[0], _emit.Op("Gemm", [gy, node.Input[1]], Float("alpha", alpha), Int("transB", 1 - transB)));
             }
             if (node.Input.Count > 2 && Wants(node.Input[2]))
             {
@@ -271,38 +273,38 @@ public static partial class JacobianExporter
             RequireConstant(node, index, 2, "bias");
             var x = ShapeOf(node.Input[0], node, index);
             var w = ShapeOf(node.Input[1], node, index);
-            var (k, s, d, begin, end) = StaticShapes.Geometry(node, x, Ints(node, "kernel_shape") ?? w[2..]);
+            var (k, s, d, begin, end) = StaticShapes.Geometry(node, x, GetInts(node, "kernel_shape") ?? w[2..]);
             var (pads, outputPadding) = TransposedPads(x[2..], y[2..], k, s, d, begin, end);
             // The input-gradient of a grouped convolution is the transposed convolution with the same weight
             // tensor: [M, C/g, k..] read as ConvTranspose's [C_in = M, C_out/g = C/g, k..].
             Flow(node.Input[0], _emit.Op("ConvTranspose", [gy, node.Input[1]],
-                MakeInts("kernel_shape", k), MakeInts("strides", s), MakeInts("dilations", d), MakeInts("pads", pads),
-                MakeInts("output_padding", outputPadding), MakeInt("group", Int(node, "group", 1))));
+                Ints("kernel_shape", k), Ints("strides", s), Ints("dilations", d), Ints("pads", pads),
+                Ints("output_padding", outputPadding), Int("group", GetInt(node, "group", 1))));
         }
 
         private void BackwardMaxPool(NodeProto node, int index, string gy, long[] y)
         {
-            if (Int(node, "storage_order", 0) != 0) throw AtNode(node, index, "storage_order=1 (column-major indices) is not supported");
+            if (GetInt(node, "storage_order", 0) != 0) throw AtNode(node, index, "storage_order=1 (column-major indices) is not supported");
             var x = ShapeOf(node.Input[0], node, index);
             // Let the forward MaxPool also return the flat argmax indices (row-major over the batch-1 input).
             if (node.Output.Count < 2) node.Output.Add(_emit.Fresh("maxpool_indices"));
             else if (node.Output[1].Length == 0) node.Output[1] = _emit.Fresh("maxpool_indices");
             long nIn = StaticShapes.Product(x[1..]), nOut = StaticShapes.Product(y[1..]);
-            var indices = _emit.Op("Expand", _emit.Op("Reshape", node.Output[1], _emit.Int64s(1, nOut)), _emit.Op("Concat", [_emit.K, _emit.Int64s(1)], MakeInt("axis", 0)));
+            var indices = _emit.Op("Expand", _emit.Op("Reshape", node.Output[1], _emit.Int64s(1, nOut)), _emit.Op("Concat", [_emit.K, _emit.Int64s(1)], Int("axis", 0)));
             var updates = _emit.Op("Reshape", gy, _emit.Int64s(-1, nOut));
-            var zeros = _emit.Op("ConstantOfShape", _emit.Op("Concat", [_emit.K, _emit.Int64s(nIn)], MakeInt("axis", 0)));
+            var zeros = _emit.Op("ConstantOfShape", _emit.Op("Concat", [_emit.K, _emit.Int64s(nIn)], Int("axis", 0)));
             // reduction="add", not MaxUnpool: overlapping windows can pick the same input element twice.
-            var scattered = _emit.Op("ScatterElements", [zeros, indices, updates], MakeInt("axis", 1), MakeString("reduction", "add"));
+            var scattered = _emit.Op("ScatterElements", [zeros, indices, updates], Int("axis", 1), OnnxAttributes.String("reduction", "add"));
             Flow(node.Input[0], _emit.Op("Reshape", scattered, _emit.Int64s([-1, .. x[1..]])));
         }
 
         private void BackwardAveragePool(NodeProto node, int index, string gy, long[] y)
         {
-            if (Int(node, "ceil_mode", 0) != 0) throw AtNode(node, index, "AveragePool with ceil_mode=1 is not supported");
+            if (GetInt(node, "ceil_mode", 0) != 0) throw AtNode(node, index, "AveragePool with ceil_mode=1 is not supported");
             var x = ShapeOf(node.Input[0], node, index);
-            var kernel = Ints(node, "kernel_shape") ?? throw AtNode(node, index, "kernel_shape is missing");
+            var kernel = GetInts(node, "kernel_shape") ?? throw AtNode(node, index, "kernel_shape is missing");
             var (k, s, d, begin, end) = StaticShapes.Geometry(node, x, kernel);
-            bool includePad = Int(node, "count_include_pad", 0) != 0;
+            bool includePad = GetInt(node, "count_include_pad", 0) != 0;
             bool padded = begin.Any(p => p != 0) || end.Any(p => p != 0);
             long channels = x[1];
             long window = StaticShapes.Product(k);
@@ -337,17 +339,17 @@ public static partial class JacobianExporter
             var w = _emit.Floats(weights, [channels, 1, .. k], "avgpool_weight");
             var (pads, outputPadding) = TransposedPads(x[2..], y[2..], k, s, d, begin, end);
             Flow(node.Input[0], _emit.Op("ConvTranspose", [g, w],
-                MakeInts("kernel_shape", k), MakeInts("strides", s), MakeInts("dilations", d), MakeInts("pads", pads),
-                MakeInts("output_padding", outputPadding), MakeInt("group", channels)));
+                Ints("kernel_shape", k), Ints("strides", s), Ints("dilations", d), Ints("pads", pads),
+                Ints("output_padding", outputPadding), Int("group", channels)));
         }
 
         private void BackwardBatchNorm(NodeProto node, int index, string gy)
         {
-            if (Int(node, "training_mode", 0) != 0) throw AtNode(node, index, "BatchNormalization in training mode is not supported");
+            if (GetInt(node, "training_mode", 0) != 0) throw AtNode(node, index, "BatchNormalization in training mode is not supported");
             for (int i = 1; i < 5; i++) RequireConstant(node, index, i, "statistics or affine parameters");
             var x = ShapeOf(node.Input[0], node, index);
             // Inference form: y = scale (x − mean) / √(var + ε) + B, a per-channel scale.
-            float eps = Float(node, "epsilon", 1e-5f);
+            float eps = GetFloat(node, "epsilon", 1e-5f);
             var factor = _emit.Op("Div", node.Input[1], _emit.Op("Sqrt", _emit.Op("Add", node.Input[4], _emit.Scalar(eps))));
             long[] perChannel = [x[1], .. Enumerable.Repeat(1L, x.Length - 2)];
             Flow(node.Input[0], _emit.Op("Mul", gy, _emit.Op("Reshape", factor, _emit.Int64s(perChannel))));

@@ -1,3 +1,4 @@
+using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Autodiff;
@@ -114,7 +115,7 @@ public static partial class JacobianExporter
             bool endsInSoftmax = false;
             if (_producer.TryGetValue(outputName, out var last) && last.Node.OpType == "Softmax" && IsDefaultDomain(last.Node)
                 && _shapes.TryGetShape(outputName, out var outShape)
-                && StaticShapes.NormalizeAxis(NodeAttributes.Int(last.Node, "axis", -1), outShape.Length) == outShape.Length - 1)
+                && StaticShapes.NormalizeAxis(OnnxAttributes.GetInt(last.Node, "axis", -1), outShape.Length) == outShape.Length - 1)
             {
                 logits = last.Node.Input[0];
                 endsInSoftmax = true;
@@ -369,7 +370,7 @@ public static partial class JacobianExporter
             _graph.Node.Add(new NodeProto
             {
                 OpType = "Softmax", Name = softmax, Input = { logits }, Output = { softmax },
-                Attribute = { NodeAttributes.MakeInt("axis", -1) },
+                Attribute = { OnnxAttributes.Int("axis", -1) },
             });
             return softmax;
         }

@@ -1,3 +1,4 @@
+using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Autodiff;
@@ -127,7 +128,7 @@ internal sealed class StaticShapes
             case "Flatten":
                 {
                     var x = In(node, 0);
-                    int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 1), x.Length + 1);
+                    int axis = (int)NormalizeAxis(OnnxAttributes.GetInt(node, "axis", 1), x.Length + 1);
                     Set(node, 0, [Product(x[..axis]), Product(x[axis..])]);
                     break;
                 }
@@ -137,7 +138,7 @@ internal sealed class StaticShapes
             case "Transpose":
                 {
                     var x = In(node, 0);
-                    var perm = NodeAttributes.Ints(node, "perm") ?? Enumerable.Range(0, x.Length).Reverse().Select(i => (long)i).ToArray();
+                    var perm = OnnxAttributes.GetInts(node, "perm") ?? Enumerable.Range(0, x.Length).Reverse().Select(i => (long)i).ToArray();
                     Set(node, 0, perm.Select(p => x[p]).ToArray());
                     break;
                 }
@@ -147,8 +148,8 @@ internal sealed class StaticShapes
             case "Shape":
                 {
                     var x = In(node, 0);
-                    int start = (int)NormalizeClamped(NodeAttributes.Int(node, "start", 0), x.Length);
-                    int end = (int)NormalizeClamped(NodeAttributes.Int(node, "end", x.Length), x.Length);
+                    int start = (int)NormalizeClamped(OnnxAttributes.GetInt(node, "start", 0), x.Length);
+                    int end = (int)NormalizeClamped(OnnxAttributes.GetInt(node, "end", x.Length), x.Length);
                     var values = x[start..Math.Max(start, end)];
                     SetInts(node, values, [values.Length]);
                     break;
@@ -173,22 +174,22 @@ internal sealed class StaticShapes
 
     private static bool IsIntegerCast(NodeProto node)
     {
-        var to = (TensorProto.Types.DataType)NodeAttributes.Int(node, "to", 0);
+        var to = (TensorProto.Types.DataType)OnnxAttributes.GetInt(node, "to", 0);
         return to is TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Int32;
     }
 
     private void InferConstant(NodeProto node)
     {
-        if (NodeAttributes.Find(node, "value") is { T: { } t })
+        if (OnnxAttributes.Find(node, "value") is { T: { } t })
         {
             var dims = t.Dims.ToArray();
             if (NodeAttributes.ReadInt64s(t) is { } v) SetInts(node, v, dims);
             else Set(node, 0, dims);
         }
-        else if (NodeAttributes.Find(node, "value_int") is { } vi) SetInts(node, [vi.I], []);
-        else if (NodeAttributes.Find(node, "value_ints") is { } vis) SetInts(node, vis.Ints.ToArray(), [vis.Ints.Count]);
-        else if (NodeAttributes.Find(node, "value_float") is not null) Set(node, 0, []);
-        else if (NodeAttributes.Find(node, "value_floats") is { } vfs) Set(node, 0, [vfs.Floats.Count]);
+        else if (OnnxAttributes.Find(node, "value_int") is { } vi) SetInts(node, [vi.I], []);
+        else if (OnnxAttributes.Find(node, "value_ints") is { } vis) SetInts(node, vis.Ints.ToArray(), [vis.Ints.Count]);
+        else if (OnnxAttributes.Find(node, "value_float") is not null) Set(node, 0, []);
+        else if (OnnxAttributes.Find(node, "value_floats") is { } vfs) Set(node, 0, [vfs.Floats.Count]);
     }
 
     private void InferGemm(NodeProto node)
@@ -196,8 +197,8 @@ internal sealed class StaticShapes
         var a = In(node, 0);
         var b = In(node, 1);
         if (a.Length != 2 || b.Length != 2) throw new ArgumentException("Gemm needs matrices");
-        long m = NodeAttributes.Int(node, "transA", 0) != 0 ? a[1] : a[0];
-        long n = NodeAttributes.Int(node, "transB", 0) != 0 ? b[0] : b[1];
+        long m = OnnxAttributes.GetInt(node, "transA", 0) != 0 ? a[1] : a[0];
+        long n = OnnxAttributes.GetInt(node, "transB", 0) != 0 ? b[0] : b[1];
         Set(node, 0, [m, n]);
     }
 
@@ -205,7 +206,7 @@ internal sealed class StaticShapes
     {
         var x = In(node, 0);
         var target = IntValues(node.Input[1]) ?? throw new InvalidOperationException("shape not constant");
-        bool allowZero = NodeAttributes.Int(node, "allowzero", 0) != 0;
+        bool allowZero = OnnxAttributes.GetInt(node, "allowzero", 0) != 0;
         var y = new long[target.Length];
         int inferred = -1;
         for (int i = 0; i < y.Length; i++)
@@ -221,7 +222,7 @@ internal sealed class StaticShapes
     private void InferConcat(NodeProto node)
     {
         var first = In(node, 0);
-        int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 0), first.Length);
+        int axis = (int)NormalizeAxis(OnnxAttributes.GetInt(node, "axis", 0), first.Length);
         var y = first.ToArray();
         y[axis] = node.Input.Sum(i => _shapes[i][axis]);
         Set(node, 0, y);
@@ -233,7 +234,7 @@ internal sealed class StaticShapes
     {
         var data = In(node, 0);
         var indices = In(node, 1);
-        int axis = (int)NormalizeAxis(NodeAttributes.Int(node, "axis", 0), data.Length);
+        int axis = (int)NormalizeAxis(OnnxAttributes.GetInt(node, "axis", 0), data.Length);
         var y = data[..axis].Concat(indices).Concat(data[(axis + 1)..]).ToArray();
         Set(node, 0, y);
         if (data.Length == 1 && IntValues(node.Input[0]) is { } dv && IntValues(node.Input[1]) is { } iv)
@@ -243,7 +244,7 @@ internal sealed class StaticShapes
     private long[] AxesOf(NodeProto node)
     {
         if (HasInput(node, 1)) return IntValues(node.Input[1]) ?? throw new InvalidOperationException("axes not constant");
-        return NodeAttributes.Ints(node, "axes") ?? [];
+        return OnnxAttributes.GetInts(node, "axes") ?? [];
     }
 
     private void InferUnsqueeze(NodeProto node)
@@ -262,7 +263,7 @@ internal sealed class StaticShapes
     private void InferSqueeze(NodeProto node)
     {
         var x = In(node, 0);
-        var axes = HasInput(node, 1) || NodeAttributes.Find(node, "axes") is not null
+        var axes = HasInput(node, 1) || OnnxAttributes.Find(node, "axes") is not null
             ? AxesOf(node).Select(a => NormalizeAxis(a, x.Length)).ToHashSet()
             : Enumerable.Range(0, x.Length).Where(i => x[i] == 1).Select(i => (long)i).ToHashSet();
         Set(node, 0, x.Where((_, i) => !axes.Contains(i)).ToArray());
@@ -336,7 +337,7 @@ internal sealed class StaticShapes
         int n = spatialIn.Length;
         var begin = new long[n];
         var end = new long[n];
-        string autoPad = NodeAttributes.String(node, "auto_pad") ?? "NOTSET";
+        string autoPad = OnnxAttributes.GetString(node, "auto_pad", "NOTSET");
         if (autoPad is "SAME_UPPER" or "SAME_LOWER")
         {
             for (int i = 0; i < n; i++)
@@ -349,7 +350,7 @@ internal sealed class StaticShapes
         }
         else if (autoPad is "NOTSET" or "")
         {
-            var pads = NodeAttributes.Ints(node, "pads");
+            var pads = OnnxAttributes.GetInts(node, "pads");
             if (pads is not null)
             {
                 if (pads.Length != 2 * n) throw new ArgumentException("pads length");
@@ -364,15 +365,15 @@ internal sealed class StaticShapes
     public static (long[] Kernel, long[] Strides, long[] Dilations, long[] Begin, long[] End) Geometry(NodeProto node, long[] x, long[] kernel)
     {
         int n = x.Length - 2;
-        var strides = NodeAttributes.Ints(node, "strides") ?? Enumerable.Repeat(1L, n).ToArray();
-        var dilations = NodeAttributes.Ints(node, "dilations") ?? Enumerable.Repeat(1L, n).ToArray();
+        var strides = OnnxAttributes.GetInts(node, "strides") ?? Enumerable.Repeat(1L, n).ToArray();
+        var dilations = OnnxAttributes.GetInts(node, "dilations") ?? Enumerable.Repeat(1L, n).ToArray();
         var (begin, end) = Pads(node, x[2..], kernel, strides, dilations);
         return (kernel, strides, dilations, begin, end);
     }
 
     private static long[] ConvShape(NodeProto node, long[] x, long[] w)
     {
-        var kernel = NodeAttributes.Ints(node, "kernel_shape") ?? w[2..];
+        var kernel = OnnxAttributes.GetInts(node, "kernel_shape") ?? w[2..];
         var (k, s, d, b, e) = Geometry(node, x, kernel);
         var y = new long[x.Length];
         y[0] = x[0];
@@ -383,9 +384,9 @@ internal sealed class StaticShapes
 
     public static long[] PoolShape(NodeProto node, long[] x)
     {
-        var kernel = NodeAttributes.Ints(node, "kernel_shape") ?? throw new ArgumentException("kernel_shape missing");
+        var kernel = OnnxAttributes.GetInts(node, "kernel_shape") ?? throw new ArgumentException("kernel_shape missing");
         var (k, s, d, b, e) = Geometry(node, x, kernel);
-        bool ceil = NodeAttributes.Int(node, "ceil_mode", 0) != 0;
+        bool ceil = OnnxAttributes.GetInt(node, "ceil_mode", 0) != 0;
         var y = new long[x.Length];
         y[0] = x[0];
         y[1] = x[1];
