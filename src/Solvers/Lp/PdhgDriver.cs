@@ -10,6 +10,9 @@ namespace Saliency.Solvers.Lp;
 /// <c>√(‖r_p‖² + ‖r_d‖² + (p − d)²)</c>; restart when it fell below 0.2× its value at the last restart
 /// (sufficient), below 0.8× and rose since the previous check (necessary), or when the current restart
 /// period exceeds 0.36× of all iterations (artificial). At a restart ω ← exp(½ log(‖Δy‖/‖Δx‖) + ½ log ω).
+/// Two schemes: the default reflected Halpern iteration (cuPDLPx; restart candidate = the PDHG output T(z)), and
+/// PDLP's running averages (restart candidate = the average or the current point, whichever has the lower KKT
+/// error; the only scheme that supports the adaptive step size). Measured trade-offs: bench/Saliency.Bench/Lp/README.md.
 /// </remarks>
 internal sealed class PdhgDriver
 {
