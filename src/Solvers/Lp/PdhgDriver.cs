@@ -30,7 +30,7 @@ internal sealed class PdhgDriver
     public sealed record Result(double[] X, double[] Y, KktPoint Kkt, TvLpStatus Status, int Iterations, int Restarts, double PrimalWeight);
 
     public Result Run(double[] x, double[] y, double primalWeight) =>
-        _options.HalpernReflection ? RunHalpern(x, y, primalWeight) : RunAveraged(x, y, primalWeight);
+        _options.HalpernReflection && !_options.AdaptiveStepSize ? RunHalpern(x, y, primalWeight) : RunAveraged(x, y, primalWeight);
 
     /// <summary>Reflected Halpern iteration with KKT-based restarts at the PDHG output (cuPDLPx's scheme).</summary>
     private Result RunHalpern(double[] x, double[] y, double primalWeight)

@@ -25,7 +25,8 @@ public sealed record TvLpOptions
 
     /// <summary>Reflected Halpern PDHG (cuPDLPx): z⁺ = (k+1)/(k+2)·(2T(z) − z) + 1/(k+2)·z₀ with the anchor z₀ reset at
     /// every restart; restarts and termination are judged at the PDHG output T(z). Replaces the running averages
-    /// (<see cref="RestartToAverage"/> is ignored) and uses constant steps.</summary>
+    /// (<see cref="RestartToAverage"/> is ignored) and uses constant steps; setting <see cref="AdaptiveStepSize"/>
+    /// selects PDLP's averaged scheme instead.</summary>
     public bool HalpernReflection { get; init; } = true;
 
     /// <summary>PDLP's adaptive step size <c>η' = min((1−(k+1)^−0.3)·limit, (1+(k+1)^−0.6)·η)</c>; off: the
