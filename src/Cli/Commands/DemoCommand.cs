@@ -35,6 +35,7 @@ internal static class DemoCommand
         ("Model", ModelSection),
         ("Predictions", PredictionSection),
         ("Accuracy", AccuracySection),
+        ("Saliency", ExplainCommand.DemoSection),
     ];
 
     public static Command Create()

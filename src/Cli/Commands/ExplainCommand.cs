@@ -145,4 +145,48 @@ internal static class ExplainCommand
         Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));
         console.Write(table);
     }
+
+    /// <summary>Folder of the demo's saliency pictures (git-ignored <c>out/</c>), relative to the working directory.</summary>
+    internal const string DemoOutputFolder = "out/demo";
+
+    /// <summary>
+    /// The demo's saliency section: explains the first digit with CASO (λ1 sweep) and LEG-TV (n = 1000 antithetic
+    /// evaluations on the 28×28 grid, L = 0.1·L_max), writes the digit and both maps as PNGs to
+    /// <see cref="DemoOutputFolder"/> and prints the solvers' reports and where the files are.
+    /// </summary>
+    internal static void DemoSection(DemoCommand.DemoContext c)
+    {
+        if (c.Digits.Count == 0) return;
+        string folder = Path.GetFullPath(DemoOutputFolder);
+        Directory.CreateDirectory(folder);
+        using var classifier = OpenClassifier(c.ModelPath);
+        var image = c.Digits.ImageFloats(0);
+        int height = c.Digits.Rows, width = c.Digits.Cols;
+        string digitPath = Path.Combine(folder, "digit-0.png");
+        PngCodec.Write(digitPath, MapRenderer.RenderGray(image, width, height, 0f, 1f, scale: 8));
+
+        var table = new Table().AddColumn("method").AddColumn("report").AddColumn("picture");
+        IExplainer[] explainers = [new CasoExplainer(), new LegExplainer(new LegExplainerOptions { TotalVariation = true, SampleCount = 1000 })];
+        Explanation? last = null;
+        foreach (var explainer in explainers)
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var explanation = explainer.Explain(classifier, image);
+            var elapsed = started.Elapsed;
+            var map = explanation.Map;
+            string path = Path.Combine(folder, $"digit-0-{explanation.Method}.png");
+            PngCodec.Write(path, MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, 8));
+            var report = string.Join("\n", explanation.Details.Select(d => $"{d.Key}: {d.Value}"))
+                + string.Create(CultureInfo.InvariantCulture, $"\ntime: {elapsed.TotalSeconds:0.00} s");
+            table.AddRow(Markup.Escape(explanation.Method), Markup.Escape(report), Markup.Escape(path));
+            last = explanation;
+        }
+        if (last is not null)
+        {
+            var p = last.Scores.ProbabilitiesOf(0);
+            c.Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Digit 0 (label {c.Digits.Label(0)}): predicted {last.PredictedClass} (p = {p[last.PredictedClass]:0.0000}); explaining class {last.Target}. Input picture: {digitPath}"));
+        }
+        c.Console.Write(table);
+    }
 }
