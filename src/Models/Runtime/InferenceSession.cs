@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Saliency.Models.Onnx;
 using Saliency.Models.Runtime.Interop;
 
 namespace Saliency.Models.Runtime;
@@ -20,7 +21,7 @@ namespace Saliency.Models.Runtime;
 /// </remarks>
 public sealed unsafe class InferenceSession : IDisposable
 {
-    private const int ElementTypeFloat = (int)TensorElementType.Float;
+    private const int ElementTypeFloat = (int)OnnxElementType.Float;
     private const int OnnxTypeTensor = 1; // ONNXType.ONNX_TYPE_TENSOR
 
     private readonly OrtSessionHandle _session;
@@ -295,8 +296,8 @@ public sealed unsafe class InferenceSession : IDisposable
         int elementType;
         _api.Check(_api.GetTensorElementType(info, &elementType));
         if (elementType != ElementTypeFloat)
-            throw new TensorElementTypeException(name, TensorElementType.Float, (TensorElementType)elementType,
-                $"Output '{name}' is {(TensorElementType)elementType}, but this binding reads Float outputs only.");
+            throw new TensorElementTypeException(name, OnnxElementType.Float, (OnnxElementType)elementType,
+                $"Output '{name}' is {(OnnxElementType)elementType}, but this binding reads Float outputs only.");
         long[] shape = ReadDimensions(info);
         long count = FloatTensor.CheckedElementCount(shape);
         if (count > Array.MaxLength)
@@ -348,8 +349,8 @@ public sealed unsafe class InferenceSession : IDisposable
     private static void ValidateTensor(FloatTensor tensor, TensorMetadata expected, string kind)
     {
         string name = expected.Name;
-        if (expected.ElementType != TensorElementType.Float)
-            throw new TensorElementTypeException(name, expected.ElementType, TensorElementType.Float,
+        if (expected.ElementType != OnnxElementType.Float)
+            throw new TensorElementTypeException(name, expected.ElementType, OnnxElementType.Float,
                 $"The model's {kind} '{name}' has element type {expected.ElementType}, but a Float tensor was given " +
                 "(this binding runs float tensors only).");
         if (tensor.Data is null)
@@ -392,8 +393,8 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             var all = Enumerable.Range(0, Outputs.Count).ToArray();
             foreach (int k in all)
-                if (Outputs[k].ElementType != TensorElementType.Float)
-                    throw new TensorElementTypeException(Outputs[k].Name, TensorElementType.Float, Outputs[k].ElementType,
+                if (Outputs[k].ElementType != OnnxElementType.Float)
+                    throw new TensorElementTypeException(Outputs[k].Name, OnnxElementType.Float, Outputs[k].ElementType,
                         $"The model's output '{Outputs[k].Name}' is {Outputs[k].ElementType}, not Float; " +
                         "name the float outputs you want in outputNames.");
             return all;
@@ -408,8 +409,8 @@ public sealed unsafe class InferenceSession : IDisposable
                 throw new TensorNameException(name ?? "(null)", $"The model has no output named '{name}'. Its outputs are: {Describe(Outputs)}.");
             if (!seen.Add(index))
                 throw new TensorNameException(name, $"Output '{name}' is requested more than once.");
-            if (Outputs[index].ElementType != TensorElementType.Float)
-                throw new TensorElementTypeException(name, TensorElementType.Float, Outputs[index].ElementType,
+            if (Outputs[index].ElementType != OnnxElementType.Float)
+                throw new TensorElementTypeException(name, OnnxElementType.Float, Outputs[index].ElementType,
                     $"The model's output '{name}' is {Outputs[index].ElementType}; this binding reads Float outputs only.");
             order[i] = index;
         }
@@ -459,14 +460,14 @@ public sealed unsafe class InferenceSession : IDisposable
             _api.Check(_api.GetOnnxTypeFromTypeInfo(typeInfo, &onnxType));
             if (onnxType != OnnxTypeTensor)
             {
-                result[(int)i] = new TensorMetadata(name, TensorElementType.Undefined, []);
+                result[(int)i] = new TensorMetadata(name, OnnxElementType.Undefined, []);
                 continue;
             }
             nint tensorInfo; // owned by typeInfo: not released separately
             _api.Check(_api.CastTypeInfoToTensorInfo(typeInfo, &tensorInfo));
             int elementType;
             _api.Check(_api.GetTensorElementType(tensorInfo, &elementType));
-            result[(int)i] = new TensorMetadata(name, (TensorElementType)elementType, ReadDimensions(tensorInfo));
+            result[(int)i] = new TensorMetadata(name, (OnnxElementType)elementType, ReadDimensions(tensorInfo));
         }
         return result;
     }

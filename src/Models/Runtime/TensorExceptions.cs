@@ -1,3 +1,5 @@
+using Saliency.Models.Onnx;
+
 namespace Saliency.Models.Runtime;
 
 /// <summary>An input or output name that the model does not have, is missing, or is given twice.</summary>
@@ -38,7 +40,7 @@ public sealed class TensorShapeException : ArgumentException
 public sealed class TensorElementTypeException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
-    public TensorElementTypeException(string tensorName, TensorElementType expected, TensorElementType actual, string message)
+    public TensorElementTypeException(string tensorName, OnnxElementType expected, OnnxElementType actual, string message)
         : base(message)
     {
         TensorName = tensorName;
@@ -50,8 +52,8 @@ public sealed class TensorElementTypeException : ArgumentException
     public string TensorName { get; }
 
     /// <summary>The model's element type.</summary>
-    public TensorElementType Expected { get; }
+    public OnnxElementType Expected { get; }
 
     /// <summary>The element type given.</summary>
-    public TensorElementType Actual { get; }
+    public OnnxElementType Actual { get; }
 }

@@ -1,49 +1,40 @@
+using Saliency.Models.Onnx;
+
 namespace Saliency.Models.Runtime;
 
-/// <summary>Element types of ONNX tensors (<c>ONNXTensorElementDataType</c>; same numbers as ONNX's <c>TensorProto.DataType</c>).</summary>
-public enum TensorElementType
+/// <summary>
+/// The runtime's names for element types. ONNX Runtime's <c>ONNXTensorElementDataType</c> uses the numbers of ONNX's
+/// <c>TensorProto.DataType</c>, so the runtime reports <see cref="OnnxElementType"/> values
+/// (<see cref="TensorMetadata.ElementType"/>, <see cref="TensorElementTypeException"/>); these constants keep
+/// <c>TensorElementType.Float</c> working for runtime callers. New code can use <see cref="OnnxElementType"/> directly.
+/// </summary>
+public static class TensorElementType
 {
-    /// <summary>Not a tensor, or unknown.</summary>
-    Undefined = 0,
-    /// <summary>32-bit float.</summary>
-    Float = 1,
-    /// <summary>8-bit unsigned integer.</summary>
-    UInt8 = 2,
-    /// <summary>8-bit signed integer.</summary>
-    Int8 = 3,
-    /// <summary>16-bit unsigned integer.</summary>
-    UInt16 = 4,
-    /// <summary>16-bit signed integer.</summary>
-    Int16 = 5,
-    /// <summary>32-bit signed integer.</summary>
-    Int32 = 6,
-    /// <summary>64-bit signed integer.</summary>
-    Int64 = 7,
-    /// <summary>String.</summary>
-    String = 8,
-    /// <summary>Boolean.</summary>
-    Bool = 9,
-    /// <summary>IEEE half precision.</summary>
-    Float16 = 10,
-    /// <summary>64-bit float.</summary>
-    Double = 11,
-    /// <summary>32-bit unsigned integer.</summary>
-    UInt32 = 12,
-    /// <summary>64-bit unsigned integer.</summary>
-    UInt64 = 13,
-    /// <summary>Complex of two floats.</summary>
-    Complex64 = 14,
-    /// <summary>Complex of two doubles.</summary>
-    Complex128 = 15,
-    /// <summary>bfloat16.</summary>
-    BFloat16 = 16,
+    // Each constant is the OnnxElementType member of the same name (the former enum's members, 0 … 16).
+    public const OnnxElementType Undefined = OnnxElementType.Undefined;
+    public const OnnxElementType Float = OnnxElementType.Float;
+    public const OnnxElementType UInt8 = OnnxElementType.UInt8;
+    public const OnnxElementType Int8 = OnnxElementType.Int8;
+    public const OnnxElementType UInt16 = OnnxElementType.UInt16;
+    public const OnnxElementType Int16 = OnnxElementType.Int16;
+    public const OnnxElementType Int32 = OnnxElementType.Int32;
+    public const OnnxElementType Int64 = OnnxElementType.Int64;
+    public const OnnxElementType String = OnnxElementType.String;
+    public const OnnxElementType Bool = OnnxElementType.Bool;
+    public const OnnxElementType Float16 = OnnxElementType.Float16;
+    public const OnnxElementType Double = OnnxElementType.Double;
+    public const OnnxElementType UInt32 = OnnxElementType.UInt32;
+    public const OnnxElementType UInt64 = OnnxElementType.UInt64;
+    public const OnnxElementType Complex64 = OnnxElementType.Complex64;
+    public const OnnxElementType Complex128 = OnnxElementType.Complex128;
+    public const OnnxElementType BFloat16 = OnnxElementType.BFloat16;
 }
 
 /// <summary>Name, element type and shape of a model input or output as ONNX Runtime reports them.</summary>
 /// <param name="Name">The tensor's name in the graph.</param>
-/// <param name="ElementType">Its element type (<see cref="TensorElementType.Undefined"/> for non-tensor values).</param>
+/// <param name="ElementType">Its element type (<see cref="OnnxElementType.Undefined"/> for non-tensor values).</param>
 /// <param name="Shape">Its dimensions; -1 marks a dynamic (symbolic or unknown) dimension.</param>
-public sealed record TensorMetadata(string Name, TensorElementType ElementType, long[] Shape)
+public sealed record TensorMetadata(string Name, OnnxElementType ElementType, long[] Shape)
 {
     /// <summary>Whether every dimension is fixed.</summary>
     public bool IsStatic => Array.TrueForAll(Shape, d => d >= 0);
