@@ -95,6 +95,7 @@ public class ExplainCommandTests
     [TestCase(new[] { "--method", "caso", "--digit", "0", "--lambda1", "-1" }, "λ1 = -1")]
     [TestCase(new[] { "--method", "leg", "--digit", "0", "--samples", "1" }, "--samples must be ≥ 2")]
     [TestCase(new[] { "--method", "gradient", "--digit", "0", "--scale", "0" }, "--scale must be between 1 and 64")]
+    [TestCase(new[] { "--method", "leg-tv", "--digit", "0", "--bound-factor", "1.5" }, "--bound-factor must lie in [0, 1]")]
     [TestCase(new[] { "--method", "gradient", "--image", "missing.png" }, "image file not found")]
     [TestCase(new[] { "--method", "gradient", "--digit", "0", "--model", "missing.onnx" }, "model file not found")]
     public void BadArgumentsGiveOneLineAndExitOne(string[] args, string expected)
@@ -104,6 +105,17 @@ public class ExplainCommandTests
         Assert.That(error, Does.Contain(expected));
         Assert.That(error + output, Does.Not.Contain("   at "), "no stack trace for user errors");
         Assert.That(File.Exists(Path.Combine(_temp, "never.png")), Is.False);
+    }
+
+    [Test]
+    public void BoundFactorOneGivesTheConstantLegTvMap()
+    {
+        // L = L_max is the smallest level whose LEG-TV solution has zero total variation: a constant map.
+        string outPath = Path.Combine(_temp, "flat.png");
+        var (exit, output, error) = Invoke("explain", "--method", "leg-tv", "--digit", "1", "--samples", "200", "--bound-factor", "1", "--out", outPath);
+        Assert.That(exit, Is.EqualTo(0), error);
+        var png = PngCodec.Read(outPath);
+        Assert.That(png.Pixels.Chunk(3).Select(px => (px[0], px[1], px[2])).Distinct().Count(), Is.EqualTo(1), output);
     }
 
     [Test]
