@@ -32,7 +32,8 @@ public sealed class GradientExplainer : IExplainer
         float[] gradient = Objective == GradientObjective.Logit
             ? classifier.Jacobian(image, [t]).Column(0).ToArray()
             : classifier.LossGradient(image, t).Gradient;
-        return new Explanation(Name, new SaliencyMap(gradient, channels, height, width), t, scores,
-            [new("objective", Objective == GradientObjective.Logit ? "∇ logit" : "∇ loss")]);
+        var map = new SaliencyMap(gradient, channels, height, width);
+        return new Explanation(Name, map, t, scores,
+            [new("objective", Objective == GradientObjective.Logit ? "∇ logit" : "∇ loss"), new("sparsity η", ExplainerGuard.Format(map.SparsityRatio))]);
     }
 }
