@@ -82,26 +82,14 @@ public sealed unsafe class InferenceSession : IDisposable
         string fullPath = Path.GetFullPath(path);
         if (!File.Exists(fullPath))
             throw new FileNotFoundException($"ONNX model file not found: '{fullPath}'.", fullPath);
-        var api = OrtRuntime.Api;
-        // The environment first: it registers ONNX Runtime's default logger, which loading a provider needs.
-        var env = OrtRuntime.Env;
-        using var sessionOptions = CreateSessionOptions(api, options ?? new InferenceSessionOptions());
         byte[] pathUtf8 = Encoding.UTF8.GetBytes(fullPath + "\0");
-        nint session;
-        bool envRef = false, optRef = false;
-        try
+        return CreateWith(options, (api, env, sessionOptions) =>
         {
-            env.DangerousAddRef(ref envRef);
-            sessionOptions.DangerousAddRef(ref optRef);
+            nint session;
             fixed (byte* p = pathUtf8)
-                api.Check(api.CreateSession(env.DangerousGetHandle(), p, sessionOptions.DangerousGetHandle(), &session));
-        }
-        finally
-        {
-            if (optRef) sessionOptions.DangerousRelease();
-            if (envRef) env.DangerousRelease();
-        }
-        return Wrap(session, api);
+                api.Check(api.CreateSession(env, p, sessionOptions, &session));
+            return session;
+        });
     }
 
     /// <summary>Loads a model from the bytes of an ONNX file.</summary>
@@ -113,6 +101,24 @@ public sealed unsafe class InferenceSession : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         if (model.Length == 0) throw new ArgumentException("The ONNX model is empty (0 bytes).", nameof(model));
+        return CreateWith(options, (api, env, sessionOptions) =>
+        {
+            nint session;
+            fixed (byte* p = model)
+                api.Check(api.CreateSessionFromArray(env, p, (nuint)model.Length, sessionOptions, &session));
+            return session;
+        });
+    }
+
+    /// <summary>Creates an <c>OrtSession*</c> from the environment and session options (raw pointers, valid during the call).</summary>
+    private delegate nint SessionFactory(OrtApi api, nint env, nint sessionOptions);
+
+    /// <summary>
+    /// What both <c>Create</c> overloads share: the process-wide environment and the session options, each
+    /// reference-held for the duration of the native call that makes the session, then the wrapping.
+    /// </summary>
+    private static InferenceSession CreateWith(InferenceSessionOptions? options, SessionFactory create)
+    {
         var api = OrtRuntime.Api;
         // The environment first: it registers ONNX Runtime's default logger, which loading a provider needs.
         var env = OrtRuntime.Env;
@@ -123,9 +129,7 @@ public sealed unsafe class InferenceSession : IDisposable
         {
             env.DangerousAddRef(ref envRef);
             sessionOptions.DangerousAddRef(ref optRef);
-            fixed (byte* p = model)
-                api.Check(api.CreateSessionFromArray(env.DangerousGetHandle(), p, (nuint)model.Length,
-                    sessionOptions.DangerousGetHandle(), &session));
+            session = create(api, env.DangerousGetHandle(), sessionOptions.DangerousGetHandle());
         }
         finally
         {
