@@ -309,20 +309,8 @@ internal sealed class StaticShapes
 
     private static long NormalizeClamped(long axis, int rank) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
 
-    /// <summary>Numpy-style broadcast of two shapes.</summary>
-    public static long[] Broadcast(long[] a, long[] b)
-    {
-        int rank = Math.Max(a.Length, b.Length);
-        var y = new long[rank];
-        for (int i = 0; i < rank; i++)
-        {
-            long da = i - (rank - a.Length) >= 0 ? a[i - (rank - a.Length)] : 1;
-            long db = i - (rank - b.Length) >= 0 ? b[i - (rank - b.Length)] : 1;
-            if (da != db && da != 1 && db != 1) throw new ArgumentException("shapes do not broadcast");
-            y[i] = Math.Max(da, db);
-        }
-        return y;
-    }
+    /// <summary>Numpy-style broadcast of two shapes (the reference evaluator's rule, so both agree).</summary>
+    public static long[] Broadcast(long[] a, long[] b) => ReferenceOps.BroadcastShape(a, b);
 
     private static long[] MatMulShape(long[] a, long[] b)
     {
