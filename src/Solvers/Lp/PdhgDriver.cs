@@ -57,11 +57,13 @@ internal sealed class PdhgDriver
             int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
             for (int k = 0; k < window; k++)
             {
-                _form.Step(x, y, xT, yT, eta / omega, eta * omega, scale, [], [], 0, false);
                 iterations++;
                 sinceRestart++;
+                double a = sinceRestart / (sinceRestart + 1.0);
+                // Fused step + reflection (one sweep) except before a check, which needs T(z) itself.
+                if (k < window - 1 && _form.TryHalpernStep(x, y, x0, y0, a, eta / omega, eta * omega, scale)) continue;
+                _form.Step(x, y, xT, yT, eta / omega, eta * omega, scale, [], [], 0, false);
                 if (k == window - 1) break;   // keep T(z) for the check below
-                double a = (sinceRestart) / (sinceRestart + 1.0);
                 Reflect(x, xT, x0, a);
                 Reflect(y, yT, y0, a);
             }

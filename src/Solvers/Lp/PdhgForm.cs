@@ -45,6 +45,13 @@ internal abstract class PdhgForm
         ReadOnlySpan<double> x, ReadOnlySpan<double> y, Span<double> xOut, Span<double> yOut, double tau, double sigma,
         ReadOnlySpan<double> primalScale, Span<double> xSum, Span<double> ySum, double averageWeight, bool wantStats);
 
+    /// <summary>
+    /// The reflected Halpern step <c>z ← a·(2T(z) − z) + (1 − a)·z₀</c> in place, fused into one sweep, when the form
+    /// has such a kernel; false (nothing done) otherwise, and the driver steps and reflects separately.
+    /// </summary>
+    public virtual bool TryHalpernStep(Span<double> x, Span<double> y, ReadOnlySpan<double> anchorX, ReadOnlySpan<double> anchorY,
+        double weight, double tau, double sigma, ReadOnlySpan<double> primalScale) => false;
+
     public abstract KktPoint Evaluate(ReadOnlySpan<double> x, ReadOnlySpan<double> y);
 
     /// <summary>Writes the certificate's (u, v) for this form's dual y.</summary>

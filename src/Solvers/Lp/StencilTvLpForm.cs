@@ -16,14 +16,16 @@ namespace Saliency.Solvers.Lp;
 /// </remarks>
 internal sealed class StencilTvLpForm : PdhgForm
 {
-    private readonly int _rows, _cols, _p, _m;
+    private readonly int _rows, _cols, _p, _m, _rowBlocks;
     private readonly double[] _b;
     private readonly double _bound, _s2;
     private readonly double[] _scratch, _edges, _pixels;
     private double[]? _degrees, _scale;
     private double _scaleEta = double.NaN;
 
-    public StencilTvLpForm(TvLpProblem problem)
+    /// <param name="problem">The LP.</param>
+    /// <param name="rowBlocks">Row blocks each step is split into and swept in parallel (1: one thread).</param>
+    public StencilTvLpForm(TvLpProblem problem, int rowBlocks = 1)
     {
         _rows = problem.Shape.Rows;
         _cols = problem.Shape.Cols;
@@ -32,7 +34,8 @@ internal sealed class StencilTvLpForm : PdhgForm
         _b = problem.B;
         _bound = problem.Bound;
         _s2 = problem.NoiseVariance;
-        _scratch = new double[5 * _cols];
+        _rowBlocks = Math.Clamp(rowBlocks, 1, Math.Max(1, _rows / 2));
+        _scratch = new double[PrimalDualTvStep.ScratchLength(_cols, _rowBlocks)];
         _edges = new double[_m];
         _pixels = new double[_p];
         BNorm = Norm2(_b);
@@ -71,8 +74,16 @@ internal sealed class StencilTvLpForm : PdhgForm
         ReadOnlySpan<double> primalScale, Span<double> xSum, Span<double> ySum, double averageWeight, bool wantStats)
     {
         PrimalDualTvStep.Step(_rows, _cols, x, y, _b, xOut, yOut, tau, sigma, _bound, 1.0 / _s2,
-            primalScale, xSum, ySum, averageWeight, _scratch, wantStats, out var stats);
+            primalScale, xSum, ySum, averageWeight, _scratch, wantStats, out var stats, _rowBlocks);
         return stats;
+    }
+
+    public override bool TryHalpernStep(Span<double> x, Span<double> y, ReadOnlySpan<double> anchorX, ReadOnlySpan<double> anchorY,
+        double weight, double tau, double sigma, ReadOnlySpan<double> primalScale)
+    {
+        PrimalDualTvStep.HalpernStep(_rows, _cols, x, y, _b, anchorX, anchorY, weight, tau, sigma, _bound, 1.0 / _s2,
+            primalScale, _scratch, _rowBlocks);
+        return true;
     }
 
     public override KktPoint Evaluate(ReadOnlySpan<double> x, ReadOnlySpan<double> y)

@@ -24,7 +24,7 @@ public static class TvLpSolver
         options ??= new TvLpOptions();
         options.Validate();
         if (warmStart is not null) ValidateWarmStart(problem, warmStart);
-        return SolveCore(problem, options, warmStart);
+        return SolveCore(problem, options, warmStart, RowBlocks(problem, options));
     }
 
     /// <summary>
@@ -63,7 +63,7 @@ public static class TvLpSolver
         options ??= new TvLpOptions();
         options.Validate();
         var problems = bounds.Select(problem.WithBound).ToArray();
-        return SolvePathCore(problems, options);
+        return SolvePathCore(problems, options, rowParallel: true);
     }
 
     /// <summary>Several paths over L (e.g. one per channel and image) in one call, paths in parallel.</summary>
@@ -76,7 +76,7 @@ public static class TvLpSolver
         var perPath = problems.Select(p => bounds.Select((p ?? throw new ArgumentNullException(nameof(problems))).WithBound).ToArray()).ToArray();
         var results = new TvLpSolution[problems.Count][];
         Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
-            i => results[i] = SolvePathCore(perPath[i], options));
+            i => results[i] = SolvePathCore(perPath[i], options, rowParallel: false));
         return results;
     }
 
@@ -155,22 +155,34 @@ public static class TvLpSolver
         return point.ToCertificate(StencilTvLpForm.Norm2(b), Math.Sqrt(m));
     }
 
-    private static TvLpSolution[] SolvePathCore(TvLpProblem[] problems, TvLpOptions options)
+    private static TvLpSolution[] SolvePathCore(TvLpProblem[] problems, TvLpOptions options, bool rowParallel)
     {
         var order = Enumerable.Range(0, problems.Length).OrderByDescending(i => problems[i].Bound).ToArray();
         var results = new TvLpSolution[problems.Length];
         TvLpWarmStart? warm = null;
         foreach (int i in order)
         {
-            results[i] = SolveCore(problems[i], options, warm);
+            results[i] = SolveCore(problems[i], options, warm, rowParallel ? RowBlocks(problems[i], options) : 1);
             warm = results[i].Status == TvLpStatus.NumericalError ? null : results[i].AsWarmStart();
         }
         return results;
     }
 
-    private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm)
+    /// <summary>Grids from this many pixels up split each step of a single solve over the cores in row blocks
+    /// (measured on the shared 2-core machine: 224² steps gain, 112² steps lose to the per-step fork/join; batches and
+    /// paths already run whole LPs in parallel). bench/Saliency.Bench/Lp/README.md has the figures.</summary>
+    internal const int RowParallelMinPixels = 128 * 128;
+
+    private static int RowBlocks(TvLpProblem problem, TvLpOptions options)
     {
-        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem) : new OperatorTvLpForm(problem);
+        if (!problem.IsStencilForm || problem.Shape.Count < RowParallelMinPixels) return 1;
+        int cores = options.MaxDegreeOfParallelism > 0 ? Math.Min(options.MaxDegreeOfParallelism, Environment.ProcessorCount) : Environment.ProcessorCount;
+        return Math.Max(1, cores);
+    }
+
+    private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm, int rowBlocks = 1)
+    {
+        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks) : new OperatorTvLpForm(problem);
         int p = problem.Shape.Count, m = problem.Shape.DifferenceCount;
         var x = new double[form.PrimalLength];
         var y = new double[form.DualLength];

@@ -63,6 +63,90 @@ public class PrimalDualTvStepTests
         Assert.That(stats.Interaction, Is.EqualTo(dy.Select((v, e) => v * ddx[e]).Sum()).Within(1e-10));
     }
 
+    [TestCase(17, 23, 2, true)]
+    [TestCase(17, 23, 3, false)]
+    [TestCase(40, 13, 5, true)]
+    [TestCase(5, 8, 2, false)]
+    [TestCase(6, 1, 3, true)]
+    [TestCase(3, 7, 9, true)]
+    public void RowBlocks_GiveExactlyTheOneSweepStep(int rows, int cols, int blocks, bool preconditioned)
+    {
+        // Oracle: the single-sweep step (itself checked against the textbook formulas above). Every entry is computed
+        // by the same arithmetic in either partition, so x⁺, y⁺ and the running sums must agree bit for bit; only the
+        // stats' summation order differs.
+        var s = new GridShape(rows, cols);
+        int p = s.Count, m = s.DifferenceCount;
+        var rng = new Random(rows * 31 + cols + blocks);
+        double[] Rand(int n, double scale) => Enumerable.Range(0, n).Select(_ => scale * (rng.NextDouble() * 2 - 1)).ToArray();
+        var x = Rand(p, 3);
+        var y = Rand(m, 2);
+        var b = Rand(m, 1);
+        var scale = preconditioned ? Rand(p, 0.5).Select(v => 1 + v).ToArray() : [];
+        var xs1 = Rand(p, 1);
+        var ys1 = Rand(m, 1);
+        var xsK = (double[])xs1.Clone();
+        var ysK = (double[])ys1.Clone();
+        var xo1 = new double[p];
+        var yo1 = new double[m];
+        var xoK = new double[p];
+        var yoK = new double[m];
+        PrimalDualTvStep.Step(rows, cols, x, y, b, xo1, yo1, 0.31, 0.27, 0.2, 10, scale, xs1, ys1, 0.7,
+            new double[PrimalDualTvStep.ScratchLength(cols, 1)], wantStats: true, out var one);
+        PrimalDualTvStep.Step(rows, cols, x, y, b, xoK, yoK, 0.31, 0.27, 0.2, 10, scale, xsK, ysK, 0.7,
+            new double[PrimalDualTvStep.ScratchLength(cols, blocks)], wantStats: true, out var many, blocks);
+
+        Assert.That(xoK, Is.EqualTo(xo1).AsCollection);
+        Assert.That(yoK, Is.EqualTo(yo1).AsCollection);
+        Assert.That(xsK, Is.EqualTo(xs1).AsCollection);
+        Assert.That(ysK, Is.EqualTo(ys1).AsCollection);
+        Assert.That(many.PrimalMoveSquared, Is.EqualTo(one.PrimalMoveSquared).Within(1e-12 * (1 + one.PrimalMoveSquared)));
+        Assert.That(many.DualMoveSquared, Is.EqualTo(one.DualMoveSquared).Within(1e-12 * (1 + one.DualMoveSquared)));
+        Assert.That(many.Interaction, Is.EqualTo(one.Interaction).Within(1e-12 * (1 + Math.Abs(one.Interaction))));
+    }
+
+    [TestCase(7, 9, 1, false)]
+    [TestCase(17, 23, 2, true)]
+    [TestCase(40, 13, 3, false)]
+    [TestCase(6, 1, 2, false)]
+    [TestCase(1, 6, 1, true)]
+    [TestCase(2, 2, 1, false)]
+    public void HalpernStep_IsTheStepFollowedByTheReflection(int rows, int cols, int blocks, bool preconditioned)
+    {
+        // Oracle: T(z) from the plain step, then z ← a(2T(z) − z) + (1 − a)z₀ written out here.
+        var s = new GridShape(rows, cols);
+        int p = s.Count, m = s.DifferenceCount;
+        var rng = new Random(rows * 7 + cols);
+        double[] Rand(int n, double scale) => Enumerable.Range(0, n).Select(_ => scale * (rng.NextDouble() * 2 - 1)).ToArray();
+        var x = Rand(p, 3);
+        var y = Rand(m, 2);
+        var b = Rand(m, 1);
+        var x0 = Rand(p, 3);
+        var y0 = Rand(m, 2);
+        var scale = preconditioned ? Rand(p, 0.5).Select(v => 1 + v).ToArray() : [];
+        double a = 0.83;
+        var xt = new double[p];
+        var yt = new double[m];
+        PrimalDualTvStep.Step(rows, cols, x, y, b, xt, yt, 0.31, 0.27, 0.2, 10, scale, [], [], 0,
+            new double[PrimalDualTvStep.ScratchLength(cols, 1)], wantStats: false, out _);
+        var xExp = x.Select((z, j) => a * (2 * xt[j] - z) + (1 - a) * x0[j]).ToArray();
+        var yExp = y.Select((z, e) => a * (2 * yt[e] - z) + (1 - a) * y0[e]).ToArray();
+
+        PrimalDualTvStep.HalpernStep(rows, cols, x, y, b, x0, y0, a, 0.31, 0.27, 0.2, 10, scale,
+            new double[PrimalDualTvStep.ScratchLength(cols, blocks)], blocks);
+
+        Assert.That(x, Is.EqualTo(xExp).AsCollection.Within(1e-13));
+        Assert.That(y, Is.EqualTo(yExp).AsCollection.Within(1e-13));
+    }
+
+    [Test]
+    public void Step_RejectsScratchTooShortForItsRowBlocks()
+    {
+        int rows = 8, cols = 5, p = rows * cols, m = PrimalDualTvStep.EdgeCount(rows, cols);
+        Assert.Throws<ArgumentException>(() => PrimalDualTvStep.Step(rows, cols, new double[p], new double[m], new double[m],
+            new double[p], new double[m], 0.1, 0.1, 0.1, 1, [], [], [], 0, new double[PrimalDualTvStep.ScratchLength(cols, 1)],
+            false, out _, rowBlocks: 2));
+    }
+
     [TestCase(1, 2)]
     [TestCase(28, 28)]
     [TestCase(37, 23)]
