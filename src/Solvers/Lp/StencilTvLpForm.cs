@@ -1,3 +1,4 @@
+using System.Numerics;
 using Saliency.Kernels.Ops.PrimalDual;
 
 namespace Saliency.Solvers.Lp;
@@ -19,7 +20,7 @@ internal sealed class StencilTvLpForm : PdhgForm
     private readonly int _rows, _cols, _p, _m, _rowBlocks;
     private readonly double[] _b;
     private readonly double _bound, _s2;
-    private readonly double[] _scratch, _edges, _pixels;
+    private readonly double[] _scratch, _pixels;
     private double[]? _degrees, _scale;
     private double _scaleEta = double.NaN;
 
@@ -36,7 +37,6 @@ internal sealed class StencilTvLpForm : PdhgForm
         _s2 = problem.NoiseVariance;
         _rowBlocks = Math.Clamp(rowBlocks, 1, Math.Max(1, _rows / 2));
         _scratch = new double[PrimalDualTvStep.ScratchLength(_cols, _rowBlocks)];
-        _edges = new double[_m];
         _pixels = new double[_p];
         BNorm = Norm2(_b);
         OperatorNorm = Math.Sqrt(PrimalDualTvStep.OperatorNormSquared(_rows, _cols));
@@ -86,21 +86,101 @@ internal sealed class StencilTvLpForm : PdhgForm
         return true;
     }
 
-    public override KktPoint Evaluate(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
+    /// <summary>
+    /// Objectives and residuals of (x, y) in two vectorised sweeps (edges, then pixels) without intermediate arrays: it
+    /// runs every <see cref="TvLpOptions.CheckInterval"/> steps, and the scalar ApplyD/Dᵀ version cost about as much as
+    /// 8 steps. The per-edge dual split is the same arithmetic as <see cref="SplitEdge"/> (division by s² included), so
+    /// the driver's decision and the solver's independent certificate see the same v.
+    /// </summary>
+    public override unsafe KktPoint Evaluate(ReadOnlySpan<double> x, ReadOnlySpan<double> y)
     {
-        PrimalDualTvStep.ApplyD(_rows, _cols, x, _edges);
-        double primal = 0, viol2 = 0, dual = 0;
-        for (int e = 0; e < _m; e++)
+        int R = _rows, C = _cols, V = (R - 1) * C, H = C - 1, W = Vector<double>.Count;
+        var acc = new EdgeSums(_s2, _bound);
+        double dty2 = 0;
+        fixed (double* px = x, py = y, pb = _b, zero = _pixels)
         {
-            double z = _edges[e];
-            primal += Math.Abs(z);
-            double over = Math.Abs(_s2 * z - _b[e]) - _bound;
-            if (over > 0) viol2 += over * over;
-            double v = SplitEdge(y[e], _b[e], _bound, _s2);
-            dual -= v * _b[e] + _bound * Math.Abs(v);
+            // Vertical edges: z = x[e + C] − x[e] for e < V, contiguous.
+            int e = 0;
+            for (; e + W <= V; e += W)
+                acc.Add(Vector.Load(px + e + C) - Vector.Load(px + e), Vector.Load(py + e), Vector.Load(pb + e));
+            for (; e < V; e++) acc.Add(px[e + C] - px[e], py[e], pb[e]);
+            // Horizontal edges, row by row.
+            for (int r = 0; r < R; r++)
+            {
+                double* xr = px + r * C, yr = py + V + r * H, br = pb + V + r * H;
+                int c = 0;
+                for (; c + W <= H; c += W)
+                    acc.Add(Vector.Load(xr + c + 1) - Vector.Load(xr + c), Vector.Load(yr + c), Vector.Load(br + c));
+                for (; c < H; c++) acc.Add(xr[c + 1] - xr[c], yr[c], br[c]);
+            }
+
+            // ‖Dᵀy‖: (Dᵀy)[r,c] = yv[r−1,c] − yv[r,c] + yh[r,c−1] − yh[r,c]; missing neighbours read a zero row.
+            new Span<double>(zero, C).Clear();
+            var sq = Vector<double>.Zero;
+            for (int r = 0; r < R; r++)
+            {
+                double* up = r > 0 ? py + (r - 1) * C : zero;
+                double* dn = r < R - 1 ? py + r * C : zero;
+                double* yh = py + V + r * H;
+                dty2 += Square(up[0] - dn[0] - (H > 0 ? yh[0] : 0));
+                if (C == 1) continue;
+                int c = 1;
+                for (; c + W <= C - 1; c += W)
+                {
+                    var t = Vector.Load(up + c) - Vector.Load(dn + c) + Vector.Load(yh + c - 1) - Vector.Load(yh + c);
+                    sq += t * t;
+                }
+                for (; c < C - 1; c++) dty2 += Square(up[c] - dn[c] + yh[c - 1] - yh[c]);
+                dty2 += Square(up[C - 1] - dn[C - 1] + yh[C - 2]);
+            }
+            dty2 += Vector.Sum(sq);
         }
-        PrimalDualTvStep.ApplyDTranspose(_rows, _cols, y, _pixels);
-        return new KktPoint(primal, dual, Math.Sqrt(viol2), Norm2(_pixels));
+        return new KktPoint(acc.Primal, acc.Dual, Math.Sqrt(acc.Violation2), Math.Sqrt(dty2));
+    }
+
+    private static double Square(double t) => t * t;
+
+    /// <summary>Per-edge sums of <see cref="Evaluate"/>: |z|, the squared constraint violation and the dual's
+    /// −(v b + L|v|) with v from <see cref="SplitEdge"/> (lanes and scalar tail alike).</summary>
+    private struct EdgeSums(double s2, double bound)
+    {
+        private Vector<double> _primal, _viol, _dual;
+        private double _primalTail, _violTail, _dualTail;
+
+        public readonly double Primal => Vector.Sum(_primal) + _primalTail;
+
+        public readonly double Violation2 => Vector.Sum(_viol) + _violTail;
+
+        public readonly double Dual => Vector.Sum(_dual) + _dualTail;
+
+        public void Add(Vector<double> z, Vector<double> y, Vector<double> b)
+        {
+            var vS2 = new Vector<double>(s2);
+            var vL = new Vector<double>(bound);
+            _primal += Vector.Abs(z);
+            var over = Vector.Max(Vector.Abs(vS2 * z - b) - vL, Vector<double>.Zero);
+            _viol += over * over;
+            var lo = (y - Vector<double>.One) / vS2;
+            var hi = (y + Vector<double>.One) / vS2;
+            var loValue = lo * b + vL * Vector.Abs(lo);
+            var hiValue = hi * b + vL * Vector.Abs(hi);
+            var useHi = Vector.LessThan(hiValue, loValue);
+            var best = Vector.ConditionalSelect(useHi, hi, lo);
+            var bestValue = Vector.ConditionalSelect(useHi, hiValue, loValue);
+            var toZero = Vector.LessThanOrEqual(lo, Vector<double>.Zero) & Vector.GreaterThanOrEqual(hi, Vector<double>.Zero)
+                & Vector.GreaterThan(bestValue, Vector<double>.Zero);
+            var v = Vector.ConditionalSelect(toZero, Vector<double>.Zero, best);
+            _dual -= v * b + vL * Vector.Abs(v);
+        }
+
+        public void Add(double z, double y, double b)
+        {
+            _primalTail += Math.Abs(z);
+            double over = Math.Abs(s2 * z - b) - bound;
+            if (over > 0) _violTail += over * over;
+            double v = SplitEdge(y, b, bound, s2);
+            _dualTail -= v * b + bound * Math.Abs(v);
+        }
     }
 
     public override void SplitDual(ReadOnlySpan<double> y, Span<double> u, Span<double> v)
