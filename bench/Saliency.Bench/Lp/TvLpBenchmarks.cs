@@ -133,3 +133,24 @@ public class TvLpEnhancementBenchmarks
     [Benchmark]
     public double Solve() => TvLpSolver.Solve(_problem, Options[Variant]).Certificate.PrimalObjective;
 }
+
+/// <summary>
+/// A single 224² solve with its steps on one thread (<see cref="TvLpOptions.StepThreads"/> = 1, the default) against
+/// 2 row blocks per step in parallel. The iterates are identical, so the ratio is the step's parallel speed-up on this
+/// machine under its current load.
+/// Run: <c>dotnet run -c Release -- --filter '*TvLpRowBlock*'</c>.
+/// </summary>
+[Config(typeof(TvLpJobConfig))]
+public class TvLpRowBlockBenchmarks
+{
+    private TvLpProblem _problem = null!;
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => _problem = TvLpBenchData.Problem(224);
+
+    [Benchmark]
+    public double Solve224() => TvLpSolver.Solve(_problem, new TvLpOptions { StepThreads = Threads }).Certificate.PrimalObjective;
+}

@@ -49,6 +49,12 @@ public sealed record TvLpOptions
     /// <summary>Threads for batches (independent LPs run in parallel); −1 = all cores.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 
+    /// <summary>Threads one step of a single large LP (stencil form, from 128² pixels; <see cref="TvLpSolver.Solve"/>
+    /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks; the iterates do not depend on
+    /// it. Default 1: on the shared 2-core machine the per-step fork/join lost to time-slicing (224²: 10.8 s with 2 vs
+    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores.</summary>
+    public int StepThreads { get; init; } = 1;
+
     internal void Validate()
     {
         if (!(RelativeTolerance > 0) || !double.IsFinite(RelativeTolerance))
@@ -56,6 +62,7 @@ public sealed record TvLpOptions
         if (MaxIterations < 1) throw new ArgumentOutOfRangeException(nameof(MaxIterations), MaxIterations, "Must be ≥ 1.");
         if (CheckInterval < 1) throw new ArgumentOutOfRangeException(nameof(CheckInterval), CheckInterval, "Must be ≥ 1.");
         if (!double.IsFinite(TargetMean)) throw new ArgumentOutOfRangeException(nameof(TargetMean), TargetMean, "Must be finite.");
+        if (StepThreads < 1) throw new ArgumentOutOfRangeException(nameof(StepThreads), StepThreads, "Must be ≥ 1.");
         if (MaxDegreeOfParallelism == 0 || MaxDegreeOfParallelism < -1)
             throw new ArgumentOutOfRangeException(nameof(MaxDegreeOfParallelism), MaxDegreeOfParallelism, "Must be −1 or positive.");
     }

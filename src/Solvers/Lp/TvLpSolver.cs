@@ -168,17 +168,13 @@ public static class TvLpSolver
         return results;
     }
 
-    /// <summary>Grids from this many pixels up split each step of a single solve over the cores in row blocks
-    /// (measured on the shared 2-core machine: 224² steps gain, 112² steps lose to the per-step fork/join; batches and
-    /// paths already run whole LPs in parallel). bench/Saliency.Bench/Lp/README.md has the figures.</summary>
+    /// <summary>Grids from this many pixels up split each step of a single solve into
+    /// <see cref="TvLpOptions.StepThreads"/> row blocks (smaller steps are too short for a fork/join per step; batches
+    /// and paths already run whole LPs in parallel).</summary>
     internal const int RowParallelMinPixels = 128 * 128;
 
-    private static int RowBlocks(TvLpProblem problem, TvLpOptions options)
-    {
-        if (!problem.IsStencilForm || problem.Shape.Count < RowParallelMinPixels) return 1;
-        int cores = options.MaxDegreeOfParallelism > 0 ? Math.Min(options.MaxDegreeOfParallelism, Environment.ProcessorCount) : Environment.ProcessorCount;
-        return Math.Max(1, cores);
-    }
+    private static int RowBlocks(TvLpProblem problem, TvLpOptions options) =>
+        problem.IsStencilForm && problem.Shape.Count >= RowParallelMinPixels ? options.StepThreads : 1;
 
     private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm, int rowBlocks = 1)
     {
