@@ -12,23 +12,8 @@ namespace Saliency.Tests.Cli;
 
 /// <summary>The info, predict and demo commands, run in-process through the real command tree.</summary>
 [TestFixture]
-public class CliTests
+public class CliTests : CliTestBase
 {
-    private string _temp = "";
-
-    [SetUp]
-    public void MakeTempDir() => Directory.CreateDirectory(_temp = Path.Combine(Path.GetTempPath(), $"saliency-cli-{Guid.NewGuid():N}"));
-
-    [TearDown]
-    public void RemoveTempDir() => Directory.Delete(_temp, recursive: true);
-
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = Program.BuildRootCommand().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
 
     private static void AssertUserError((int Exit, string Out, string Err) r, string expected)
     {
@@ -106,12 +91,12 @@ public class CliTests
     public void PredictHandlesRgbModelsAndImages()
     {
         // A C#-built 3-channel CNN and an RGB PNG: the CLI must feed planar RGB, as a direct run does.
-        var modelPath = Path.Combine(_temp, "cnn.onnx");
+        var modelPath = Path.Combine(Temp, "cnn.onnx");
         OnnxModel.FromProto(RandomModels.SmallCnn(channels: 3, size: 8, classes: 4, seed: 11)).Save(modelPath);
         var pixels = new byte[8 * 8 * 3];
         new Random(5).NextBytes(pixels);
         var image = new PngImage(8, 8, PngColorType.Rgb, pixels);
-        var imagePath = Path.Combine(_temp, "rgb.png");
+        var imagePath = Path.Combine(Temp, "rgb.png");
         PngCodec.Write(imagePath, image);
 
         var (exit, output, error) = Invoke("predict", "--model", modelPath, "--image", imagePath, "--top", "4");
@@ -137,29 +122,29 @@ public class CliTests
     [Test]
     public void MissingFilesGiveAMessageAndExitCodeOne()
     {
-        var missing = Path.Combine(_temp, "missing.png");
+        var missing = Path.Combine(Temp, "missing.png");
         AssertUserError(Invoke("predict", "--image", missing), "image file not found");
-        AssertUserError(Invoke("info", "--model", Path.Combine(_temp, "missing.onnx")), "model file not found");
-        AssertUserError(Invoke("demo", "--labels", Path.Combine(_temp, "missing.idx")), "label file not found");
+        AssertUserError(Invoke("info", "--model", Path.Combine(Temp, "missing.onnx")), "model file not found");
+        AssertUserError(Invoke("demo", "--labels", Path.Combine(Temp, "missing.idx")), "label file not found");
         Assert.That(Invoke("predict", "--image", missing).Exit, Is.EqualTo(1));
     }
 
     [Test]
     public void MalformedInputsAreNamed()
     {
-        var notPng = Path.Combine(_temp, "not.png");
+        var notPng = Path.Combine(Temp, "not.png");
         File.WriteAllText(notPng, "hello");
         AssertUserError(Invoke("predict", "--image", notPng), "PNG signature");
 
-        var notOnnx = Path.Combine(_temp, "not.onnx");
+        var notOnnx = Path.Combine(Temp, "not.onnx");
         File.WriteAllBytes(notOnnx, [0xFF, 0xFF, 0xFF, 0x01, 0x02]);
         AssertUserError(Invoke("info", "--model", notOnnx), "not.onnx");
 
-        var small = Path.Combine(_temp, "small.png");
+        var small = Path.Combine(Temp, "small.png");
         PngCodec.Write(small, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
         AssertUserError(Invoke("predict", "--image", small), "expects 28×28");
 
-        var mlp = Path.Combine(_temp, "mlp.onnx");
+        var mlp = Path.Combine(Temp, "mlp.onnx");
         OnnxModel.FromProto(RandomModels.Mlp([784, 10], seed: 1)).Save(mlp);
         AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(BundledAssets.SamplesPath, "digit-0-0.png")),
             "not a float image batch");

@@ -10,23 +10,8 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>saliency explain</c>, run in-process through the real command tree.</summary>
 [TestFixture]
-public class ExplainCommandTests
+public class ExplainCommandTests : CliTestBase
 {
-    private string _temp = "";
-
-    [SetUp]
-    public void MakeTempDir() => Directory.CreateDirectory(_temp = Path.Combine(Path.GetTempPath(), $"saliency-explain-{Guid.NewGuid():N}"));
-
-    [TearDown]
-    public void RemoveTempDir() => Directory.Delete(_temp, recursive: true);
-
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = Program.BuildRootCommand().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
 
     [TestCase("gradient", 4)]
     [TestCase("cafo", 2)]
@@ -35,7 +20,7 @@ public class ExplainCommandTests
     [TestCase("leg-tv", 3)]
     public void WritesTheNormalisedMapAsAPngOfTheImageSizeTimesScale(string method, int scale)
     {
-        string outPath = Path.Combine(_temp, "sub", $"{method}.png");
+        string outPath = Path.Combine(Temp, "sub", $"{method}.png");
         var (exit, output, error) = Invoke("explain", "--method", method, "--digit", "2", "--out", outPath,
             "--scale", scale.ToString(System.Globalization.CultureInfo.InvariantCulture), "--samples", "200", "--seed", "4");
         Assert.That(exit, Is.EqualTo(0), error);
@@ -77,7 +62,7 @@ public class ExplainCommandTests
     public void ExplainsAPngImageForAGivenTarget()
     {
         string sample = Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order().First();
-        string outPath = Path.Combine(_temp, "map.png");
+        string outPath = Path.Combine(Temp, "map.png");
         var (exit, output, error) = Invoke("explain", "--method", "cafo", "--image", sample, "--target", "7", "--lambda1", "0", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
         Assert.That(output, Does.Match(@"explained class\s*│ 7 \(p = "));
@@ -100,18 +85,18 @@ public class ExplainCommandTests
     [TestCase(new[] { "--method", "gradient", "--digit", "0", "--model", "missing.onnx" }, "model file not found")]
     public void BadArgumentsGiveOneLineAndExitOne(string[] args, string expected)
     {
-        var (exit, output, error) = Invoke(["explain", .. args, "--out", Path.Combine(_temp, "never.png")]);
+        var (exit, output, error) = Invoke(["explain", .. args, "--out", Path.Combine(Temp, "never.png")]);
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.Contain(expected));
         Assert.That(error + output, Does.Not.Contain("   at "), "no stack trace for user errors");
-        Assert.That(File.Exists(Path.Combine(_temp, "never.png")), Is.False);
+        Assert.That(File.Exists(Path.Combine(Temp, "never.png")), Is.False);
     }
 
     [Test]
     public void BoundFactorOneGivesTheConstantLegTvMap()
     {
         // L = L_max is the smallest level whose LEG-TV solution has zero total variation: a constant map.
-        string outPath = Path.Combine(_temp, "flat.png");
+        string outPath = Path.Combine(Temp, "flat.png");
         var (exit, output, error) = Invoke("explain", "--method", "leg-tv", "--digit", "1", "--samples", "200", "--bound-factor", "1", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
         var png = PngCodec.Read(outPath);
@@ -121,9 +106,9 @@ public class ExplainCommandTests
     [Test]
     public void AWrongSizedImageIsAUserError()
     {
-        string path = Path.Combine(_temp, "small.png");
+        string path = Path.Combine(Temp, "small.png");
         PngCodec.Write(path, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
-        var (exit, _, error) = Invoke("explain", "--method", "gradient", "--image", path, "--out", Path.Combine(_temp, "o.png"));
+        var (exit, _, error) = Invoke("explain", "--method", "gradient", "--image", path, "--out", Path.Combine(Temp, "o.png"));
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.StartWith("error: ").And.Contain("5×5"));
     }

@@ -16,26 +16,11 @@ namespace Saliency.Tests.Cli;
 /// <see cref="OnnxClassifier.Jacobian"/> and against central finite differences of the original model's logits).
 /// </summary>
 [TestFixture]
-public class ExportJacobianCommandTests
+public class ExportJacobianCommandTests : CliTestBase
 {
     private const int Classes = 10;
     private const int Pixels = 28 * 28;
 
-    private string _temp = "";
-
-    [SetUp]
-    public void MakeTempDir() => Directory.CreateDirectory(_temp = Path.Combine(Path.GetTempPath(), $"saliency-export-{Guid.NewGuid():N}"));
-
-    [TearDown]
-    public void RemoveTempDir() => Directory.Delete(_temp, recursive: true);
-
-    private static (int Exit, string Out, string Err) Invoke(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = Program.BuildRootCommand().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (exit, output.ToString(), error.ToString());
-    }
 
     /// <summary>Exit code 1, exactly one non-empty line on the error writer, and no stack trace anywhere.</summary>
     private static string AssertOneLineUserError((int Exit, string Out, string Err) r)
@@ -51,7 +36,7 @@ public class ExportJacobianCommandTests
 
     private string ExportBundledModel()
     {
-        var outPath = Path.Combine(_temp, "lenet.jacobian.onnx");
+        var outPath = Path.Combine(Temp, "lenet.jacobian.onnx");
         var (exit, output, error) = Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
         Assert.That(output, Does.Contain(outPath));
@@ -137,17 +122,17 @@ public class ExportJacobianCommandTests
     [Test]
     public void MissingModelOptionIsAOneLineErrorWithExitCodeOne()
     {
-        var line = AssertOneLineUserError(Invoke("export-jacobian", "--out", Path.Combine(_temp, "out.onnx")));
+        var line = AssertOneLineUserError(Invoke("export-jacobian", "--out", Path.Combine(Temp, "out.onnx")));
         Assert.That(line, Does.Contain("--model"));
-        Assert.That(File.Exists(Path.Combine(_temp, "out.onnx")), Is.False);
+        Assert.That(File.Exists(Path.Combine(Temp, "out.onnx")), Is.False);
     }
 
     [Test]
     public void NonOnnxModelIsAOneLineErrorWithExitCodeOne()
     {
-        var notOnnx = Path.Combine(_temp, "notes.onnx");
+        var notOnnx = Path.Combine(Temp, "notes.onnx");
         File.WriteAllText(notOnnx, "This is a text file, not an ONNX model.\n");
-        var outPath = Path.Combine(_temp, "out.onnx");
+        var outPath = Path.Combine(Temp, "out.onnx");
         var line = AssertOneLineUserError(Invoke("export-jacobian", "--model", notOnnx, "--out", outPath));
         Assert.That(line, Does.StartWith("error: "));
         Assert.That(File.Exists(outPath), Is.False, "no partial output after a refusal");
@@ -157,10 +142,10 @@ public class ExportJacobianCommandTests
     public void UnwritableOutIsAOneLineErrorWithExitCodeOne()
     {
         // A path below a directory that does not exist, and a path that is an existing directory.
-        var inMissingDir = Path.Combine(_temp, "no-such-dir", "out.onnx");
+        var inMissingDir = Path.Combine(Temp, "no-such-dir", "out.onnx");
         Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", inMissingDir)),
             Does.StartWith("error: "));
-        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", _temp)),
+        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", Temp)),
             Does.StartWith("error: "));
     }
 }
