@@ -84,12 +84,7 @@ internal sealed class PdhgDriver
             }
             xT.CopyTo(x, 0);
             yT.CopyTo(y, 0);
-            if (opt.PrimalWeightUpdates)
-            {
-                double dx = Distance(x, xLast), dy = Distance(y, yLast);
-                if (dx > 1e-10 && dy > 1e-10)
-                    omega = Math.Exp(WeightSmoothing * Math.Log(dy / dx) + (1 - WeightSmoothing) * Math.Log(omega));
-            }
+            if (opt.PrimalWeightUpdates) omega = UpdatedPrimalWeight(omega, x, xLast, y, yLast);
             x.CopyTo(xLast, 0);
             y.CopyTo(yLast, 0);
             x.CopyTo(x0, 0);
@@ -211,12 +206,7 @@ internal sealed class PdhgDriver
                 xAvg.CopyTo(x, 0);
                 yAvg.CopyTo(y, 0);
             }
-            if (opt.PrimalWeightUpdates)
-            {
-                double dx = Distance(x, xLast), dy = Distance(y, yLast);
-                if (dx > 1e-10 && dy > 1e-10)
-                    omega = Math.Exp(WeightSmoothing * Math.Log(dy / dx) + (1 - WeightSmoothing) * Math.Log(omega));
-            }
+            if (opt.PrimalWeightUpdates) omega = UpdatedPrimalWeight(omega, x, xLast, y, yLast);
             x.CopyTo(xLast, 0);
             y.CopyTo(yLast, 0);
             kktAtRestart = e;
@@ -243,6 +233,17 @@ internal sealed class PdhgDriver
     {
         for (int j = 0; j < x.Length; j++) xSum[j] += w * x[j];
         for (int i = 0; i < y.Length; i++) ySum[i] += w * y[i];
+    }
+
+    /// <summary>
+    /// PDLP's primal weight update at a restart: ω moves geometrically toward ‖Δy‖/‖Δx‖ (the movement since the last
+    /// restart), smoothed with weight <see cref="WeightSmoothing"/>; unchanged when either iterate barely moved.
+    /// </summary>
+    private static double UpdatedPrimalWeight(double omega, double[] x, double[] xLast, double[] y, double[] yLast)
+    {
+        double dx = Distance(x, xLast), dy = Distance(y, yLast);
+        if (dx <= 1e-10 || dy <= 1e-10) return omega;
+        return Math.Exp(WeightSmoothing * Math.Log(dy / dx) + (1 - WeightSmoothing) * Math.Log(omega));
     }
 
     private static double Distance(double[] a, double[] b)
