@@ -30,19 +30,7 @@ internal static class TestData
     {
         int p = p1 * p2, m = 2 * p - p1 - p2;
         var d = new double[m, p];
-        int row = 0;
-        for (int r = 0; r + 1 < p1; r++)
-            for (int c = 0; c < p2; c++, row++)
-            {
-                d[row, (r + 1) * p2 + c] = 1;
-                d[row, r * p2 + c] = -1;
-            }
-        for (int r = 0; r < p1; r++)
-            for (int c = 0; c + 1 < p2; c++, row++)
-            {
-                d[row, r * p2 + c + 1] = 1;
-                d[row, r * p2 + c] = -1;
-            }
+        foreach (var (row, col, value) in Saliency.TestSupport.DenseGridDifference.Entries(p1, p2)) d[row, col] = value;
         return d;
     }
 

@@ -47,20 +47,7 @@ internal static class GridDense
 
     private static Matrix<double> Fill(Matrix<double> d, GridShape shape)
     {
-        int p1 = shape.Rows, p2 = shape.Cols;
-        int row = 0;
-        for (int r = 0; r + 1 < p1; r++)
-            for (int c = 0; c < p2; c++, row++)
-            {
-                d[row, (r + 1) * p2 + c] = 1;
-                d[row, r * p2 + c] = -1;
-            }
-        for (int r = 0; r < p1; r++)
-            for (int c = 0; c + 1 < p2; c++, row++)
-            {
-                d[row, r * p2 + c + 1] = 1;
-                d[row, r * p2 + c] = -1;
-            }
+        foreach (var (row, col, value) in Saliency.TestSupport.DenseGridDifference.Entries(shape.Rows, shape.Cols)) d[row, col] = value;
         return d;
     }
 
