@@ -285,32 +285,13 @@ public sealed class CasoProblem : IDisposable
         IHessianOperator hessian = n == 1 ? parts[0] : new SumHessian(parts);
         try
         {
-            double lambdaMax;
-            LambdaMaxKind kind;
-            HessianSpectrum? spectrum = null;
             int maxKept = keptPerCopy.Max(kk => kk.Length);
-            if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
-            {
-                lambdaMax = PowerIteration(hessian, options.PowerIterations, options.Seed);
-                kind = LambdaMaxKind.PowerIterationEstimate;
-            }
-            else
+            var (lambdaMax, kind, spectrum) = LambdaMaxOf(hessian, () =>
             {
                 var terms = new HessianTerm[n];
                 for (int j = 0; j < n; j++) terms[j] = KeptTerm(samples[j], keptPerCopy[j], weight);
-                if (n == 1 || n * maxKept <= options.ExactSpectrumMaxColumns)
-                {
-                    spectrum = HessianSpectrum.Compute(terms);
-                    lambdaMax = spectrum.LambdaMax;
-                    kind = LambdaMaxKind.Exact;
-                }
-                else
-                {
-                    lambdaMax = 0;
-                    foreach (var term in terms) lambdaMax += term.Weight * HessianSpectrum.Compute([term with { Weight = 1.0 }]).LambdaMax;
-                    kind = LambdaMaxKind.UpperBound;
-                }
-            }
+                return terms;
+            }, n, maxKept, options);
             return new CasoProblem(gradient, hessian, lambdaMax, kind, spectrum, target, maxKept, c, dropped, n);
         }
         catch
@@ -413,27 +394,29 @@ public sealed class CasoProblem : IDisposable
         }
         IHessianOperator hessian = parts.Length == 1 ? parts[0] : new SumHessian(parts);
 
-        double lambdaMax;
-        LambdaMaxKind kind;
-        HessianSpectrum? spectrum = null;
-        if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
-        {
-            lambdaMax = PowerIteration(hessian, options.PowerIterations, options.Seed);
-            kind = LambdaMaxKind.PowerIterationEstimate;
-        }
-        else if (samples.Length * kept <= options.ExactSpectrumMaxColumns || samples.Length == 1)
-        {
-            spectrum = HessianSpectrum.Compute(terms);
-            lambdaMax = spectrum.LambdaMax;
-            kind = LambdaMaxKind.Exact;
-        }
-        else
-        {
-            lambdaMax = 0;
-            foreach (var term in terms) lambdaMax += term.Weight * HessianSpectrum.Compute([term with { Weight = 1.0 }]).LambdaMax;
-            kind = LambdaMaxKind.UpperBound;
-        }
+        var (lambdaMax, kind, spectrum) = LambdaMaxOf(hessian, () => terms, samples.Length, kept, options);
         return new CasoProblem(gradient, hessian, lambdaMax, kind, spectrum, target, kept, cTotal, dropped, samples.Length);
+    }
+
+    /// <summary>
+    /// L = λ_max(H) by the requested rule: the authors' power-iteration estimate; exact from the spectrum while the
+    /// stacked factor (copies × kept classes columns) is small enough; otherwise the upper bound Σⱼ wⱼ λ_max(Hⱼ),
+    /// which still keeps the objective strongly concave. The terms are built only when a spectrum is needed.
+    /// </summary>
+    private static (double LambdaMax, LambdaMaxKind Kind, HessianSpectrum? Spectrum) LambdaMaxOf(
+        IHessianOperator hessian, Func<HessianTerm[]> terms, int copies, int keptColumns, CasoProblemOptions options)
+    {
+        if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
+            return (PowerIteration(hessian, options.PowerIterations, options.Seed), LambdaMaxKind.PowerIterationEstimate, null);
+        var all = terms();
+        if (copies == 1 || copies * keptColumns <= options.ExactSpectrumMaxColumns)
+        {
+            var spectrum = HessianSpectrum.Compute(all);
+            return (spectrum.LambdaMax, LambdaMaxKind.Exact, spectrum);
+        }
+        double bound = 0;
+        foreach (var term in all) bound += term.Weight * HessianSpectrum.Compute([term with { Weight = 1.0 }]).LambdaMax;
+        return (bound, LambdaMaxKind.UpperBound, null);
     }
 
     /// <summary>The authors' estimate of L: Rayleigh quotient after a few power iterations from a seeded random start.</summary>
