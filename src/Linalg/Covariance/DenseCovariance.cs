@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using MathNet.Numerics.LinearAlgebra;
 using MathNet.Numerics.LinearAlgebra.Factorization;
 using Saliency.Linalg.Grid;

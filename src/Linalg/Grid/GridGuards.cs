@@ -1,18 +1,6 @@
+using Saliency.Kernels.Backends;
+
 namespace Saliency.Linalg.Grid;
-
-/// <summary>Thrown when an input that must be finite contains NaN or ±∞.</summary>
-public sealed class NonFiniteValueException : ArgumentException
-{
-    /// <summary>Creates the exception for parameter <paramref name="paramName"/> with the offending index.</summary>
-    public NonFiniteValueException(string paramName, int index, double value)
-        : base($"Input '{paramName}' contains a non-finite value ({value}) at index {index}.", paramName)
-    {
-        Index = index;
-    }
-
-    /// <summary>Index of the first non-finite entry.</summary>
-    public int Index { get; }
-}
 
 /// <summary>Argument checks shared by the grid and covariance operators (run before any arithmetic).</summary>
 public static class GridGuards

@@ -59,7 +59,7 @@ public static class LegEstimator
     /// <summary>Runs the sampling stage: n evaluations of f around <paramref name="x0"/> (C×H×W).</summary>
     /// <exception cref="ArgumentException">x0 does not have C·H·W entries, or the covariance/grid do not match.</exception>
     /// <exception cref="ArgumentOutOfRangeException">Invalid options or function sizes.</exception>
-    /// <exception cref="Saliency.Linalg.Grid.NonFiniteValueException">x0 contains NaN or ±∞.</exception>
+    /// <exception cref="Saliency.Kernels.Backends.NonFiniteValueException">x0 contains NaN or ±∞.</exception>
     /// <exception cref="NonFiniteFunctionValueException">f returned NaN or ±∞.</exception>
     public static LegMoments EstimateMoments(IBatchedScalarFunction f, ReadOnlySpan<float> x0, LegOptions? options = null)
     {

@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using Saliency.Kernels.Ops.PrimalDual;
 using Saliency.Linalg.Grid;
 

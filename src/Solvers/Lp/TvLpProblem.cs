@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using Saliency.Linalg.Grid;
 
 namespace Saliency.Solvers.Lp;

@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using MathNet.Numerics.LinearAlgebra;
 using NUnit.Framework;
 using Saliency.Linalg.Covariance;

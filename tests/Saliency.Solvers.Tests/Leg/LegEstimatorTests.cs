@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using NUnit.Framework;
 using Saliency.Linalg.Covariance;
 using Saliency.Kernels.Ops;

@@ -1,3 +1,4 @@
+using Saliency.Kernels.Backends;
 using NUnit.Framework;
 using Saliency.Linalg.Grid;
 using Saliency.Solvers.Lp;
