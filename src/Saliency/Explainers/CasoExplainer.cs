@@ -67,14 +67,16 @@ public sealed class CasoExplainer : IExplainer
     /// <exception cref="NotStronglyConcaveException">An explicit λ2 that is too small.</exception>
     public CasoExplanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
     {
-        int t = ExplainerGuard.Target(classifier, image, target, out _);
+        ExplainerGuard.Validate(classifier, image, target);
         var (channels, height, width) = ExplainerGuard.ImageShape(classifier);
         if (Options.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
             throw new ExplainerInputException($"λ1 = {l1} must be finite and ≥ 0.", nameof(Options.Lambda1));
 
+        // The one model run of the explanation: W with the image's logits (no separate Predict).
         var jacobian = classifier.Jacobian(image);
+        int t = target ?? jacobian.Scores.PredictedClass();
         // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
-        var p = ExplainerGuard.Softmax(jacobian.Scores.LogitsOf(0));
+        var p = Softmax.Probabilities(jacobian.Scores.LogitsOf(0));
         using var problem = CasoProblem.FromClassMajor(Options.Backend ?? CpuBackend.Shared, jacobian.Data,
             classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
         var solver = Options.Solver with { Kind = Options.Kind };
