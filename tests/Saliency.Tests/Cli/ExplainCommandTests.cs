@@ -112,4 +112,25 @@ public class ExplainCommandTests : CliTestBase
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.StartWith("error: ").And.Contain("5×5"));
     }
+    [TestCase("gradient")]
+    [TestCase("caso")]
+    public void AModelWithNaNLogitsIsAUserError(string method)
+    {
+        string model = Path.Combine(Temp, "nan.onnx");
+        Saliency.TestSupport.BundledLeNet.WithLastBias(1, float.NaN).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", method, "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "nan.png"));
+        Assert.That(exit, Is.EqualTo(1), output);
+        Assert.That(error, Does.StartWith("error: ").And.Contain("non-finite logit"));
+        Assert.That(File.Exists(Path.Combine(Temp, "nan.png")), Is.False);
+    }
+
+    [Test]
+    public void LogitsBeyondTheExpRangeGiveFiniteProbabilities()
+    {
+        string model = Path.Combine(Temp, "scaled.onnx");
+        Saliency.TestSupport.BundledLeNet.WithScaledLastGemm(20f).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", "gradient", "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "s.png"));
+        Assert.That(exit, Is.EqualTo(0), error);
+        Assert.That(output, Does.Not.Contain("NaN"));
+    }
 }
