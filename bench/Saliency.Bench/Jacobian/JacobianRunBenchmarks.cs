@@ -10,6 +10,7 @@ using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Bench.Jacobian;
 

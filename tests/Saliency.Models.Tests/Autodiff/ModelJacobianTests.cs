@@ -6,6 +6,7 @@ using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
 using static Saliency.Models.Tests.Autodiff.JacobianHarness;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Autodiff;
 

@@ -7,6 +7,7 @@ using Saliency.Imaging;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 

@@ -10,6 +10,7 @@ using Saliency.Models.Onnx.Proto;
 using Saliency.Solvers.Caso;
 using Saliency.Solvers.Leg;
 using Saliency.Solvers.Lp;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Explainers;
 

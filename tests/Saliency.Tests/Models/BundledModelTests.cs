@@ -3,6 +3,7 @@ using NUnit.Framework;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Models;
 
