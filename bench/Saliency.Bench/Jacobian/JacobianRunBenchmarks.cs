@@ -77,7 +77,7 @@ public abstract class JacobianRunBenchmarksBase
 public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 {
     protected override (ModelProto Model, float[] Image) Load() =>
-        (ModelProto.Parser.ParseFrom(File.ReadAllBytes(BundledAssets.ModelPath)), BundledAssets.LoadDigits().ImageFloats(0));
+        (ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel)), BundledLeNet.Digits().ImageFloats(0));
 }
 
 /// <summary>

@@ -19,7 +19,7 @@ namespace Saliency.Models.Tests.Autodiff;
 [TestFixture]
 public sealed class ModelJacobianTests
 {
-    private static ModelProto LoadLeNet() => ModelProto.Parser.ParseFrom(File.ReadAllBytes(BundledAssets.ModelPath));
+    private static ModelProto LoadLeNet() => ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel));
 
     private static ModelProto SmallResNet() => RandomModels.ResNetBlocks(channels: 3, size: 16, classes: 10, seed: 5, width: 4, blocks: 2);
 
@@ -30,7 +30,7 @@ public sealed class ModelJacobianTests
     /// </summary>
     private static float[] LeNetDigit()
     {
-        var x = BundledAssets.LoadDigits().ImageFloats(3);
+        var x = BundledLeNet.Digits().ImageFloats(3);
         var noise = RandomVector(new Random(4), x.Length, 0.02);
         return x.Zip(noise, (a, b) => a + b).ToArray();
     }

@@ -5,6 +5,7 @@ using Saliency.Explainers;
 using Saliency.Imaging;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -29,8 +30,8 @@ public class ExplainCommandTests : CliTestBase
         Assert.That(png.ColorType, Is.EqualTo(PngColorType.Rgb));
 
         // The picture is the hot colour map of the library's normalised map at the same settings (block (0,0) of each pixel).
-        var digits = BundledAssets.LoadDigits();
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
         var image = digits.ImageFloats(2);
         var map = ExplainerAsTheCliBuildsIt(method, seed: 4, samples: 200).Explain(classifier, image).Map;
         for (int y = 0; y < 28; y++)
@@ -61,7 +62,7 @@ public class ExplainCommandTests : CliTestBase
     [Test]
     public void ExplainsAPngImageForAGivenTarget()
     {
-        string sample = Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order().First();
+        string sample = Directory.GetFiles(RepoFiles.Samples, "digit-*.png").Order().First();
         string outPath = Path.Combine(Temp, "map.png");
         var (exit, output, error) = Invoke("explain", "--method", "cafo", "--image", sample, "--target", "7", "--lambda1", "0", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);

@@ -24,8 +24,8 @@ public class ExplainerTests
     [OneTimeSetUp]
     public void OpenLeNet()
     {
-        _lenet = OnnxClassifier.Create(BundledAssets.ModelPath);
-        var digits = BundledAssets.LoadDigits();
+        _lenet = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        var digits = BundledLeNet.Digits();
         // The least confident of the first 50 digits: a loss gradient far from zero makes the comparisons meaningful.
         int index = Enumerable.Range(0, 50).MinBy(i => _lenet.Predict(digits.ImageFloats(i)).Probabilities.Max());
         _digit = digits.ImageFloats(index);
