@@ -4,8 +4,9 @@ namespace Saliency.TestSupport;
 
 /// <summary>
 /// Files of the repository the tests read (the bundled model <c>models/lenet.onnx</c>, the digits under <c>data/</c>,
-/// README.md). The root is the first folder above the test assembly or the current directory that holds the model,
-/// else the repository root recorded when this (never shipped) assembly was built, which is needed when the build
+/// README.md). The root is the first folder above the test assembly or the current directory that holds
+/// Saliency.Gpu.sln and the model (the CLI's build also copies the model next to the binaries, so the model alone does
+/// not mark the root), else the repository root recorded when this (never shipped) assembly was built, which is needed when the build
 /// output lives outside the tree (<c>SALIENCY_BUILD_ROOT</c>).
 /// </summary>
 public static class RepoFiles
@@ -37,12 +38,15 @@ public static class RepoFiles
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
                 tried.Add(dir.FullName);
-                if (File.Exists(System.IO.Path.Combine(dir.FullName, "models", "lenet.onnx"))) return dir.FullName;
+                if (IsRoot(dir.FullName)) return dir.FullName;
             }
         var recorded = typeof(RepoFiles).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
             .FirstOrDefault(a => a.Key == "SaliencyRepoRoot")?.Value;
-        if (!string.IsNullOrEmpty(recorded) && File.Exists(System.IO.Path.Combine(recorded, "models", "lenet.onnx")))
+        if (!string.IsNullOrEmpty(recorded) && IsRoot(recorded))
             return recorded;
-        throw new FileNotFoundException($"The repository's models/lenet.onnx was not found above {string.Join(", ", tried.Take(2))} nor at '{recorded}'.");
+        throw new FileNotFoundException($"The repository root (Saliency.Gpu.sln, models/lenet.onnx) was not found above {string.Join(", ", tried.Take(2))} nor at '{recorded}'.");
     }
+
+    private static bool IsRoot(string dir) =>
+        File.Exists(System.IO.Path.Combine(dir, "Saliency.Gpu.sln")) && File.Exists(System.IO.Path.Combine(dir, "models", "lenet.onnx"));
 }
