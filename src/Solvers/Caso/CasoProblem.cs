@@ -36,6 +36,16 @@ public sealed record CasoProblemOptions
 
     /// <summary>Smooth CASO: the largest stacked class count n·c for the exact joint spectrum; beyond it the bound Σ wⱼ λ_max(Hⱼ) is used.</summary>
     public int ExactSpectrumMaxColumns { get; init; } = 2048;
+
+    /// <summary>Checks the settings (every builder calls this first).</summary>
+    /// <exception cref="CasoInputException">TopClasses or PowerIterations below 1, or a negative ExactSpectrumMaxColumns.</exception>
+    internal void Validate()
+    {
+        if (TopClasses is int k && k < 1) throw new CasoInputException($"TopClasses = {k} must be ≥ 1.", nameof(TopClasses));
+        if (PowerIterations < 1) throw new CasoInputException($"PowerIterations = {PowerIterations}: at least one power iteration.", nameof(PowerIterations));
+        if (ExactSpectrumMaxColumns < 0)
+            throw new CasoInputException($"ExactSpectrumMaxColumns = {ExactSpectrumMaxColumns} must be ≥ 0.", nameof(ExactSpectrumMaxColumns));
+    }
 }
 
 /// <summary>
@@ -160,7 +170,7 @@ public sealed class CasoProblem : IDisposable
         ArgumentNullException.ThrowIfNull(probabilities);
         options ??= new CasoProblemOptions();
         JacobianInput.Validate(jacobian, dimension, classCount, probabilities, paramName: nameof(jacobian));
-        if (options.TopClasses is int k0 && k0 < 1) throw new CasoInputException($"TopClasses = {k0} must be ≥ 1.", nameof(options));
+        options.Validate();
         int target = options.Target ?? TensorPrimitives.IndexOfMax<double>(probabilities);
         if (target < 0 || target >= classCount)
             throw new CasoInputException($"Target class {target} is outside 0..{classCount - 1}.", nameof(options));
@@ -228,8 +238,7 @@ public sealed class CasoProblem : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(provider);
         options ??= new CasoProblemOptions();
-        if (options.TopClasses is int k0 && k0 < 1) throw new CasoInputException($"TopClasses = {k0} must be ≥ 1.", nameof(options));
-        if (options.PowerIterations < 1) throw new CasoInputException("At least one power iteration.", nameof(options));
+        options.Validate();
         int n = provider.Count;
         if (n < 1) throw new CasoInputException("The provider has no noisy copies.", nameof(provider));
         var samples = new ClassMajorJacobianSample[n];
@@ -324,8 +333,7 @@ public sealed class CasoProblem : IDisposable
 
     private static CasoProblem FromSamples(JacobianSample[] samples, CasoProblemOptions options)
     {
-        if (options.TopClasses is int k && k < 1) throw new CasoInputException($"TopClasses = {k} must be ≥ 1.", nameof(options));
-        if (options.PowerIterations < 1) throw new CasoInputException("At least one power iteration.", nameof(options));
+        options.Validate();
         int d = samples[0].Jacobian.RowCount, cTotal = samples[0].Jacobian.ColumnCount;
         for (int j = 0; j < samples.Length; j++)
         {

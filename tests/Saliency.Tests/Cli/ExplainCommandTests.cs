@@ -54,7 +54,7 @@ public class ExplainCommandTests : CliTestBase
     private static IExplainer ExplainerAsTheCliBuildsIt(string method, ulong seed, int samples) => method switch
     {
         "gradient" => new GradientExplainer(GradientObjective.Logit),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new Saliency.Solvers.Caso.CasoOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo } }),
         "caso" => new CasoExplainer(),
         _ => new LegExplainer(new LegExplainerOptions { TotalVariation = method == "leg-tv", SampleCount = samples, Seed = seed }),
     };

@@ -37,7 +37,7 @@ public class ExplainerTests
     [Test]
     public void CafoWithZeroLambda1IsTheLossGradientOverTwoLambda2()
     {
-        var explanation = new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = 0 }).Explain(_lenet, _digit);
+        var explanation = new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = 0 }).Explain(_lenet, _digit);
         var g = _lenet.LossGradient(_digit).Gradient;
         double lambda2 = explanation.Result.Lambda2;
         // λ2 rule: L/2 + 2 with L = λmax(W A Wᵀ), computed here from the c×c matrix (WᵀW)A, which has H's nonzero eigenvalues.

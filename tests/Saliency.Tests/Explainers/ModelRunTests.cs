@@ -82,7 +82,7 @@ public sealed class ModelRunTests
                  {
                      new GradientExplainer(GradientObjective.Loss), new GradientExplainer(),
                      new CasoExplainer(new CasoExplainerOptions { Lambda1 = 0 }),
-                     new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = 0 }),
+                     new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = 0 }),
                  })
         {
             var explanation = explainer.Explain(_scaled, _digit, target: 5);
