@@ -12,7 +12,7 @@ namespace Saliency.Linalg.Grid;
 /// <c>(D g)[r * Cols + c] = g[r+1, c] − g[r, c]</c> for r &lt; p1−1, then the
 /// <see cref="HorizontalDifferenceCount"/> = p1·(p2−1) horizontal differences
 /// <c>(D g)[V + r * (Cols−1) + c] = g[r, c+1] − g[r, c]</c> for c &lt; p2−1, where V is the vertical count.</para>
-/// <para>This is the one definition used above the kernels (Linalg, Solvers, Saliency, bench). The kernels, which
+/// <para>docs/mathematics.md, "Grid difference layout". This is the one definition used above the kernels (Linalg, Solvers, Saliency, bench). The kernels, which
 /// cannot reference Linalg, implement the same layout and own its count: <see cref="DifferenceCount"/> is
 /// <c>Saliency.Kernels.Ops.TotalVariation.DifferenceCount</c> (and the fused primal-dual kernel's
 /// <c>PrimalDualTvStep.EdgeCount</c> returns that too), so the formula m = 2p1p2 − p1 − p2 is written once.</para>

@@ -7,7 +7,7 @@ namespace Saliency.Linalg.Hessian;
 /// The one validation boundary for the data of a CAFO/CASO Hessian: a Jacobian <c>W</c> (d×c, class-major — class j's
 /// gradient at <c>[j·d, (j+1)·d)</c>, which is also MathNet's column-major storage of a d×c matrix) and softmax
 /// probabilities <c>p</c> of the same c classes. <see cref="HessianTerm"/>, the solvers' class-major samples and the
-/// kernel-backed CASO builder all check through here, before any arithmetic.
+/// kernel-backed CASO builder all check through here, before any arithmetic (docs/mathematics.md, "Softmax").
 /// </summary>
 public static class JacobianInput
 {
