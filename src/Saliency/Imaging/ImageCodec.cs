@@ -53,16 +53,13 @@ public static class ImageCodec
             throw new ImageFormatException(source, ImageFailure.TooLarge,
                 $"{encoded.Length} encoded bytes exceed the limit of {limits.MaxEncodedBytes}");
 
-        // SKCodec.Create(Stream, out result) lets SkiaSharp own the native stream wrapper; the result says why a
-        // null codec came back (too short to identify vs. unknown bytes).
-        using var stream = new MemoryStream(encoded.ToArray(), writable: false);
-        using var codec = SKCodec.Create(stream, out var created);
-        if (codec is null)
-            throw created == SKCodecResult.IncompleteInput
-                ? new ImageFormatException(source, ImageFailure.UnknownFormat,
-                    "not a PNG, JPEG, WebP, BMP or GIF image (or its header is cut short)")
-                : new ImageFormatException(source, ImageFailure.UnknownFormat,
-                    $"not a PNG, JPEG, WebP, BMP or GIF image (Skia: {created})");
+        // The bytes are copied into native memory (SKData) and decoded from there. Not through a .NET Stream: SkiaSharp's
+        // SKManagedStream read callback throws ArgumentOutOfRangeException for some corrupt files (seen in the fuzz
+        // test), and an exception inside a native callback terminates the process.
+        using var data = SKData.CreateCopy(encoded);
+        using var codec = SKCodec.Create(data)
+            ?? throw new ImageFormatException(source, ImageFailure.UnknownFormat,
+                "not a PNG, JPEG, WebP, BMP or GIF image (or its header is damaged or cut short)");
         var format = codec.EncodedFormat;
         if (!Formats.Contains(format))
             throw new ImageFormatException(source, ImageFailure.UnsupportedFormat,

@@ -90,15 +90,16 @@ public class ImageTransformsTests
     [Test]
     public void ResizeAndCenterCropScalesTheShorterSideThenTakesTheMiddle()
     {
-        // 56×112 → 28×28: the shorter side halves (28×56), then rows 14..41 are kept. Nearest at an exact 2× shrink samples
-        // source pixel 2i + 1 (the destination centre 2i + 1 lands on it), so output (x, y) = source (2x + 1, 2(y + 14) + 1).
-        var tall = Formula(56, 112, PixelFormat.Rgb);
+        // 84×168 → 28×28: the shorter side shrinks 3× (28×56), then rows 14..41 are kept. Nearest at an exact 3× shrink
+        // samples the source pixel under the destination centre 3i + 1.5, i.e. 3i + 1, so output (x, y) = source
+        // (3x + 1, 3(y + 14) + 1). (A 2× shrink would put the centre on a pixel boundary, a tie.)
+        var tall = Formula(84, 168, PixelFormat.Rgb);
         var fitted = ImageTransforms.ResizeAndCenterCrop(tall, 28, 28, ResizeFilter.Nearest);
         Assert.That((fitted.Width, fitted.Height), Is.EqualTo((28, 28)));
         for (int y = 0; y < 28; y++)
             for (int x = 0; x < 28; x++)
                 for (int c = 0; c < 3; c++)
-                    Assert.That(At(fitted, x, y, c), Is.EqualTo(ImageCodecTests.FixtureSample(2 * x + 1, 2 * (y + 14) + 1, c)), $"({x},{y})");
+                    Assert.That(At(fitted, x, y, c), Is.EqualTo(ImageCodecTests.FixtureSample(3 * x + 1, 3 * (y + 14) + 1, c)), $"({x},{y})");
     }
 
     [Test]
