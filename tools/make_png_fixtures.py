@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the PNG test fixtures under tests/Saliency.Tests/Fixtures/png/ with an encoder independent of the
-C# codec (Python's zlib + struct, filters implemented here from the PNG specification).
+decoder under test (Skia's libpng): Python's zlib + struct, filters implemented here from the PNG specification.
 
 Pixel values follow a formula the tests recompute: sample(x, y, c) = (x*31 + y*17 + c*59 + x*y*7) % 256.
 Run from the repository root: /usr/bin/python3 tools/make_png_fixtures.py (plain python3 works too).

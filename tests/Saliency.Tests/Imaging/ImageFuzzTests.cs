@@ -13,7 +13,7 @@ namespace Saliency.Tests.Imaging;
 [TestFixture]
 public class ImageFuzzTests
 {
-    private const int CasesPerSeed = 200;
+    private const int CasesPerSeed = 1000;
 
     // Small limits keep blown-up headers cheap: anything above 1024 per side or 2^18 pixels is refused before decoding.
     private static readonly ImageLimits Limits = new() { MaxSide = 1024, MaxPixels = 1 << 18 };
