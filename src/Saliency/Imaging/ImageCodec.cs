@@ -54,8 +54,8 @@ public static class ImageCodec
                 $"{encoded.Length} encoded bytes exceed the limit of {limits.MaxEncodedBytes}");
 
         // The bytes are copied into native memory (SKData) and decoded from there. Not through a .NET Stream: SkiaSharp's
-        // SKManagedStream read callback throws ArgumentOutOfRangeException for some corrupt files (seen in the fuzz
-        // test), and an exception inside a native callback terminates the process.
+        // SKManagedStream read callback threw ArgumentOutOfRangeException on a corrupt input in this project's tests,
+        // and an exception inside a native callback terminates the process.
         using var data = SKData.CreateCopy(encoded);
         using var codec = SKCodec.Create(data)
             ?? throw new ImageFormatException(source, ImageFailure.UnknownFormat,
