@@ -61,15 +61,16 @@ public static class ImageCodec
             ?? throw new ImageFormatException(source, ImageFailure.UnknownFormat,
                 "not a PNG, JPEG, WebP, BMP or GIF image (or its header is damaged or cut short)");
         var format = codec.EncodedFormat;
+        string kind = NameOf(format);
         if (!Formats.Contains(format))
             throw new ImageFormatException(source, ImageFailure.UnsupportedFormat,
-                $"{format} images are not supported; use PNG, JPEG, WebP, BMP or GIF");
+                $"{kind} images are not supported; use PNG, JPEG, WebP, BMP or GIF");
 
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0)
-            throw new ImageFormatException(source, ImageFailure.InvalidSize, $"the {format} header declares a size of {info.Width}×{info.Height}");
+            throw new ImageFormatException(source, ImageFailure.InvalidSize, $"the {kind} header declares a size of {info.Width}×{info.Height}");
         if (limits.Check(info.Width, info.Height) is string tooLarge)
-            throw new ImageFormatException(source, ImageFailure.TooLarge, $"the {format} header declares {tooLarge}");
+            throw new ImageFormatException(source, ImageFailure.TooLarge, $"the {kind} header declares {tooLarge}");
 
         // Only now is memory allocated, for the size the header declared and the limits allowed.
         bool gray = info.ColorType == SKColorType.Gray8;
@@ -87,15 +88,21 @@ public static class ImageCodec
             case SKCodecResult.Success:
                 break;
             case SKCodecResult.IncompleteInput:
-                throw new ImageFormatException(source, ImageFailure.Truncated, $"the {format} data ends before the image is complete");
+                throw new ImageFormatException(source, ImageFailure.Truncated, $"the {kind} data ends before the image is complete");
             default:
-                throw new ImageFormatException(source, ImageFailure.Corrupt, $"the {format} data is invalid (Skia: {result})");
+                throw new ImageFormatException(source, ImageFailure.Corrupt, $"the {kind} data is invalid (Skia: {result})");
         }
         if (gray)
             return new ImageBuffer(info.Width, info.Height, PixelFormat.Gray, pixels);
         var rgba = new ImageBuffer(info.Width, info.Height, PixelFormat.Rgba, pixels);
         return opaque ? rgba.ToRgb() : rgba;
     }
+
+    private static string NameOf(SKEncodedImageFormat format) => format switch
+    {
+        SKEncodedImageFormat.Webp => "WebP",
+        _ => format.ToString().ToUpperInvariant(),
+    };
 
     /// <summary>Encodes as PNG: gray as 8-bit gray, RGB as 8-bit RGB, RGBA as 8-bit unpremultiplied RGBA (lossless).</summary>
     public static byte[] EncodePng(ImageBuffer image)
