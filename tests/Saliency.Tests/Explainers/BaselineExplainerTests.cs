@@ -386,6 +386,21 @@ public sealed class BaselineExplainerTests
         Assert.Throws<ExplainerInputException>(() => new KernelShapExplainer().Explain(_lenet, new float[5]));
     }
 
+    [Test]
+    public void NaNLogitsAreATypedErrorNotANaNMap()
+    {
+        using var broken = OnnxClassifier.Create(BundledLeNet.WithLastBias(2, float.NaN).Proto);
+        IExplainer[] explainers =
+        [
+            new GradientTimesInputExplainer(), new SmoothGradExplainer(new SmoothGradOptions { SampleCount = 2 }),
+            new IntegratedGradientsExplainer(new IntegratedGradientsOptions { Steps = 2 }), new OcclusionExplainer(new OcclusionOptions { Window = 14, Stride = 14 }),
+            new LimeExplainer(new LimeOptions { Cell = 14, SampleCount = 8 }), new KernelShapExplainer(new KernelShapOptions { Cell = 14 }),
+            new SmoothCasoExplainer(new SmoothCasoExplainerOptions { Smoothing = new SmoothingOptions { Copies = 2 }, Lambda1 = 0 }),
+        ];
+        foreach (var explainer in explainers)
+            Assert.Throws<ClassifierOutputException>(() => explainer.Explain(broken, _digit), explainer.Name);
+    }
+
     // ---- helpers ----
 
     private static float[] RandomImage(int d, int seed)
