@@ -43,7 +43,8 @@ public static class RankCorrelation
         // Ranks of a constant vector are all (n+1)/2: zero variance, so ρ is 0/0. Say so with NaN rather than let
         // rounding produce an arbitrary number.
         if (IsConstant(ra) || IsConstant(rb)) return double.NaN;
-        return Correlation.Pearson(ra, rb);
+        // |ρ| ≤ 1 by Cauchy–Schwarz; rounding can overshoot by an ulp.
+        return Math.Clamp(Correlation.Pearson(ra, rb), -1, 1);
     }
 
     private static bool IsConstant(double[] v)
