@@ -33,9 +33,13 @@ public sealed class LeNetEvaluationMeasurement
         {
             SampleCount = Samples, Seed = 1, TotalVariation = true, TvOptions = new LegTvOptions { BoundRule = LegTvBoundRule.Theoretical },
         }),
+        new LegExplainer(new LegExplainerOptions
+        {
+            SampleCount = 4 * Samples, Seed = 1, TotalVariation = true, TvOptions = new LegTvOptions { BoundRule = LegTvBoundRule.Theoretical },
+        }),
     ];
 
-    private static readonly string[] Labels = ["gradient", "caso", "leg", "leg-tv (K_L = 0.1)", "leg-tv (theoretical L)"];
+    private static readonly string[] Labels = ["gradient", "caso", "leg", "leg-tv (K_L = 0.1)", "leg-tv (theoretical L, n = 1000)", "leg-tv (theoretical L, n = 4000)"];
 
     [Test]
     public void CascadingRandomizationOnLeNet()
