@@ -116,6 +116,16 @@ public static class SanityChecks
         if (maxDepth < 0 || maxDepth > layers.Count)
             throw new EvaluationInputException($"The maximum depth {maxDepth} must lie in 0..{layers.Count}.", nameof(options));
 
+        // Image sizes against the model's declared input, before any session is created (when the dims are fixed).
+        var declared = model.Inputs.Count == 1 ? model.Inputs[0].Dims : null;
+        if (declared is { Count: > 1 } && declared.Skip(1).All(d => d.IsFixed))
+        {
+            long size = declared.Skip(1).Aggregate(1L, (a, d) => a * d.Value!.Value);
+            for (int i = 0; i < images.Count; i++)
+                if (images[i] is null || images[i].Length != size)
+                    throw new ExplainerInputException($"Image {i} has {images[i]?.Length ?? 0} values; the model takes {size}.", nameof(images));
+        }
+
         var originals = new Explanation[images.Count, explainers.Count];
         var resolved = new int[images.Count];
         var rows = new List<SanityCheckComparison>();

@@ -249,10 +249,10 @@ public static class Sensitivity
         if (targets is not null && targets.Count != images.Count)
             throw new EvaluationInputException($"{targets.Count} targets for {images.Count} images.", nameof(targets));
 
+        for (int i = 0; i < images.Count; i++) ExplainerGuard.Validate(classifier, images[i], targets?[i]);
         var perMethod = explainers.Select(_ => new List<SensitivityCurves>()).ToArray();
         for (int i = 0; i < images.Count; i++)
         {
-            ExplainerGuard.Validate(classifier, images[i], targets?[i]);
             int target = targets?[i] ?? classifier.Predict(images[i]).PredictedClass();
             for (int m = 0; m < explainers.Count; m++)
             {
@@ -296,9 +296,10 @@ public static class Sensitivity
         var x = image.ToArray();
         int runs = 0;
         // Deletion: cell f keeps the image while its rank is ≥ k. Insertion: cell f shows the image once its rank is < k.
+        // Both canvases first: a bad mask option is refused before any model run.
         var deletionCanvas = Canvas(x, cells.Channels, cells.Height, cells.Width, options.Deletion);
-        var deletion = Curve(classifier, x, deletionCanvas, cells, rank, steps, target, options.BatchSize, insert: false, ref runs);
         var insertionCanvas = Canvas(x, cells.Channels, cells.Height, cells.Width, options.Insertion);
+        var deletion = Curve(classifier, x, deletionCanvas, cells, rank, steps, target, options.BatchSize, insert: false, ref runs);
         var insertion = Curve(classifier, x, insertionCanvas, cells, rank, steps, target, options.BatchSize, insert: true, ref runs);
         return new SensitivityCurves(target, cells.Count, steps, saliency, order, deletion, insertion, runs);
     }

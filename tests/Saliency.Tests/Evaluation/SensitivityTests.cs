@@ -192,6 +192,10 @@ public sealed class SensitivityTests
         Assert.Throws<EvaluationInputException>(() => Sensitivity.Curves(_classifier, _x, map, 0, new SensitivityOptions { BatchSize = 0 }));
         Assert.Throws<EvaluationInputException>(() =>
             Sensitivity.Curves(_classifier, _x, map, 0, new SensitivityOptions { Deletion = new MaskOptions { Fill = MaskFill.Blur, BlurSigma = 0 } }));
+        var counting = new CountingClassifier(_classifier);
+        Assert.Throws<EvaluationInputException>(() =>
+            Sensitivity.Curves(counting, _x, map, 0, new SensitivityOptions { Insertion = new MaskOptions { Fill = MaskFill.Blur, BlurSigma = double.NaN } }));
+        Assert.That(counting.Calls, Is.Empty, "refused before any model run");
         Assert.Throws<ExplainerInputException>(() => Sensitivity.Curves(_classifier, new float[63], map, 0));
         Assert.Throws<ExplainerInputException>(() => Sensitivity.Curves(_classifier, _x, map, 2));
     }
