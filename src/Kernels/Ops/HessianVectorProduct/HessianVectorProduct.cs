@@ -20,11 +20,10 @@ namespace Saliency.Kernels.Ops;
 /// sides V and the results HV are k×d row-major (right-hand side r at <c>r·d</c>).</para>
 /// <para><b>Class subsets.</b> A subset S of classes (e.g. the top-k by probability) uses the rows of W and entries of
 /// p of S only: <c>H_S = W_S (diag(p_S) − p_S p_Sᵀ) W_Sᵀ</c>, the principal sub-block of A, with p_S not
-/// renormalised. On the CPU (and CUDA without cuBLAS) restriction costs nothing: the passes stream just those
-/// classes' rows; CUDA with cuBLAS gathers them once into a compact c'×d copy on first use.</para>
+/// renormalised. Restriction costs nothing on any backend: the passes read just those classes' rows of W in place.</para>
 /// <para><b>Validation.</b> W and p are checked once at construction (W finite, p finite in [0, 1] with sum ≤ 1 + 1e-3,
 /// subset indices distinct and in range). Each <see cref="Apply"/> checks sizes, and on the CPU backend that V is
-/// finite; device-resident V on CUDA is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
+/// finite; device-resident V on the ILGPU backends is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
 /// <para>Not safe for concurrent <see cref="Apply"/> calls on one instance (they are serialised by a lock).</para>
 /// </remarks>
 public sealed class HessianVectorProduct : IDisposable
