@@ -140,6 +140,22 @@ public sealed class IlgpuBackend : IComputeBackend
     }
 
     /// <summary>
+    /// The launch shape for <paramref name="count"/> work items of an implicitly grouped kernel (see <see cref="Ilgpu.Spread"/>):
+    /// on CUDA at most one full occupancy of the device (multiprocessors × threads per multiprocessor), grid-stride; on
+    /// the CPU accelerator one contiguous chunk per simulated hardware thread.
+    /// </summary>
+    public Spread Spread(int count)
+    {
+        if (Accelerator is CPUAccelerator)
+        {
+            int threads = Math.Max(1, Math.Min(count, Accelerator.MaxNumThreads));
+            return new Spread(count, threads, (count + threads - 1) / threads);
+        }
+        long capacity = (long)Accelerator.NumMultiprocessors * Accelerator.MaxNumThreadsPerMultiprocessor;
+        return new Spread(count, (int)Math.Max(1, Math.Min(count, capacity)), 0);
+    }
+
+    /// <summary>
     /// Copies up to three spans of per-slice scalars, one after another, into this backend's cached scalar buffer for
     /// <typeparamref name="T"/> (grown as needed, never shrunk) and returns a view of them: a kernel reads scalar q of
     /// slice s at <c>q·slices + s</c>. Hold <see cref="ScalarGate"/> from this call until the kernel that reads the view
