@@ -54,7 +54,7 @@ public sealed class IlgpuBackend : IComputeBackend
     /// Guards the shared scalar buffer between <see cref="UploadScalars{T}"/> and the launch that reads it. Launches are
     /// queued in stream order, so releasing the lock after queuing the kernel is enough.
     /// </summary>
-    internal object ScalarGate => _scalarGate;
+    public object ScalarGate => _scalarGate;
 
     /// <inheritdoc />
     public DeviceBuffer<T> Allocate<T>(int length) where T : unmanaged
@@ -161,7 +161,7 @@ public sealed class IlgpuBackend : IComputeBackend
     /// slice s at <c>q·slices + s</c>. Hold <see cref="ScalarGate"/> from this call until the kernel that reads the view
     /// has been queued (queued work runs in stream order, so the next upload cannot overtake it).
     /// </summary>
-    internal ArrayView<T> UploadScalars<T>(ReadOnlySpan<T> first, ReadOnlySpan<T> second = default, ReadOnlySpan<T> third = default)
+    public ArrayView<T> UploadScalars<T>(ReadOnlySpan<T> first, ReadOnlySpan<T> second = default, ReadOnlySpan<T> third = default)
         where T : unmanaged
     {
         int total = first.Length + second.Length + third.Length;

@@ -268,7 +268,8 @@ public sealed class HessianVectorProduct : IDisposable
         int begin = b * chunk, end = XMath.Min(begin + chunk, d);
         long wRow = (long)classes[jj] * d, vRow = (long)r * d;
         double acc = 0;
-        for (int i = begin + Group.IdxX; i < end; i += Group.DimX) acc += (double)w[wRow + i] * v[vRow + i];
+        int lane = Group.IdxX, lanes = Group.DimX; // read once (a thread-local lookup on the CPU accelerator)
+        for (int i = begin + lane; i < end; i += lanes) acc += (double)w[wRow + i] * v[vRow + i];
         acc = GroupExtensions.Reduce<double, AddDouble>(acc);
         if (Group.IsFirstThread) partial[((long)jj * parts + b) * k + r] = acc;
     }
