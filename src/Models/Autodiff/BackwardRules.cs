@@ -31,8 +31,9 @@ public static partial class JacobianExporter
                     break;
                 case "Relu":
                     {
-                        var mask = _emit.Op("Cast", [_emit.Op("Greater", node.Input[0], _emit.Scalar(0f))], Int("to", (long)TensorProto.Types.DataType.Float));
-                        Flow(node.Input[0], _emit.Op("Mul", gy, mask));
+                        // The mask [x > 0] is sign(ReLU(x)) ∈ {0, 1}: one node on the forward output instead of
+                        // Greater + Cast on the input (fewer nodes for ONNX Runtime to plan and run).
+                        Flow(node.Input[0], _emit.Op("Mul", gy, _emit.Op("Sign", node.Output[0])));
                         break;
                     }
                 case "LeakyRelu":

@@ -50,7 +50,7 @@ public static partial class JacobianExporter
     /// Version of the exported graph's form. Bump it whenever a change to the exporter changes its output for some
     /// model: it is part of the <see cref="Caching.JacobianModelCache"/> key, so stale cached exports are not reused.
     /// </summary>
-    /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); MaxPool shapes from the gradient.</remarks>
+    /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); ReLU mask as Sign of the output; MaxPool shapes from the gradient.</remarks>
     public const int FormatVersion = 2;
 
     /// <summary>The lowest default-domain opset the exporter accepts (opset 13 fixed Softmax, ReduceSum and Squeeze semantics).</summary>
