@@ -16,9 +16,12 @@ namespace Saliency.Models.Caching;
 /// (every field, length-prefixed) and the classifier's ONNX bytes. A changed model, option or exporter gives another
 /// key, hence another file: entries are never updated in place.</para>
 /// <para><b>Entry.</b> <c>&lt;key&gt;.jacobian</c>: the 8-byte magic <c>SALJAC01</c>, the 32-byte key, the 32-byte
-/// SHA-256 of the payload, then the payload (the exported model's ONNX bytes). On load the magic, the key (against the
-/// file name's) and the payload digest are checked and the payload is parsed; an entry failing any check is counted
-/// in <see cref="Invalid"/>, deleted and rebuilt — never trusted.</para>
+/// SHA-256 of the payload, then the payload: the exported model's ONNX bytes without the classifier's own
+/// initializers (the exporter only appends to the graph, and the key pins the classifier's bytes), so an entry holds
+/// the backward graph and its constants, not a second copy of the weights; on load the classifier's initializers
+/// are put back in front, giving exactly the exported model. On load the magic, the key (against the file name's)
+/// and the payload digest are checked and the payload is parsed; an entry failing any check is counted in
+/// <see cref="Invalid"/>, deleted and rebuilt — never trusted.</para>
 /// <para><b>Writes</b> go to a unique temporary file in the same folder that is then renamed over the entry
 /// (atomic on POSIX file systems), so a reader sees the old entry, the new one or none, and concurrent processes
 /// writing the same key both write valid entries. A cache folder that cannot be written only costs the export: the
@@ -105,7 +108,7 @@ public sealed class JacobianModelCache
     /// <param name="classifierOnnx">The classifier's ONNX bytes, as read from its file (the key is their hash).</param>
     /// <param name="parsed">The same bytes parsed.</param>
     /// <param name="options">The export options (part of the key).</param>
-    /// <returns>The exported model and its serialised bytes (for the session, without serialising it again).</returns>
+    /// <returns>The exported model and its serialised bytes (for the session).</returns>
     /// <exception cref="JacobianExportException">The model cannot be differentiated.</exception>
     public (ModelProto Model, byte[] Bytes) GetOrExport(byte[] classifierOnnx, ModelProto parsed, JacobianExportOptions options)
     {
@@ -114,20 +117,30 @@ public sealed class JacobianModelCache
         ArgumentNullException.ThrowIfNull(options);
         string key = Key(classifierOnnx, options);
         string path = PathOf(key);
-        if (TryLoad(path, key) is { } cached)
+        if (TryLoad(path, key, parsed) is { } cached)
         {
             Interlocked.Increment(ref _hits);
-            return cached;
+            return (cached, cached.ToByteArray());
         }
         Interlocked.Increment(ref _misses);
         var model = JacobianExporter.Export(parsed, options);
-        var bytes = model.ToByteArray();
-        Store(path, key, bytes);
-        return (model, bytes);
+        Store(path, key, WithoutClassifierInitializers(model, parsed).ToByteArray());
+        return (model, model.ToByteArray());
+    }
+
+    /// <summary>A shallow copy of the exported model without the initializers it shares with the classifier.</summary>
+    private static ModelProto WithoutClassifierInitializers(ModelProto exported, ModelProto classifier)
+    {
+        var own = classifier.Graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var stripped = exported.Clone(); // tensor bytes are immutable ByteStrings: shared, not copied
+        var added = stripped.Graph.Initializer.Where(t => !own.Contains(t.Name)).ToList();
+        stripped.Graph.Initializer.Clear();
+        stripped.Graph.Initializer.AddRange(added);
+        return stripped;
     }
 
     /// <summary>Reads and checks an entry; null when there is none or it is invalid (then it is deleted).</summary>
-    private (ModelProto, byte[])? TryLoad(string path, string key)
+    private ModelProto? TryLoad(string path, string key, ModelProto classifier)
     {
         byte[] file;
         try
@@ -147,7 +160,16 @@ public sealed class JacobianModelCache
         {
             try
             {
-                return (ModelProto.Parser.ParseFrom(payload), payload);
+                var model = ModelProto.Parser.ParseFrom(payload);
+                if (model.Graph is not null)
+                {
+                    // The classifier's initializers first, then the exporter's, as JacobianExporter.Export lists them.
+                    var added = model.Graph.Initializer.ToList();
+                    model.Graph.Initializer.Clear();
+                    model.Graph.Initializer.AddRange(classifier.Graph.Initializer.Select(t => t.Clone()));
+                    model.Graph.Initializer.AddRange(added);
+                    return model;
+                }
             }
             catch (InvalidProtocolBufferException)
             {
