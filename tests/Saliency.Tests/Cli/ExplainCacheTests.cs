@@ -61,3 +61,30 @@ public class ExplainCacheTests : CliTestBase
         Assert.That(second, Is.EqualTo(uncached));
     }
 }
+
+/// <summary>
+/// Every CLI test runs with the Jacobian model cache in a temporary folder, not in the user's
+/// <c>~/.cache/saliency</c>: the tests leave nothing behind, and an entry left there by another build cannot change
+/// what they see.
+/// </summary>
+[SetUpFixture]
+public sealed class CliCacheFolder
+{
+    private string? _saved;
+    private string _folder = "";
+
+    [OneTimeSetUp]
+    public void UseATemporaryCache()
+    {
+        _saved = Environment.GetEnvironmentVariable(JacobianModelCache.DirectoryVariable);
+        _folder = Directory.CreateTempSubdirectory("saliency-cli-cache-").FullName;
+        Environment.SetEnvironmentVariable(JacobianModelCache.DirectoryVariable, _folder);
+    }
+
+    [OneTimeTearDown]
+    public void Restore()
+    {
+        Environment.SetEnvironmentVariable(JacobianModelCache.DirectoryVariable, _saved);
+        Directory.Delete(_folder, recursive: true);
+    }
+}
