@@ -46,9 +46,10 @@ internal static class ExplainCommand
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, digit, target, output, seed, lambda1, samples, boundFactor, scale,
+            method, model, image, digit, target, output, seed, lambda1, samples, boundFactor, scale, backendName,
         };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
@@ -59,12 +60,14 @@ internal static class ExplainCommand
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
+            // The backend first: asking for one that cannot run here fails before any model work.
+            using var backend = BackendOption.Open(parseResult.GetValue(backendName));
 
             using var classifier = OpenClassifier(modelPath);
             var (input, source) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(digit));
             double kl = parseResult.GetValue(boundFactor);
             if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
-            var explainer = Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
+            var explainer = Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl, backend);
             Explanation explanation;
             try
             {
@@ -86,11 +89,12 @@ internal static class ExplainCommand
     }
 
     /// <summary>The explainer for a method name, with the CLI's settings.</summary>
-    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor) => method switch
+    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor,
+        Saliency.Kernels.Backends.IComputeBackend? backend = null) => method switch
     {
         "gradient" => new GradientExplainer(),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = lambda1 }),
-        "caso" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Caso, Lambda1 = lambda1 }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = lambda1, Backend = backend }),
+        "caso" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Caso, Lambda1 = lambda1, Backend = backend }),
         "leg" or "leg-tv" => new LegExplainer(new LegExplainerOptions
         {
             TotalVariation = method == "leg-tv",
@@ -189,7 +193,7 @@ internal static class ExplainCommand
         {
             Grid = new Saliency.Linalg.Grid.GridShape(height, width), SampleCount = 4000, Antithetic = true, Upsampling = Saliency.Kernels.Ops.UpsamplingMode.Nearest,
         };
-        IExplainer[] explainers = [new CasoExplainer(), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
+        IExplainer[] explainers = [new CasoExplainer(new CasoExplainerOptions { Backend = c.Backend }), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
         Explanation? last = null;
         foreach (var explainer in explainers)
         {

@@ -76,7 +76,7 @@ public static class CasoSolver
     /// device when the problem's Hessian runs on an accelerator (so the backend the user chose runs the whole solve).
     /// </summary>
     /// <exception cref="CasoInputException">The device path was requested for a problem whose Hessian is host-only.</exception>
-    internal static Saliency.Kernels.Backends.IComputeBackend? DeviceBackend(CasoProblem problem, CasoOptions options)
+    public static Saliency.Kernels.Backends.IComputeBackend? DeviceBackend(CasoProblem problem, CasoOptions options)
     {
         var backend = problem.Backend;
         return options.Path switch
