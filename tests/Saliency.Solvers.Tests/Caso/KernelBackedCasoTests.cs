@@ -52,15 +52,12 @@ public class KernelBackedCasoTests
         Assert.That(CasoTestData.RelativeError(r.Solution, closed), Is.LessThan(1e-4));
     }
 
-    [Test]
-    public void CpuKernelMatchesFloat64DensePath() => Check(ComputeBackends.Cpu);
-
-    [Test]
-    public void CudaKernelMatchesFloat64DensePath()
+    /// <summary>Every backend that runs here (CUDA and the ILGPU accelerators where available; the others are ignored with the reason).</summary>
+    [TestCaseSource(typeof(Fista.DeviceBackendCases), nameof(Fista.DeviceBackendCases.Kinds))]
+    public void KernelMatchesFloat64DensePath(BackendKind kind)
     {
-        using var cuda = ComputeBackends.TryCreateCuda(out string reason);
-        if (cuda is null) Assert.Ignore($"No CUDA backend here: {reason}");
-        Check(cuda!);
+        using var backend = Fista.DeviceBackendCases.Create(kind);
+        Check(backend);
     }
 
     [Test]
