@@ -17,7 +17,7 @@ case "${1:-}" in
   publish)
     rm -rf "$out"
     # Self-contained single file, compressed (not trimmed: ILGPU reads kernel IL by reflection at run time).
-    dotnet publish tools/GpuCheck/GpuCheck.csproj -c Release -r linux-x64 -o "$out" --nologo -v quiet -clp:ErrorsOnly
+    dotnet publish tools/GpuCheck/GpuCheck.csproj -c Release -r linux-x64 -o "$out" -p:DebugType=none --nologo -v quiet -clp:ErrorsOnly
     bin="$out/saliency-gpu-check"
     [ -x "$bin" ] || { echo "gpu-check: publish produced no $bin" >&2; exit 1; }
     bytes=$(stat -c %s "$bin")
