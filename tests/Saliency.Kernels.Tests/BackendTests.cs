@@ -35,19 +35,33 @@ public class BackendTests
     }
 
     [Test]
+    public void IlgpuCpuIsAlwaysAvailable()
+    {
+        Assert.That(ComputeBackends.IsAvailable(BackendKind.IlgpuCpu, out string reason), Is.True, reason);
+        using var backend = ComputeBackends.Create(BackendKind.IlgpuCpu);
+        Assert.That(backend.Kind, Is.EqualTo(BackendKind.IlgpuCpu));
+        Assert.That(backend.DeviceName, Does.Contain("ILGPU CPU"));
+        using var buffer = backend.Allocate<float>(3);
+        backend.Dispose();
+        backend.Dispose(); // idempotent
+    }
+
+    [Test]
     public void CudaAvailabilityIsReportedWithAReason()
     {
-        bool available = ComputeBackends.IsCudaAvailable(out string reason);
+        bool available = ComputeBackends.IsAvailable(BackendKind.Cuda, out string reason);
         if (available)
         {
             using var cuda = ComputeBackends.Create(BackendKind.Cuda);
             Assert.That(cuda.Kind, Is.EqualTo(BackendKind.Cuda));
-            Assert.That(cuda.DeviceName, Does.Contain("sm_"));
+            Assert.That(cuda.DeviceName, Does.Contain("ILGPU CUDA"));
             return;
         }
         Assert.That(reason, Is.Not.Empty);
-        Assert.That(ComputeBackends.TryCreateCuda(out string again), Is.Null);
+        Assert.That(ComputeBackends.TryCreate(BackendKind.Cuda, out string again), Is.Null);
+        Assert.That(ComputeBackends.TryCreateCuda(out string third), Is.Null);
         Assert.That(again, Is.EqualTo(reason));
+        Assert.That(third, Is.EqualTo(reason));
         var ex = Assert.Throws<BackendUnavailableException>(() => ComputeBackends.Create(BackendKind.Cuda));
         Assert.That(ex!.Message, Does.Contain(reason));
         Assert.That(ex.Kind, Is.EqualTo(BackendKind.Cuda));
