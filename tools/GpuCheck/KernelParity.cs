@@ -172,6 +172,23 @@ internal static class KernelParity
             return Down(result);
         });
         Check("PrimalDualTvBatch step, evaluate, restart f64", "2 LPs 23×19", 1e-10, be => PrimalDual(be, 23, 19));
+        // Whole solves: the device-resident CASO FISTA (float32; converged solutions agree to float32 round-off × cond)
+        // and the PDHG batch (the optimal objective; LP optima need not be unique).
+        Check("solver: CASO FISTA on the device, λ1 = 0, 0.01", "d=300 c=12", 1e-4, be =>
+        {
+            using var problem = Saliency.Solvers.Caso.CasoProblem.FromClassMajor(be, Random<float>(300 * 12, 60), 300, 12,
+                [.. Enumerable.Range(0, 12).Select(j => 1.0 / 12)]);
+            var options = new Saliency.Solvers.Caso.CasoOptions { Path = Saliency.Solvers.Caso.CasoSolverPath.Device, Tolerance = 1e-6, MaxIterations = 5000 };
+            return [.. Saliency.Solvers.Caso.CasoSolver.Solve(problem, [0.0, 0.01], options).SelectMany(r => r.Solution)];
+        });
+        Check("solver: PDHG LEG-TV batch (optimal objectives)", "3×12²", 1e-5, be =>
+        {
+            var shape = new Saliency.Linalg.Grid.GridShape(12, 12);
+            var lps = Enumerable.Range(0, 3).Select(i => Benchmarks.LegTvInstance(shape, i)).ToArray();
+            var options = new Saliency.Solvers.Lp.TvLpOptions { MaxIterations = 20_000 };
+            return [.. Saliency.Solvers.Lp.TvLpDeviceBatchSolver.Solve(be, lps, options)
+                .Select(s => s.Status == Saliency.Solvers.Lp.TvLpStatus.Optimal ? s.Certificate.PrimalObjective : double.NaN)];
+        });
         return failures;
     }
 

@@ -87,8 +87,14 @@ public static class Program
 internal sealed class Table(string[] headers)
 {
     private readonly List<string[]?> _rows = [];
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
 
-    public void Add(params string[] cells) => _rows.Add(cells);
+    /// <summary>Adds a row, and echoes it on stderr as progress (a run cut short by a timeout still shows how far it got).</summary>
+    public void Add(params string[] cells)
+    {
+        _rows.Add(cells);
+        Console.Error.WriteLine($"[{_clock.Elapsed.TotalSeconds,6:0.0} s] {string.Join(" | ", cells)}");
+    }
 
     public void Separator() => _rows.Add(null);
 

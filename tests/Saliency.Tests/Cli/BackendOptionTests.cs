@@ -61,6 +61,16 @@ public class BackendOptionTests : CliTestBase
     }
 
     [Test]
+    public void IlgpuCpuBackendRunsTheWholeSolveOnTheDevice()
+    {
+        string outPath = Path.Combine(Temp, "caso.png");
+        var (exit, output, error) = Invoke("explain", "--method", "caso", "--digit", "2", "--lambda1", "0.01", "--backend", "ilgpu-cpu", "--out", outPath);
+        Assert.That(exit, Is.Zero, error);
+        Assert.That(output, Does.Contain("IlgpuCpu").And.Contain("FISTA state on the device"));
+        Assert.That(File.Exists(outPath), Is.True);
+    }
+
+    [Test]
     public void ExplainerBackendKindCudaWithoutCudaThrowsTheTypedException()
     {
         CudaAbsentReason();
