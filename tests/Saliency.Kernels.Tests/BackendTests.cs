@@ -66,4 +66,33 @@ public class BackendTests
         Assert.That(ex!.Message, Does.Contain(reason));
         Assert.That(ex.Kind, Is.EqualTo(BackendKind.Cuda));
     }
+
+    [TestCase(0, 5, 0)]
+    [TestCase(1, 1, 0)]
+    [TestCase(10, 3, 0)]
+    [TestCase(1000, 64, 0)]
+    [TestCase(10, 3, 4)]
+    [TestCase(1001, 8, 126)]
+    [TestCase(7, 7, 1)]
+    public void SpreadVisitsEveryItemOnce(int count, int threads, int chunk)
+    {
+        // Both shapes kernels use: grid-stride (chunk 0, CUDA) and contiguous chunks (CPU accelerator).
+        var spread = new Ilgpu.Spread(count, threads, chunk);
+        var visits = new int[count];
+        for (int t = 0; t < threads; t++)
+            for (int i = spread.First(t); i < spread.End(t); i += spread.Step) visits[i]++;
+        Assert.That(visits, Is.All.EqualTo(1));
+    }
+
+    [Test]
+    public void CpuAcceleratorSpreadCoversTheItemsWithFewThreads()
+    {
+        using var backend = (Ilgpu.IlgpuBackend)ComputeBackends.Create(BackendKind.IlgpuCpu);
+        foreach (int count in new[] { 1, 7, 100_000 })
+        {
+            var spread = backend.Spread(count);
+            Assert.That(spread.Threads, Is.InRange(1, Math.Min(count, backend.Accelerator.MaxNumThreads)));
+            Assert.That((long)spread.Threads * spread.Chunk, Is.GreaterThanOrEqualTo(count));
+        }
+    }
 }

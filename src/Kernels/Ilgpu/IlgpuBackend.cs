@@ -54,7 +54,7 @@ public sealed class IlgpuBackend : IComputeBackend
     /// Guards the shared scalar buffer between <see cref="UploadScalars{T}"/> and the launch that reads it. Launches are
     /// queued in stream order, so releasing the lock after queuing the kernel is enough.
     /// </summary>
-    internal object ScalarGate => _scalarGate;
+    public object ScalarGate => _scalarGate;
 
     /// <inheritdoc />
     public DeviceBuffer<T> Allocate<T>(int length) where T : unmanaged
@@ -140,12 +140,28 @@ public sealed class IlgpuBackend : IComputeBackend
     }
 
     /// <summary>
+    /// The launch shape for <paramref name="count"/> work items of an implicitly grouped kernel (see <see cref="Ilgpu.Spread"/>):
+    /// on CUDA at most one full occupancy of the device (multiprocessors × threads per multiprocessor), grid-stride; on
+    /// the CPU accelerator one contiguous chunk per simulated hardware thread.
+    /// </summary>
+    public Spread Spread(int count)
+    {
+        if (Accelerator is CPUAccelerator)
+        {
+            int threads = Math.Max(1, Math.Min(count, Accelerator.MaxNumThreads));
+            return new Spread(count, threads, (count + threads - 1) / threads);
+        }
+        long capacity = (long)Accelerator.NumMultiprocessors * Accelerator.MaxNumThreadsPerMultiprocessor;
+        return new Spread(count, (int)Math.Max(1, Math.Min(count, capacity)), 0);
+    }
+
+    /// <summary>
     /// Copies up to three spans of per-slice scalars, one after another, into this backend's cached scalar buffer for
     /// <typeparamref name="T"/> (grown as needed, never shrunk) and returns a view of them: a kernel reads scalar q of
     /// slice s at <c>q·slices + s</c>. Hold <see cref="ScalarGate"/> from this call until the kernel that reads the view
     /// has been queued (queued work runs in stream order, so the next upload cannot overtake it).
     /// </summary>
-    internal ArrayView<T> UploadScalars<T>(ReadOnlySpan<T> first, ReadOnlySpan<T> second = default, ReadOnlySpan<T> third = default)
+    public ArrayView<T> UploadScalars<T>(ReadOnlySpan<T> first, ReadOnlySpan<T> second = default, ReadOnlySpan<T> third = default)
         where T : unmanaged
     {
         int total = first.Length + second.Length + third.Length;

@@ -2,7 +2,7 @@ using NUnit.Framework;
 using Saliency.Explainers;
 using Saliency.Kernels.Backends;
 using Saliency.Models.Classifiers;
-using Saliency.Models.Data;
+using Saliency.TestSupport;
 using Saliency.Solvers.Caso;
 
 namespace Saliency.Tests.Cli;
@@ -74,8 +74,8 @@ public class BackendOptionTests : CliTestBase
     public void ExplainerBackendKindCudaWithoutCudaThrowsTheTypedException()
     {
         CudaAbsentReason();
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
-        var image = BundledAssets.LoadDigits().ImageFloats(2);
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        var image = BundledLeNet.Digits().ImageFloats(2);
         var explainer = new CasoExplainer(new CasoExplainerOptions { BackendKind = BackendKind.Cuda, Lambda1 = 0.01 });
         var ex = Assert.Throws<BackendUnavailableException>(() => explainer.Explain(classifier, image));
         Assert.That(ex!.Kind, Is.EqualTo(BackendKind.Cuda));
@@ -93,8 +93,8 @@ public class BackendOptionTests : CliTestBase
         try { backend = ComputeBackends.Create(kind); }
         catch (BackendUnavailableException e) { Assert.Ignore(e.Message); return; }
         using var _ = backend;
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
-        var image = BundledAssets.LoadDigits().ImageFloats(2);
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        var image = BundledLeNet.Digits().ImageFloats(2);
         foreach (double? lambda1 in new double?[] { 0.0, 0.01, null })
         {
             var reference = new CasoExplainer(new CasoExplainerOptions { Lambda1 = lambda1 }).Explain(classifier, image);

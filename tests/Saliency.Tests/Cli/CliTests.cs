@@ -7,6 +7,7 @@ using Saliency.Imaging;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -45,7 +46,7 @@ public class CliTests : CliTestBase
         Assert.That(output, Does.Contain("[batch, 1, 28, 28]"));
         Assert.That(output, Does.Contain("[batch, 10]"));
         Assert.That(output, Does.Contain("ai.onnx 13"));
-        var model = OnnxModel.Load(BundledAssets.ModelPath);
+        var model = OnnxModel.Load(RepoFiles.LeNetModel);
         foreach (var (op, count) in model.OpHistogram)
             Assert.That(output, Does.Match($@"│ {op}\s*│\s*{count} │"), op);
         long parameters = model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
@@ -56,16 +57,16 @@ public class CliTests : CliTestBase
     [Test]
     public void PredictMatchesADirectOrtRunOnEverySample()
     {
-        var digits = BundledAssets.LoadDigits();
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
-        foreach (var file in Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order())
+        var digits = BundledLeNet.Digits();
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
+        foreach (var file in Directory.GetFiles(RepoFiles.Samples, "digit-*.png").Order())
         {
             var (exit, output, error) = Invoke("predict", "--image", file, "--top", "3");
             Assert.That(exit, Is.EqualTo(0), error);
             var rows = TopRows(output);
             Assert.That(rows, Has.Count.EqualTo(3), output);
 
-            var pixels = PngCodec.Read(file).ToGrayFloats();
+            var pixels = ImageCodec.Read(file).ToGrayFloats();
             var expected = Softmax(session.Run([new FloatTensor("input", pixels, [1, 1, 28, 28])])[0].Data);
             var order = Enumerable.Range(0, 10).OrderByDescending(c => expected[c]).ToArray();
             for (int r = 0; r < 3; r++)
@@ -79,7 +80,7 @@ public class CliTests : CliTestBase
     [Test]
     public void PredictTopTenIsADistribution()
     {
-        var (exit, output, _) = Invoke("predict", "--image", Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png"), "--top", "10");
+        var (exit, output, _) = Invoke("predict", "--image", Path.Combine(RepoFiles.Samples, "digit-3-0.png"), "--top", "10");
         Assert.That(exit, Is.EqualTo(0));
         var rows = TopRows(output);
         Assert.That(rows.Select(r => r.Class), Is.EquivalentTo(Enumerable.Range(0, 10)));
@@ -95,14 +96,14 @@ public class CliTests : CliTestBase
         OnnxModel.FromProto(RandomModels.SmallCnn(channels: 3, size: 8, classes: 4, seed: 11)).Save(modelPath);
         var pixels = new byte[8 * 8 * 3];
         new Random(5).NextBytes(pixels);
-        var image = new PngImage(8, 8, PngColorType.Rgb, pixels);
+        var image = new ImageBuffer(8, 8, PixelFormat.Rgb, pixels);
         var imagePath = Path.Combine(Temp, "rgb.png");
-        PngCodec.Write(imagePath, image);
+        ImageCodec.WritePng(imagePath, image);
 
         var (exit, output, error) = Invoke("predict", "--model", modelPath, "--image", imagePath, "--top", "4");
         Assert.That(exit, Is.EqualTo(0), error);
         using var session = InferenceSession.Create(modelPath);
-        var expected = Softmax(session.Run([new FloatTensor("input", image.ToPlanarFloats(), [1, 3, 8, 8])])[0].Data);
+        var expected = Softmax(session.Run([new FloatTensor("input", image.ToPlanarFloats(3), [1, 3, 8, 8])])[0].Data);
         foreach (var (cls, p) in TopRows(output))
             Assert.That(p, Is.EqualTo(expected[cls]).Within(6e-5), $"class {cls}");
     }
@@ -134,29 +135,28 @@ public class CliTests : CliTestBase
     {
         var notPng = Path.Combine(Temp, "not.png");
         File.WriteAllText(notPng, "hello");
-        AssertUserError(Invoke("predict", "--image", notPng), "PNG signature");
+        AssertUserError(Invoke("predict", "--image", notPng), "not a PNG, JPEG, WebP, BMP or GIF image");
 
         var notOnnx = Path.Combine(Temp, "not.onnx");
         File.WriteAllBytes(notOnnx, [0xFF, 0xFF, 0xFF, 0x01, 0x02]);
         AssertUserError(Invoke("info", "--model", notOnnx), "not.onnx");
 
         var small = Path.Combine(Temp, "small.png");
-        PngCodec.Write(small, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
+        ImageCodec.WritePng(small, new ImageBuffer(5, 5, PixelFormat.Gray, new byte[25]));
         AssertUserError(Invoke("predict", "--image", small), "expects 28×28");
 
         var mlp = Path.Combine(Temp, "mlp.onnx");
         OnnxModel.FromProto(RandomModels.Mlp([784, 10], seed: 1)).Save(mlp);
-        AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(BundledAssets.SamplesPath, "digit-0-0.png")),
+        AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(RepoFiles.Samples, "digit-0-0.png")),
             "not a float image batch");
 
-        var root = BundledAssets.Root();
-        AssertUserError(Invoke("demo", "--images", Path.Combine(root, BundledAssets.LabelsRelativePath)), "magic");
+        AssertUserError(Invoke("demo", "--images", RepoFiles.DigitLabels), "magic");
     }
 
     [Test]
     public void BadOptionsAreRefused()
     {
-        var sample = Path.Combine(BundledAssets.SamplesPath, "digit-0-0.png");
+        var sample = Path.Combine(RepoFiles.Samples, "digit-0-0.png");
         AssertUserError(Invoke("predict", "--image", sample, "--top", "0"), "--top must be between 1 and 10");
         AssertUserError(Invoke("predict", "--image", sample, "--top", "11"), "--top must be between 1 and 10");
         var noImage = Invoke("predict");

@@ -5,6 +5,7 @@ using Saliency.Explainers;
 using Saliency.Imaging;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -24,13 +25,13 @@ public class ExplainCommandTests : CliTestBase
         var (exit, output, error) = Invoke("explain", "--method", method, "--digit", "2", "--out", outPath,
             "--scale", scale.ToString(System.Globalization.CultureInfo.InvariantCulture), "--samples", "200", "--seed", "4");
         Assert.That(exit, Is.EqualTo(0), error);
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That((png.Width, png.Height), Is.EqualTo((28 * scale, 28 * scale)));
-        Assert.That(png.ColorType, Is.EqualTo(PngColorType.Rgb));
+        Assert.That(png.Format, Is.EqualTo(PixelFormat.Rgb));
 
         // The picture is the hot colour map of the library's normalised map at the same settings (block (0,0) of each pixel).
-        var digits = BundledAssets.LoadDigits();
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
         var image = digits.ImageFloats(2);
         var map = ExplainerAsTheCliBuildsIt(method, seed: 4, samples: 200).Explain(classifier, image).Map;
         for (int y = 0; y < 28; y++)
@@ -53,7 +54,7 @@ public class ExplainCommandTests : CliTestBase
     private static IExplainer ExplainerAsTheCliBuildsIt(string method, ulong seed, int samples) => method switch
     {
         "gradient" => new GradientExplainer(GradientObjective.Logit),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new Saliency.Solvers.Caso.CasoOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo } }),
         "caso" => new CasoExplainer(),
         _ => new LegExplainer(new LegExplainerOptions { TotalVariation = method == "leg-tv", SampleCount = samples, Seed = seed }),
     };
@@ -61,13 +62,13 @@ public class ExplainCommandTests : CliTestBase
     [Test]
     public void ExplainsAPngImageForAGivenTarget()
     {
-        string sample = Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order().First();
+        string sample = Directory.GetFiles(RepoFiles.Samples, "digit-*.png").Order().First();
         string outPath = Path.Combine(Temp, "map.png");
         var (exit, output, error) = Invoke("explain", "--method", "cafo", "--image", sample, "--target", "7", "--lambda1", "0", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
         Assert.That(output, Does.Match(@"explained class\s*│ 7 \(p = "));
         Assert.That(output, Does.Contain("0 (given)"));
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That((png.Width, png.Height), Is.EqualTo((224, 224)), "default scale 8");
     }
 
@@ -99,7 +100,7 @@ public class ExplainCommandTests : CliTestBase
         string outPath = Path.Combine(Temp, "flat.png");
         var (exit, output, error) = Invoke("explain", "--method", "leg-tv", "--digit", "1", "--samples", "200", "--bound-factor", "1", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That(png.Pixels.Chunk(3).Select(px => (px[0], px[1], px[2])).Distinct().Count(), Is.EqualTo(1), output);
     }
 
@@ -107,9 +108,30 @@ public class ExplainCommandTests : CliTestBase
     public void AWrongSizedImageIsAUserError()
     {
         string path = Path.Combine(Temp, "small.png");
-        PngCodec.Write(path, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
+        ImageCodec.WritePng(path, new ImageBuffer(5, 5, PixelFormat.Gray, new byte[25]));
         var (exit, _, error) = Invoke("explain", "--method", "gradient", "--image", path, "--out", Path.Combine(Temp, "o.png"));
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.StartWith("error: ").And.Contain("5×5"));
+    }
+    [TestCase("gradient")]
+    [TestCase("caso")]
+    public void AModelWithNaNLogitsIsAUserError(string method)
+    {
+        string model = Path.Combine(Temp, "nan.onnx");
+        Saliency.TestSupport.BundledLeNet.WithLastBias(1, float.NaN).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", method, "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "nan.png"));
+        Assert.That(exit, Is.EqualTo(1), output);
+        Assert.That(error, Does.StartWith("error: ").And.Contain("non-finite logit"));
+        Assert.That(File.Exists(Path.Combine(Temp, "nan.png")), Is.False);
+    }
+
+    [Test]
+    public void LogitsBeyondTheExpRangeGiveFiniteProbabilities()
+    {
+        string model = Path.Combine(Temp, "scaled.onnx");
+        Saliency.TestSupport.BundledLeNet.WithScaledLastGemm(20f).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", "gradient", "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "s.png"));
+        Assert.That(exit, Is.EqualTo(0), error);
+        Assert.That(output, Does.Not.Contain("NaN"));
     }
 }

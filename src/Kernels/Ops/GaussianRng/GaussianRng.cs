@@ -56,10 +56,11 @@ public static class GaussianRng
             case IlgpuBackend gpu:
                 if (destination.Length == 0) return;
                 int blocks = checked((int)(((offset + (ulong)destination.Length - 1) >> 2) - (offset >> 2) + 1));
+                var spread = gpu.Spread(blocks);
                 if (Retype.IsSingle<T>())
-                    KernelFor<float, F32>(gpu)(blocks, gpu.Own(Retype.As<T, float>(destination)).View, seed, offset, mean, std);
+                    KernelFor<float, F32>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(destination)).View, seed, offset, mean, std);
                 else
-                    KernelFor<double, F64>(gpu)(blocks, gpu.Own(Retype.As<T, double>(destination)).View, seed, offset, mean, std);
+                    KernelFor<double, F64>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(destination)).View, seed, offset, mean, std);
                 break;
             default:
                 throw new NotSupportedException($"Backend {destination.Backend.Kind} has no RNG kernel.");
@@ -127,13 +128,19 @@ public static class GaussianRng
         return (rad0 * XMath.Cos(th0), rad0 * XMath.Sin(th0), rad1 * XMath.Cos(th1), rad1 * XMath.Sin(th1));
     }
 
-    private static Action<Index1D, ArrayView<T>, ulong, ulong, double, double> KernelFor<T, TE>(IlgpuBackend gpu)
+    private static Action<Index1D, Spread, ArrayView<T>, ulong, ulong, double, double> KernelFor<T, TE>(IlgpuBackend gpu)
         where T : unmanaged where TE : struct, IElement<T> =>
         gpu.GetKernel($"GaussianRng<{typeof(T).Name}>",
-            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ulong, ulong, double, double>(Kernel<T, TE>));
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ulong, ulong, double, double>(Kernel<T, TE>));
 
-    /// <summary>ILGPU kernel, one thread per Philox block: <see cref="Block"/> and the window test of <see cref="Put{T}"/>.</summary>
-    private static void Kernel<T, TE>(Index1D j, ArrayView<T> output, ulong seed, ulong offset, double mean, double std)
+    /// <summary>ILGPU kernel, one work item per Philox block (see Spread): <see cref="Block"/> and the window test of <see cref="Put{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> output, ulong seed, ulong offset, double mean, double std)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int j = spread.First(t); j < spread.End(t); j += spread.Step) KernelItem<T, TE>(j, output, seed, offset, mean, std);
+    }
+
+    private static void KernelItem<T, TE>(int j, ArrayView<T> output, ulong seed, ulong offset, double mean, double std)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);

@@ -11,7 +11,7 @@ namespace Saliency.Kernels.Ops;
 
 /// <summary>
 /// Batched Hessian-vector products of the cross-entropy loss on the logits through its factors,
-/// <c>H V = W (A (Wᵀ V))</c> with <c>A = diag(p) − p pᵀ</c> (DESIGN.md, CASO: exact for piecewise-linear networks,
+/// <c>H V = W (A (Wᵀ V))</c> with <c>A = diag(p) − p pᵀ</c> (docs/mathematics.md, "Gradient and Hessian of the loss": exact for piecewise-linear networks,
 /// the Gauss–Newton part otherwise), for k right-hand sides in one pass pair over W. H (d×d) is never formed.
 /// </summary>
 /// <remarks>
@@ -226,7 +226,7 @@ public sealed class HessianVectorProduct : IDisposable
     }
 
     // Three ILGPU launches: pass 1 (one group per (segment, class, right-hand side), ILGPU.Algorithms group reduction in
-    // double), the middle step A·U (one thread per right-hand side) and pass 2 (one thread per output element).
+    // double), the middle step A·U (one thread per right-hand side) and pass 2 (one work item per output element).
     // cuBLAS (ILGPU.Algorithms' CuBlas) is not used: without a GPU here its benefit over these kernels is unmeasured.
     private void ApplyIlgpu(IlgpuBackend gpu, DeviceBuffer<float> v, DeviceBuffer<float> hv, int k)
     {
@@ -245,13 +245,14 @@ public sealed class HessianVectorProduct : IDisposable
         var middle = gpu.GetKernel("HessianVectorProduct.Middle", a => a.LoadAutoGroupedStreamKernel<
             Index1D, ArrayView<double>, ArrayView<float>, int, int, int, ArrayView<float>>(MiddleKernel));
         var expand = gpu.GetKernel("HessianVectorProduct.Expand", a => a.LoadAutoGroupedStreamKernel<
-            Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>(ExpandKernel));
+            Index1D, Spread, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>(ExpandKernel));
         var (w, classes, p, partial, z) = (gpu.Own(_w).View, gpu.Own(_classesDevice!).View, gpu.Own(_pDevice!).View,
             gpu.Own(_partialDevice!).View, gpu.Own(_zDevice!).View);
         int group = Math.Min(256, gpu.Accelerator.MaxNumThreadsPerGroup);
         project(new KernelConfig(new Index2D(parts, cA * k), new Index2D(group, 1)), w, classes, gpu.Own(v).View, d, k, parts, partial);
         middle(k, partial, p, cA, parts, k, z);
-        expand(k * d, w, classes, z, cA, d, k, gpu.Own(hv).View);
+        var spread = gpu.Spread(k * d);
+        expand(spread.Threads, spread, w, classes, z, cA, d, k, gpu.Own(hv).View);
     }
 
     /// <summary>
@@ -267,7 +268,8 @@ public sealed class HessianVectorProduct : IDisposable
         int begin = b * chunk, end = XMath.Min(begin + chunk, d);
         long wRow = (long)classes[jj] * d, vRow = (long)r * d;
         double acc = 0;
-        for (int i = begin + Group.IdxX; i < end; i += Group.DimX) acc += (double)w[wRow + i] * v[vRow + i];
+        int lane = Group.IdxX, lanes = Group.DimX; // read once (a thread-local lookup on the CPU accelerator)
+        for (int i = begin + lane; i < end; i += lanes) acc += (double)w[wRow + i] * v[vRow + i];
         acc = GroupExtensions.Reduce<double, AddDouble>(acc);
         if (Group.IsFirstThread) partial[((long)jj * parts + b) * k + r] = acc;
     }
@@ -290,9 +292,13 @@ public sealed class HessianVectorProduct : IDisposable
         return u;
     }
 
-    /// <summary>Pass 2, one thread per output element (r, i): HV[r, i] = Σ_jj W[class_jj, i]·Z[jj·k + r] in float.</summary>
-    private static void ExpandKernel(Index1D t, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k,
-        ArrayView<float> hv)
+    /// <summary>Pass 2, one work item per output element (r, i): HV[r, i] = Σ_jj W[class_jj, i]·Z[jj·k + r] in float.</summary>
+    private static void ExpandKernel(Index1D thread, Spread spread, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
+    {
+        for (int t = spread.First(thread); t < spread.End(thread); t += spread.Step) ExpandKernelItem(t, w, classes, z, cA, d, k, hv);
+    }
+
+    private static void ExpandKernelItem(int t, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
     {
         int r = t / d, i = t - r * d;
         float acc = 0f;

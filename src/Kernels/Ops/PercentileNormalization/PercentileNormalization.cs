@@ -9,7 +9,7 @@ using Saliency.Kernels.Ilgpu;
 namespace Saliency.Kernels.Ops;
 
 /// <summary>
-/// SmoothGrad's non-diverging normalisation of saliency maps (DESIGN.md, Visualisation): absolute value, sum over
+/// SmoothGrad's non-diverging normalisation of saliency maps (docs/mathematics.md, "Visualisation"): absolute value, sum over
 /// channels, cap at the q-th percentile (default 99), divide, clip to [0, 1]. Batched over maps.
 /// </summary>
 /// <remarks>
@@ -18,7 +18,7 @@ namespace Saliency.Kernels.Ops;
 /// <para><b>Percentile</b> as numpy's default (linear interpolation): with the sorted sums s₍₀₎ ≤ … ≤ s₍P−1₎,
 /// rank = q/100·(P−1), cap = s₍⌊rank⌋₎ + (rank − ⌊rank⌋)(s₍⌊rank⌋+1₎ − s₍⌊rank⌋₎). If cap = 0 the output is 1 where
 /// s &gt; 0 and 0 elsewhere (the limit of clip(s/cap)). Unlike the PAIR saliency library's
-/// <c>VisualizeImageGrayscale</c>, the minimum is not subtracted (DESIGN.md's definition).</para>
+/// <c>VisualizeImageGrayscale</c>, the minimum is not subtracted (docs/mathematics.md's definition).</para>
 /// <para>The CPU finds the order statistics by quickselect, the ILGPU backends by sorting each map's sums with
 /// ILGPU.Algorithms' radix sort; both sum channels in the same order in float and divide in double, so the outputs
 /// agree bit for bit.</para>
@@ -118,26 +118,32 @@ public static class PercentileNormalization
     {
         var acc = gpu.Accelerator;
         var absSum = gpu.GetKernel("PercentileNormalization.AbsSum",
-            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(AbsSumKernel));
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<float>, ArrayView<float>, int, int>(AbsSumKernel));
         var caps = gpu.GetKernel("PercentileNormalization.Cap",
             a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, double, ArrayView<double>>(CapKernel));
         var divide = gpu.GetKernel("PercentileNormalization.DivideClip",
-            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<double>, ArrayView<float>, int>(DivideClipKernel));
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<double>, ArrayView<float>, int>(DivideClipKernel));
         var sort = gpu.GetKernel("PercentileNormalization.Sort", a => a.CreateRadixSort<float, Stride1D.Dense, AscendingFloat>());
         using var sorted = acc.Allocate1D<float>(result.Length);
         using var cap = acc.Allocate1D<double>(batch);
         using var temp = acc.Allocate1D<int>(acc.ComputeRadixSortTempStorageSize<float, AscendingFloat>(pixels));
         // s = Σ_c |x_c| straight into the result (then divided in place), and a copy that is sorted map by map.
-        absSum(result.Length, maps.View, result.View, channels, pixels);
+        var spread = gpu.Spread(result.Length);
+        absSum(spread.Threads, spread, maps.View, result.View, channels, pixels);
         result.View.CopyTo(gpu.Stream, sorted.View.BaseView);
         for (int b = 0; b < batch; b++) sort(gpu.Stream, sorted.View.SubView(b * pixels, pixels), temp.View.BaseView);
         caps(batch, sorted.View.BaseView, pixels, percentile, cap.View.BaseView);
-        divide(result.Length, cap.View.BaseView, result.View, pixels);
+        divide(spread.Threads, spread, cap.View.BaseView, result.View, pixels);
         gpu.Stream.Synchronize(); // the temporaries are freed on leaving this scope
     }
 
     /// <summary>ILGPU kernel: s[b, i] = Σ_c |x[b, c, i]| in channel order (the CPU's order, so the float sums are identical).</summary>
-    private static void AbsSumKernel(Index1D i, ArrayView<float> x, ArrayView<float> s, int channels, int pixels)
+    private static void AbsSumKernel(Index1D t, Spread spread, ArrayView<float> x, ArrayView<float> s, int channels, int pixels)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) AbsSumKernelItem(i, x, s, channels, pixels);
+    }
+
+    private static void AbsSumKernelItem(int i, ArrayView<float> x, ArrayView<float> s, int channels, int pixels)
     {
         int b = i / pixels, k = i - b * pixels;
         long origin = (long)b * channels * pixels + k;
@@ -159,7 +165,12 @@ public static class PercentileNormalization
     }
 
     /// <summary>ILGPU kernel: out = clip(s / cap, 0, 1) in double (cap = 0: 1 where s &gt; 0), in place over the sums.</summary>
-    private static void DivideClipKernel(Index1D i, ArrayView<double> caps, ArrayView<float> s, int pixels)
+    private static void DivideClipKernel(Index1D t, Spread spread, ArrayView<double> caps, ArrayView<float> s, int pixels)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) DivideClipKernelItem(i, caps, s, pixels);
+    }
+
+    private static void DivideClipKernelItem(int i, ArrayView<double> caps, ArrayView<float> s, int pixels)
     {
         double cap = caps[i / pixels];
         double v = s[i];

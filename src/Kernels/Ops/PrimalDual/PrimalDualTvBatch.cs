@@ -95,11 +95,12 @@ public static class PrimalDualTvBatch
             {
                 // Absent optional buffers are passed as x with a flag (kernels take no null views).
                 var vx = gpu.Own(x).View;
-                var step = gpu.GetKernel("PrimalDualTvBatch.Step", a => a.LoadAutoGroupedStreamKernel<Index1D,
+                var step = gpu.GetKernel("PrimalDualTvBatch.Step", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
                     ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
                     ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(StepKernel));
                 int flags = (xSum is null ? 0 : 1) | (primalScale is null ? 0 : 2);
-                step(batch * p, vx, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(xOut).View, gpu.Own(yOut).View,
+                var spread = gpu.Spread(batch * p);
+                step(spread.Threads, spread, vx, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(xOut).View, gpu.Own(yOut).View,
                     xSum is null ? vx : gpu.Own(xSum).View, ySum is null ? vx : gpu.Own(ySum).View,
                     primalScale is null ? vx : gpu.Own(primalScale).View, gpu.Own(parameters).View, rows, cols, flags);
                 break;
@@ -172,10 +173,11 @@ public static class PrimalDualTvBatch
             }
             case IlgpuBackend gpu:
             {
-                var evaluate = gpu.GetKernel("PrimalDualTvBatch.Evaluate", a => a.LoadAutoGroupedStreamKernel<Index1D,
+                var evaluate = gpu.GetKernel("PrimalDualTvBatch.Evaluate", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
                     ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
                     int, int>(EvaluateKernel));
-                evaluate(batch * p, gpu.Own(x).View, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(scale).View, gpu.Own(parameters).View,
+                var spread = gpu.Spread(batch * p);
+                evaluate(spread.Threads, spread, gpu.Own(x).View, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(scale).View, gpu.Own(parameters).View,
                     gpu.Own(output).View, rows, cols);
                 break;
             }
@@ -248,11 +250,12 @@ public static class PrimalDualTvBatch
             {
                 var vx = gpu.Own(x).View;
                 var vy = gpu.Own(y).View;
-                var restart = gpu.GetKernel("PrimalDualTvBatch.Restart", a => a.LoadAutoGroupedStreamKernel<Index1D,
+                var restart = gpu.GetKernel("PrimalDualTvBatch.Restart", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
                     ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
                     ArrayView<int>, ArrayView<double>, ArrayView<double>, int, int, int>(RestartKernel));
                 // One thread per element of the longer of x and y (p > m on 1×n grids).
-                restart(batch * Math.Max(p, m), vx, vy, xSum is null ? vx : gpu.Own(xSum).View, ySum is null ? vy : gpu.Own(ySum).View,
+                var spread = gpu.Spread(batch * Math.Max(p, m));
+                restart(spread.Threads, spread, vx, vy, xSum is null ? vx : gpu.Own(xSum).View, ySum is null ? vy : gpu.Own(ySum).View,
                     gpu.Own(xLast).View, gpu.Own(yLast).View, gpu.Own(mode).View, gpu.Own(averageScale).View, gpu.Own(distances).View,
                     rows, cols, xSum is null ? 0 : 1);
                 break;
@@ -285,14 +288,17 @@ public static class PrimalDualTvBatch
     }
 
     /// <summary>
-    /// ILGPU kernel, one thread per pixel of the batch: x⁺ at the pixel and, for the vertical edge below it and the
+    /// ILGPU kernel, one work item per pixel of the batch: x⁺ at the pixel and, for the vertical edge below it and the
     /// horizontal edge to its right, y⁺ from x̄ = 2x⁺ − x at both ends (the neighbour's x⁺ is recomputed from the old y,
     /// so no grid-wide barrier is needed; outputs are separate buffers, so nothing races). flags: 1 = running sums given,
     /// 2 = primal scale given.
     /// </summary>
-    private static void StepKernel(Index1D i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> xo,
-        ArrayView<double> yo, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> pscale, ArrayView<double> par,
-        int p1, int p2, int flags)
+    private static void StepKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> xo, ArrayView<double> yo, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> pscale, ArrayView<double> par, int p1, int p2, int flags)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) StepKernelItem(i, x, y, b, xo, yo, xs, ys, pscale, par, p1, p2, flags);
+    }
+
+    private static void StepKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> xo, ArrayView<double> yo, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> pscale, ArrayView<double> par, int p1, int p2, int flags)
     {
         int p = p1 * p2, nv = (p1 - 1) * p2, m = nv + p1 * (p2 - 1);
         int k = i / p;
@@ -335,11 +341,15 @@ public static class PrimalDualTvBatch
     }
 
     /// <summary>
-    /// ILGPU kernel, one thread per pixel of the batch: the pixel's (Dᵀy)² term and the KKT terms of its two owned edges
+    /// ILGPU kernel, one work item per pixel of the batch: the pixel's (Dᵀy)² term and the KKT terms of its two owned edges
     /// (below, right) of (scaleₖ·xₖ, scaleₖ·yₖ), added atomically into out[4k … 4k+3] (zeroed by the caller).
     /// </summary>
-    private static void EvaluateKernel(Index1D i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> scale,
-        ArrayView<double> par, ArrayView<double> output, int p1, int p2)
+    private static void EvaluateKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> scale, ArrayView<double> par, ArrayView<double> output, int p1, int p2)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) EvaluateKernelItem(i, x, y, b, scale, par, output, p1, p2);
+    }
+
+    private static void EvaluateKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> scale, ArrayView<double> par, ArrayView<double> output, int p1, int p2)
     {
         int p = p1 * p2, nv = (p1 - 1) * p2, m = nv + p1 * (p2 - 1);
         int k = i / p;
@@ -378,12 +388,15 @@ public static class PrimalDualTvBatch
     }
 
     /// <summary>
-    /// ILGPU kernel, one thread per index e &lt; max(p, m) of each LP: restarts x[e] (e &lt; p) and y[e] (e &lt; m) of the LPs
+    /// ILGPU kernel, one work item per index e &lt; max(p, m) of each LP: restarts x[e] (e &lt; p) and y[e] (e &lt; m) of the LPs
     /// with mode ≠ 0 and adds the squared moves into distances[2k], [2k+1] atomically (zeroed by the caller).
     /// </summary>
-    private static void RestartKernel(Index1D i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> xs, ArrayView<double> ys,
-        ArrayView<double> xLast, ArrayView<double> yLast, ArrayView<int> mode, ArrayView<double> avgScale, ArrayView<double> dist,
-        int p1, int p2, int sums)
+    private static void RestartKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> xLast, ArrayView<double> yLast, ArrayView<int> mode, ArrayView<double> avgScale, ArrayView<double> dist, int p1, int p2, int sums)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) RestartKernelItem(i, x, y, xs, ys, xLast, yLast, mode, avgScale, dist, p1, p2, sums);
+    }
+
+    private static void RestartKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> xLast, ArrayView<double> yLast, ArrayView<int> mode, ArrayView<double> avgScale, ArrayView<double> dist, int p1, int p2, int sums)
     {
         int p = p1 * p2, m = 2 * p - p1 - p2, n = XMath.Max(p, m);
         int k = i / n;

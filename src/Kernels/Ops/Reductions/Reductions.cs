@@ -190,7 +190,9 @@ public static class Reductions
         int end = Math.Min(begin + chunk, sliceLength);
         long origin = (long)slice * sliceLength;
         double sum = 0, max = 0;
-        for (int i = begin + Group.IdxX; i < end; i += Group.DimX)
+        // Group.IdxX/DimX read once: on the CPU accelerator each read is a thread-local lookup.
+        int lane = Group.IdxX, lanes = Group.DimX;
+        for (int i = begin + lane; i < end; i += lanes)
         {
             T v = x[origin + i];
             double term;

@@ -89,16 +89,23 @@ public static class SoftThreshold
         where T : unmanaged where TE : struct, IElement<T>
     {
         var kernel = gpu.GetKernel($"SoftThreshold<{typeof(T).Name}>",
-            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, ArrayView<T>>(Kernel<T, TE>));
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, ArrayView<T>>(Kernel<T, TE>));
         lock (gpu.ScalarGate)
         {
             var tau = gpu.UploadScalars(thresholds);
-            kernel(x.Length, gpu.Own(x).View, gpu.Own(y).View, sliceLength, tau);
+            var spread = gpu.Spread(x.Length);
+            kernel(spread.Threads, spread, gpu.Own(x).View, gpu.Own(y).View, sliceLength, tau);
         }
     }
 
-    /// <summary>ILGPU kernel, one thread per element: the same branch-free formula as <see cref="ApplySlice{T}"/>.</summary>
-    private static void Kernel<T, TE>(Index1D i, ArrayView<T> x, ArrayView<T> y, int sliceLength, ArrayView<T> tau)
+    /// <summary>ILGPU kernel, one work item per element (see Spread): the same branch-free formula as <see cref="ApplySlice{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> y, int sliceLength, ArrayView<T> tau)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, x, y, sliceLength, tau);
+    }
+
+    private static void KernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> y, int sliceLength, ArrayView<T> tau)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);

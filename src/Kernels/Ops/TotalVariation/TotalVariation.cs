@@ -126,25 +126,32 @@ public static class TotalVariation
     private static void Launch<T>(IlgpuBackend gpu, bool forward, DeviceBuffer<T> grids, DeviceBuffer<T> differences, int rows, int cols)
         where T : unmanaged
     {
-        // Forward: one thread per difference; adjoint: one thread per pixel (a gather, so no atomics).
+        // Forward: one work item per difference; adjoint: one per pixel (a gather, so no atomics).
         int threads = forward ? differences.Length : grids.Length;
         if (threads == 0) return; // 1×1 grids have no differences
+        var spread = gpu.Spread(threads);
         if (Retype.IsSingle<T>())
-            KernelFor<float, F32>(gpu, forward)(threads, gpu.Own(Retype.As<T, float>(grids)).View, gpu.Own(Retype.As<T, float>(differences)).View, rows, cols);
+            KernelFor<float, F32>(gpu, forward)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(grids)).View, gpu.Own(Retype.As<T, float>(differences)).View, rows, cols);
         else
-            KernelFor<double, F64>(gpu, forward)(threads, gpu.Own(Retype.As<T, double>(grids)).View, gpu.Own(Retype.As<T, double>(differences)).View, rows, cols);
+            KernelFor<double, F64>(gpu, forward)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(grids)).View, gpu.Own(Retype.As<T, double>(differences)).View, rows, cols);
     }
 
-    private static Action<Index1D, ArrayView<T>, ArrayView<T>, int, int> KernelFor<T, TE>(IlgpuBackend gpu, bool forward)
+    private static Action<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int> KernelFor<T, TE>(IlgpuBackend gpu, bool forward)
         where T : unmanaged where TE : struct, IElement<T> =>
         forward
             ? gpu.GetKernel($"TotalVariation.Forward<{typeof(T).Name}>",
-                a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int>(ForwardKernel<T, TE>))
+                a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int>(ForwardKernel<T, TE>))
             : gpu.GetKernel($"TotalVariation.Adjoint<{typeof(T).Name}>",
-                a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int>(AdjointKernel<T, TE>));
+                a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int>(AdjointKernel<T, TE>));
 
     /// <summary>ILGPU kernel: difference i of the batch (grid b = i / m), in the layout of the type remarks.</summary>
-    private static void ForwardKernel<T, TE>(Index1D i, ArrayView<T> x, ArrayView<T> dx, int p1, int p2)
+    private static void ForwardKernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> dx, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) ForwardKernelItem<T, TE>(i, x, dx, p1, p2);
+    }
+
+    private static void ForwardKernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> dx, int p1, int p2)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);
@@ -167,7 +174,13 @@ public static class TotalVariation
     /// ILGPU kernel: (Dᵀu)[r, c] = u_v[r−1, c] − u_v[r, c] + u_h[r, c−1] − u_h[r, c] for pixel i of the batch, added in
     /// the CPU path's order (vertical in, vertical out, horizontal in, horizontal out), so the sums agree bit for bit.
     /// </summary>
-    private static void AdjointKernel<T, TE>(Index1D i, ArrayView<T> x, ArrayView<T> u, int p1, int p2)
+    private static void AdjointKernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> u, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) AdjointKernelItem<T, TE>(i, x, u, p1, p2);
+    }
+
+    private static void AdjointKernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> u, int p1, int p2)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);

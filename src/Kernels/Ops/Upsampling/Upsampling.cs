@@ -44,14 +44,18 @@ public static class Upsampling
             case CpuBackend cpu:
                 Cpu(cpu.Own(grids).Span, cpu.Own(images).Span, gridRows, gridCols, imageRows, imageCols, batch, mode);
                 break;
-            case IlgpuBackend gpu when Retype.IsSingle<T>():
-                KernelFor<float, F32>(gpu)(images.Length, gpu.Own(Retype.As<T, float>(grids)).View, gpu.Own(Retype.As<T, float>(images)).View,
-                    gridRows, gridCols, imageRows, imageCols, mode == UpsamplingMode.Bilinear ? 1 : 0);
-                break;
             case IlgpuBackend gpu:
-                KernelFor<double, F64>(gpu)(images.Length, gpu.Own(Retype.As<T, double>(grids)).View, gpu.Own(Retype.As<T, double>(images)).View,
-                    gridRows, gridCols, imageRows, imageCols, mode == UpsamplingMode.Bilinear ? 1 : 0);
+            {
+                var spread = gpu.Spread(images.Length);
+                int bilinear = mode == UpsamplingMode.Bilinear ? 1 : 0;
+                if (Retype.IsSingle<T>())
+                    KernelFor<float, F32>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(grids)).View,
+                        gpu.Own(Retype.As<T, float>(images)).View, gridRows, gridCols, imageRows, imageCols, bilinear);
+                else
+                    KernelFor<double, F64>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(grids)).View,
+                        gpu.Own(Retype.As<T, double>(images)).View, gridRows, gridCols, imageRows, imageCols, bilinear);
                 break;
+            }
             default:
                 throw new NotSupportedException($"Backend {grids.Backend.Kind} has no upsampling kernel.");
         }
@@ -114,13 +118,19 @@ public static class Upsampling
         }
     }
 
-    private static Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, int, int, int> KernelFor<T, TE>(IlgpuBackend gpu)
+    private static Action<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int, int, int, int> KernelFor<T, TE>(IlgpuBackend gpu)
         where T : unmanaged where TE : struct, IElement<T> =>
         gpu.GetKernel($"Upsampling<{typeof(T).Name}>",
-            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, int, int, int>(Kernel<T, TE>));
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int, int, int, int>(Kernel<T, TE>));
 
-    /// <summary>ILGPU kernel, one thread per output pixel of the batch; the same integer and double arithmetic as <see cref="Cpu{T}"/>.</summary>
-    private static void Kernel<T, TE>(Index1D i, ArrayView<T> g, ArrayView<T> img, int p1, int p2, int h, int w, int bilinear)
+    /// <summary>ILGPU kernel, one work item per output pixel of the batch; the same integer and double arithmetic as <see cref="Cpu{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> g, ArrayView<T> img, int p1, int p2, int h, int w, int bilinear)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, g, img, p1, p2, h, w, bilinear);
+    }
+
+    private static void KernelItem<T, TE>(int i, ArrayView<T> g, ArrayView<T> img, int p1, int p2, int h, int w, int bilinear)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);

@@ -163,22 +163,28 @@ public static class VectorOps
         where T : unmanaged where TE : struct, IElement<T>
     {
         var kernel = gpu.GetKernel($"VectorOps<{typeof(T).Name}>", acc => acc.LoadAutoGroupedStreamKernel<
-            Index1D, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, ArrayView<T>>(Kernel<T, TE>));
+            Index1D, Spread, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, ArrayView<T>>(Kernel<T, TE>));
         var va = gpu.Own(a).View;
         lock (gpu.ScalarGate)
         {
             var scalars = gpu.UploadScalars(first, second, third);
-            kernel(a.Length, (int)mode, va, g is null ? va : gpu.Own(g).View, xOld is null ? va : gpu.Own(xOld).View,
+            var spread = gpu.Spread(a.Length);
+            kernel(spread.Threads, spread, (int)mode, va, g is null ? va : gpu.Own(g).View, xOld is null ? va : gpu.Own(xOld).View,
                 outX is null ? va : gpu.Own(outX).View, outY is null ? va : gpu.Own(outY).View, sliceLength, a.Length / sliceLength, scalars);
         }
     }
 
     /// <summary>
-    /// ILGPU kernel, one thread per element; the arithmetic is <see cref="FusedCpu{T}"/>'s (and, for axpby,
+    /// ILGPU kernel, one work item per element (see Spread); the arithmetic is <see cref="FusedCpu{T}"/>'s (and, for axpby,
     /// <c>(x·α) + (β·y)</c> as TensorPrimitives computes it), so the ILGPU CPU accelerator matches the CPU bit for bit.
     /// </summary>
-    private static void Kernel<T, TE>(Index1D i, int mode, ArrayView<T> a, ArrayView<T> g, ArrayView<T> xOld, ArrayView<T> outX,
-        ArrayView<T> outY, int sliceLength, int slices, ArrayView<T> scalars)
+    private static void Kernel<T, TE>(Index1D t, Spread spread, int mode, ArrayView<T> a, ArrayView<T> g, ArrayView<T> xOld, ArrayView<T> outX, ArrayView<T> outY, int sliceLength, int slices, ArrayView<T> scalars)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, mode, a, g, xOld, outX, outY, sliceLength, slices, scalars);
+    }
+
+    private static void KernelItem<T, TE>(int i, int mode, ArrayView<T> a, ArrayView<T> g, ArrayView<T> xOld, ArrayView<T> outX, ArrayView<T> outY, int sliceLength, int slices, ArrayView<T> scalars)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);
