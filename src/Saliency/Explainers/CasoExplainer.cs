@@ -113,7 +113,7 @@ public sealed class CasoExplainer : IExplainer
             new("L = λmax(H)", $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
             new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
             new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
-            new("backend", $"{backend.Kind} ({backend.DeviceName}); FISTA state on the {(CasoSolver.DeviceBackend(problem, solver) is null ? "host" : "device")}"),
+            new("backend", $"{backend.Kind}, {(CasoSolver.DeviceBackend(problem, solver) is null ? "host" : "device-resident")} FISTA; {backend.DeviceName}"),
             new("modelled loss", ExplainerGuard.Format(result.Loss)),
         };
         if (sweep is not null)
