@@ -4,7 +4,7 @@ using Saliency.Kernels.Backends;
 namespace Saliency.Cli.Commands;
 
 /// <summary>
-/// <c>--backend cpu|ilgpu-cpu|cuda</c>: where the saliency solvers run (CASO/CAFO: the whole FISTA solve, HVPs
+/// <c>--backend cpu|ilgpu-cpu|cuda</c>: where the saliency solvers run (CASO/CAFO and Smooth CASO/CAFO: the whole FISTA solve, HVPs
 /// included). <c>cpu</c> is the hand-written CPU reference; <c>ilgpu-cpu</c> the ILGPU CPU accelerator (the GPU kernels
 /// run on the host, for checking); <c>cuda</c> the ILGPU CUDA accelerator. A backend that cannot run here is a user
 /// error with the probe's reason.

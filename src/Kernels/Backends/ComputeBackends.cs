@@ -8,7 +8,7 @@ namespace Saliency.Kernels.Backends;
 /// <summary>
 /// Factory and availability probe for compute backends. <see cref="BackendKind.Cpu"/> and
 /// <see cref="BackendKind.IlgpuCpu"/> are always there; <see cref="BackendKind.Cuda"/> needs the NVIDIA driver
-/// (<c>libcuda.so.1</c>) and a device at run time (ILGPU compiles the kernels to PTX itself: no toolkit, no NVRTC).
+/// (<c>libcuda.so.1</c>) and a device at run time (ILGPU compiles the kernels to PTX itself: no CUDA toolkit needed).
 /// </summary>
 public static class ComputeBackends
 {

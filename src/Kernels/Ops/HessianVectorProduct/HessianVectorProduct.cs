@@ -249,20 +249,21 @@ public sealed class HessianVectorProduct : IDisposable
         var (w, classes, p, partial, z) = (gpu.Own(_w).View, gpu.Own(_classesDevice!).View, gpu.Own(_pDevice!).View,
             gpu.Own(_partialDevice!).View, gpu.Own(_zDevice!).View);
         int group = Math.Min(256, gpu.Accelerator.MaxNumThreadsPerGroup);
-        project(new KernelConfig(new Index2D(parts, cA * k), new Index2D(group, 1)), w, classes, gpu.Own(v).View, d, k, parts, partial);
+        // Pairs along x (up to 2³¹ − 1 groups on CUDA), segments along y (≤ 256; CUDA's y limit is 65,535).
+        project(new KernelConfig(new Index2D(cA * k, parts), new Index2D(group, 1)), w, classes, gpu.Own(v).View, d, k, parts, partial);
         middle(k, partial, p, cA, parts, k, z);
         var spread = gpu.Spread(k * d);
         expand(spread.Threads, spread, w, classes, z, cA, d, k, gpu.Own(hv).View);
     }
 
     /// <summary>
-    /// Pass 1 (explicitly grouped ILGPU kernel): group (segment b, pair q = jj·k + r) writes
+    /// Pass 1 (explicitly grouped ILGPU kernel): group (pair q = jj·k + r, segment b) writes
     /// partial[(jj·parts + b)·k + r] = Σ over segment b of W[class_jj, i]·V[r, i], accumulated in double.
     /// </summary>
     private static void ProjectKernel(ArrayView<float> w, ArrayView<int> classes, ArrayView<float> v, int d, int k, int parts,
         ArrayView<double> partial)
     {
-        int b = Grid.IdxX, q = Grid.IdxY;
+        int q = Grid.IdxX, b = Grid.IdxY;
         int jj = q / k, r = q - jj * k;
         int chunk = (d + parts - 1) / parts;
         int begin = b * chunk, end = XMath.Min(begin + chunk, d);

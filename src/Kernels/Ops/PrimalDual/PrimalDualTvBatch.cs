@@ -189,7 +189,8 @@ public static class PrimalDualTvBatch
     /// <summary>
     /// Restarts the LPs with modeₖ ≠ 0 (1: at the current point, 2: at the running average sumₖ·avgScaleₖ): writes the
     /// point into x/y, adds ‖x − xLast‖² and ‖y − yLast‖² into distances[2k], [2k+1] (zero them first), copies the point
-    /// into xLast/yLast and clears the sums.
+    /// into xLast/yLast and clears the sums. Mode 2 without running sums is refused on the CPU backend; on the ILGPU
+    /// backends, where the modes are device data, it restarts at the current point.
     /// </summary>
     public static void Restart(
         DeviceBuffer<double> x, DeviceBuffer<double> y, DeviceBuffer<double>? xSum, DeviceBuffer<double>? ySum,
@@ -402,6 +403,7 @@ public static class PrimalDualTvBatch
         int k = i / n;
         int md = mode[k];
         if (md == 0) return;
+        if (sums == 0) md = 1; // no running sums: the CPU path throws; device-resident modes cannot be checked up front
         int e = i - k * n;
         if (e < m)
         {

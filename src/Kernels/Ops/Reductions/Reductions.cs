@@ -150,7 +150,8 @@ public static class Reductions
         lock (gpu.ScalarGate)
         {
             var partials = gpu.ReductionScratch(partialsHost.Length);
-            var config = new KernelConfig(new Index2D(parts, slices), new Index2D(group, 1));
+            // Slices along x (CUDA allows 2³¹ − 1 groups there), segments along y (≤ 128).
+            var config = new KernelConfig(new Index2D(slices, parts), new Index2D(group, 1));
             if (Retype.IsSingle<T>())
                 KernelFor<float, F32>(gpu)(config, gpu.Own(Retype.As<T, float>(x)).View, gpu.Own(Retype.As<T, float>(y)).View, sliceLength, parts, (int)op, partials);
             else
@@ -177,14 +178,14 @@ public static class Reductions
             a => a.LoadStreamKernel<ArrayView<T>, ArrayView<T>, int, int, int, ArrayView<double>>(Kernel<T, TE>));
 
     /// <summary>
-    /// ILGPU kernel (explicitly grouped): group (segment, slice) accumulates its segment's terms in double per thread,
+    /// ILGPU kernel (explicitly grouped): group (slice, segment) accumulates its segment's terms in double per thread,
     /// then combines the group with ILGPU.Algorithms' group reductions (sum and maximum).
     /// </summary>
     private static void Kernel<T, TE>(ArrayView<T> x, ArrayView<T> y, int sliceLength, int parts, int op, ArrayView<double> partials)
         where T : unmanaged where TE : struct, IElement<T>
     {
         var e = default(TE);
-        int part = Grid.IdxX, slice = Grid.IdxY;
+        int slice = Grid.IdxX, part = Grid.IdxY;
         int chunk = (sliceLength + parts - 1) / parts;
         int begin = part * chunk;
         int end = Math.Min(begin + chunk, sliceLength);
