@@ -8,7 +8,8 @@ namespace Saliency.Solvers.Fista;
 /// quadratic on a compute device (<see cref="IDeviceQuadratic"/>), for several λ1 at once, with all state on the
 /// device: an iteration queues one prox-gradient step, one batched product <c>Q z</c> and two extrapolations
 /// (<see cref="VectorOps"/>, <see cref="IDeviceQuadratic.MultiplyCurvature"/>) and reads nothing back. Every
-/// <see cref="FistaOptions.CheckInterval"/> iterations a check reads a few scalars per slice (device reductions).
+/// <see cref="FistaOptions.CheckInterval"/> iterations a check reads seven scalars per slice, from one fused device
+/// reduction (<see cref="FistaCheckSums"/>): one read back per check window.
 /// The same minimiser as <see cref="FistaSolver"/>, in float32.
 /// </summary>
 /// <remarks>
@@ -79,7 +80,7 @@ public static class DeviceFistaSolver
         try
         {
             DeviceBuffer<float> x = Alloc(), gx = Alloc(), y = Alloc(), gy = Alloc(), z = Alloc(), gz = Alloc();
-            DeviceBuffer<float> b = Alloc(), diff = Alloc();
+            DeviceBuffer<float> b = Alloc();
             backend.Upload<float>(bRep, b);
 
             var step = new double[k];
@@ -108,7 +109,7 @@ public static class DeviceFistaSolver
                 ones[s] = 1f;
                 minusOnes[s] = -1f;
             }
-            var sums = new CheckSums(k);
+            var sums = new double[k * FistaCheckSums.Count];
 
             // x₀ = y₀ = 0 (buffers start zero-filled), ∇f(0) = −b.
             VectorOps.Axpby<float>(b, gx, d, minusOnes, zeros);
@@ -125,12 +126,15 @@ public static class DeviceFistaSolver
                 Array.Clear(restartNow);
                 if (it % options.CheckInterval == 0 || it == options.MaxIterations)
                 {
-                    sums.Gather(backend, z, gz, y, gy, b, diff, d, minusOnes, ones);
+                    FistaCheckSums.Compute(z, gz, y, gy, b, d, sums); // the check's one read back
                     allDone = true;
                     for (int s = 0; s < k; s++)
                     {
-                        double fz = 0.5 * sums.ZGz[s] - 0.5 * sums.Bz[s] + lambda1[s] * sums.AbsZ[s]; // ½⟨z,Qz⟩ − ⟨b,z⟩ + λ‖z‖₁
-                        double dd = sums.Dd[s], dqd = sums.DGz[s] - sums.DGy[s], zn = Math.Sqrt(sums.Zz[s]), r = Math.Sqrt(dd);
+                        var sum = sums.AsSpan(s * FistaCheckSums.Count, FistaCheckSums.Count);
+                        // ½⟨z,Qz⟩ − ⟨b,z⟩ + λ‖z‖₁ with Qz = ∇f(z) + b.
+                        double fz = 0.5 * sum[FistaCheckSums.ZGz] - 0.5 * sum[FistaCheckSums.Bz] + lambda1[s] * sum[FistaCheckSums.AbsZ];
+                        double dd = sum[FistaCheckSums.Dd], dqd = sum[FistaCheckSums.DGz] - sum[FistaCheckSums.DGy];
+                        double zn = Math.Sqrt(sum[FistaCheckSums.Zz]), r = Math.Sqrt(dd);
                         if (!double.IsFinite(fz) || !double.IsFinite(dqd) || !double.IsFinite(dd))
                         {
                             if (status[s] is null) { status[s] = FistaStatus.NonFinite; iterations[s] = it; }
@@ -203,28 +207,6 @@ public static class DeviceFistaSolver
         finally
         {
             foreach (var buffer in owned) buffer.Dispose();
-        }
-    }
-
-    /// <summary>The per-slice sums one check reads back (device reductions, accumulated in double).</summary>
-    private sealed class CheckSums(int k)
-    {
-        public readonly double[] Dd = new double[k], DGz = new double[k], DGy = new double[k], Zz = new double[k],
-            ZGz = new double[k], Bz = new double[k], AbsZ = new double[k];
-
-        /// <summary>d = z − y into <paramref name="diff"/>, then ‖d‖², ⟨d,∇f(z)⟩, ⟨d,∇f(y)⟩, ‖z‖², ⟨z,∇f(z)⟩, ⟨b,z⟩, ‖z‖₁.</summary>
-        public void Gather(IComputeBackend backend, DeviceBuffer<float> z, DeviceBuffer<float> gz, DeviceBuffer<float> y,
-            DeviceBuffer<float> gy, DeviceBuffer<float> b, DeviceBuffer<float> diff, int d, float[] minusOnes, float[] ones)
-        {
-            backend.Copy(z, diff);
-            VectorOps.Axpby<float>(y, diff, d, minusOnes, ones);
-            Reductions.Dot(diff, diff, d, Dd);
-            Reductions.Dot(diff, gz, d, DGz);
-            Reductions.Dot(diff, gy, d, DGy);
-            Reductions.Dot(z, z, d, Zz);
-            Reductions.Dot(z, gz, d, ZGz);
-            Reductions.Dot(b, z, d, Bz);
-            Reductions.L1Norm(z, d, AbsZ);
         }
     }
 }
