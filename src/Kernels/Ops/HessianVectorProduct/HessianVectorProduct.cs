@@ -226,7 +226,7 @@ public sealed class HessianVectorProduct : IDisposable
     }
 
     // Three ILGPU launches: pass 1 (one group per (segment, class, right-hand side), ILGPU.Algorithms group reduction in
-    // double), the middle step A·U (one thread per right-hand side) and pass 2 (one work item per output element).
+    // double), the middle step A·U (one thread per right-hand side) and pass 2 (one work item per pixel).
     // cuBLAS (ILGPU.Algorithms' CuBlas) is not used: without a GPU here its benefit over these kernels is unmeasured.
     private void ApplyIlgpu(IlgpuBackend gpu, DeviceBuffer<float> v, DeviceBuffer<float> hv, int k)
     {
@@ -252,7 +252,7 @@ public sealed class HessianVectorProduct : IDisposable
         // Pairs along x (up to 2³¹ − 1 groups on CUDA), segments along y (≤ 256; CUDA's y limit is 65,535).
         project(new KernelConfig(new Index2D(cA * k, parts), new Index2D(group, 1)), w, classes, gpu.Own(v).View, d, k, parts, partial);
         middle(k, partial, p, cA, parts, k, z);
-        var spread = gpu.Spread(k * d);
+        var spread = gpu.Spread(d);
         expand(spread.Threads, spread, w, classes, z, cA, d, k, gpu.Own(hv).View);
     }
 
@@ -293,18 +293,24 @@ public sealed class HessianVectorProduct : IDisposable
         return u;
     }
 
-    /// <summary>Pass 2, one work item per output element (r, i): HV[r, i] = Σ_jj W[class_jj, i]·Z[jj·k + r] in float.</summary>
+    /// <summary>
+    /// Pass 2, one work item per pixel i: HV[r, i] = Σ_jj W[class_jj, i]·Z[jj·k + r] in float for every right-hand side
+    /// r. Pixel-major so that W is streamed once (the k sweeps of one item re-read the same cA values, from cache) while
+    /// neighbouring items still read and write neighbouring addresses.
+    /// </summary>
     private static void ExpandKernel(Index1D thread, Spread spread, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
     {
-        for (int t = spread.First(thread); t < spread.End(thread); t += spread.Step) ExpandKernelItem(t, w, classes, z, cA, d, k, hv);
+        for (int i = spread.First(thread); i < spread.End(thread); i += spread.Step) ExpandKernelItem(i, w, classes, z, cA, d, k, hv);
     }
 
-    private static void ExpandKernelItem(int t, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
+    private static void ExpandKernelItem(int i, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
     {
-        int r = t / d, i = t - r * d;
-        float acc = 0f;
-        for (int jj = 0; jj < cA; jj++) acc += w[(long)classes[jj] * d + i] * z[(long)jj * k + r];
-        hv[t] = acc;
+        for (int r = 0; r < k; r++)
+        {
+            float acc = 0f;
+            for (int jj = 0; jj < cA; jj++) acc += w[(long)classes[jj] * d + i] * z[(long)jj * k + r];
+            hv[(long)r * d + i] = acc;
+        }
     }
 
     /// <summary>Frees device workspace (the Jacobian buffer belongs to the caller and stays alive).</summary>
