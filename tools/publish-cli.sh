@@ -10,5 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rid=${1:-$(dotnet --info | awk '/^ *RID:/ {print $2; exit}')}
 out=out/cli
+# Crossgen2's outputs in obj/.../<rid>/R2R are reused by an incremental publish even when the ReadyToRun settings
+# changed (e.g. after a PublishReadyToRunComposite experiment: stale component stubs without their composite image
+# crash at start-up), so both go first.
+obj=${SALIENCY_BUILD_ROOT:+$SALIENCY_BUILD_ROOT/obj/Saliency.Cli}
+rm -rf "$out" "${obj:-src/Cli/obj}/Release/net10.0/$rid/R2R"
 dotnet publish src/Cli/Saliency.Cli.csproj -c Release -r "$rid" --self-contained false -o "$out" --nologo -v quiet -clp:ErrorsOnly
 echo "publish-cli: $out/saliency ($rid, ReadyToRun)"
