@@ -51,6 +51,7 @@ public class CliTests : CliTestBase
         long parameters = model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
         Assert.That(parameters, Is.EqualTo(8 * 25 + 8 + 16 * 8 * 25 + 16 + 400 * 64 + 64 + 64 * 10 + 10), "LeNet parameter count");
         Assert.That(output, Does.Contain(parameters.ToString("N0", CultureInfo.InvariantCulture)));
+        Assert.That(output, Does.Contain($"ONNX Runtime {InferenceSession.RuntimeVersion}"));
     }
 
     [Test]
