@@ -183,8 +183,10 @@ public sealed class InferenceSession : IDisposable
         var sessionOptions = new Ort.SessionOptions();
         try
         {
-            // Warnings (e.g. unused initializers of a fuzzed model) would flood a host's stderr.
-            sessionOptions.LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
+            // Fatal only: every error reaches the caller as an exception with ONNX Runtime's message, so its own log lines
+            // (warnings about unused initializers, "Non-zero status code returned while running ...") would only repeat
+            // them on the host's stderr.
+            sessionOptions.LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
             sessionOptions.InterOpNumThreads = options.InterOpThreads;
             string spin = options.AllowSpinning ? "1" : "0";
