@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Writes the PNG test fixtures under tests/Saliency.Tests/Fixtures/png/ with an encoder independent of the
-C# codec (Python's zlib + struct, filters implemented here from the PNG specification).
+decoder under test (Skia's libpng): Python's zlib + struct, filters implemented here from the PNG specification.
 
 Pixel values follow a formula the tests recompute: sample(x, y, c) = (x*31 + y*17 + c*59 + x*y*7) % 256.
 Run from the repository root: /usr/bin/python3 tools/make_png_fixtures.py (plain python3 works too).
@@ -75,13 +75,16 @@ def main():
     write("rgba-5x11-allfilters.png", png(5, 11, 6, 8, filtered_raw(5, 11, 4, cycle)))
     write("grayalpha-3x4-paeth.png", png(3, 4, 4, 8, filtered_raw(3, 4, 2, [4])))
     write("gray-1x1.png", png(1, 1, 0, 8, filtered_raw(1, 1, 1, [0])))
-    # Refused kinds (valid PNGs all the same).
+    # Kinds the old hand-written codec refused; Skia reads them (16-bit is reduced to 8 bits).
     write("gray16-4x3.png", png(4, 3, 0, 16, b"".join(b"\x00" + bytes(8) for _ in range(3))))
     plte = chunk(b"PLTE", bytes([0, 0, 0, 255, 255, 255]))
     write("palette-4x3.png", png(4, 3, 3, 8, b"".join(b"\x00" + bytes([0, 1, 0, 1]) for _ in range(3)), extra=plte))
     # Adam7 on a 2x2 gray image: passes 1 (0,0), 6 (1,0), 7 (row 1); each pass row has its own filter byte.
     adam7 = b"\x00" + bytes([sample(0, 0, 0)]) + b"\x00" + bytes([sample(1, 0, 0)]) + b"\x00" + bytes([sample(0, 1, 0), sample(1, 1, 0)])
     write("interlaced-2x2.png", png(2, 2, 0, 8, adam7, interlace=1))
+    # 16-bit gray ramp: big-endian samples sample16(x, y) = (x*4099 + y*13001 + 7) % 65536, filter 0.
+    write("gray16-5x3-ramp.png", png(5, 3, 0, 16, b"".join(
+        b"\x00" + b"".join(struct.pack(">H", (x * 4099 + y * 13001 + 7) % 65536) for x in range(5)) for y in range(3))))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ internal static class CommandSupport
 
     /// <summary>
     /// Runs <paramref name="body"/> with a Spectre console bound to the invocation's output writer (so tests can
-    /// capture it). Expected failures — missing files, malformed PNG/ONNX/IDX, ONNX Runtime errors, bad sizes —
+    /// capture it). Expected failures — missing files, malformed images/ONNX/IDX, ONNX Runtime errors, bad sizes —
     /// print "error: message" on the error writer and return <see cref="UserErrorExitCode"/>; anything else is a
     /// bug and is left to System.CommandLine's default handler.
     /// </summary>
@@ -50,7 +50,7 @@ internal static class CommandSupport
 
     private static bool IsUserError(Exception e) => e is UserInputException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or IOException
-        or PngFormatException or OnnxFormatException or DigitSetFormatException
+        or ImageFormatException or OnnxFormatException or DigitSetFormatException
         or OrtException or OnnxRuntimeNotFoundException
         or TensorShapeException or TensorNameException or TensorElementTypeException;
 
@@ -95,21 +95,40 @@ internal static class CommandSupport
         return new ClassifierLayout(input.Name, output.Name, (int)channels, (int)height, (int)width, (int)output.Shape[1]);
     }
 
+    /// <summary>Option text shared by predict and explain.</summary>
+    public const string ImageOptionDescription =
+        "PNG, JPEG, WebP, BMP or GIF (first frame) of the model's input size (or any size with --resize).";
+
+    /// <summary>Option text shared by predict and explain.</summary>
+    public const string ResizeOptionDescription =
+        "Scale the image so its shorter side fits the model input (bilinear), then center-crop to the input size.";
+
     /// <summary>
-    /// A PNG as model input [channels, H, W] in [0, 1]: colour images are reduced to luma for a 1-channel model,
-    /// gray images replicated for a 3-channel model. The image must already have the model's size (no resizing).
+    /// The image at the model's input size. Without <paramref name="resize"/> the image must already have that size
+    /// (a one-line user error otherwise); with it, the image is scaled by max(w/W, h/H) and center-cropped
+    /// (<see cref="ImageTransforms.ResizeAndCenterCrop"/>).
     /// </summary>
-    public static float[] ImageAsInput(PngImage image, ClassifierLayout layout)
+    public static ImageBuffer FitToModel(ImageBuffer image, ClassifierLayout layout, bool resize)
+    {
+        if (image.Width == layout.Width && image.Height == layout.Height)
+            return image;
+        if (!resize)
+            throw new UserInputException(
+                $"the image is {image.Width}×{image.Height} but the model expects {layout.Width}×{layout.Height}; resize it first or pass --resize.");
+        return ImageTransforms.ResizeAndCenterCrop(image, layout.Width, layout.Height);
+    }
+
+    /// <summary>
+    /// An image of the model's size as model input [channels, H, W] in [0, 1] (sample / 255): colour is reduced to
+    /// BT.601 luma for a 1-channel model, gray replicated for a 3-channel model; alpha is dropped (the stored colour
+    /// is used, as before the Skia codecs).
+    /// </summary>
+    public static float[] ImageAsInput(ImageBuffer image, ClassifierLayout layout)
     {
         if (image.Width != layout.Width || image.Height != layout.Height)
             throw new UserInputException(
-                $"the image is {image.Width}×{image.Height} but the model expects {layout.Width}×{layout.Height}; resize it first.");
-        if (layout.Channels == 1)
-            return image.ToGrayFloats();
-        var planar = image.ToPlanarFloats();
-        if (planar.Length == 3 * image.Width * image.Height)
-            return planar;
-        return [.. planar, .. planar, .. planar];
+                $"the image is {image.Width}×{image.Height} but the model expects {layout.Width}×{layout.Height}; resize it first or pass --resize.");
+        return image.ToPlanarFloats(layout.Channels, AlphaMode.Drop);
     }
 
     /// <summary>

@@ -12,9 +12,10 @@ using Spectre.Console;
 namespace Saliency.Cli.Commands;
 
 /// <summary>
-/// <c>saliency explain --method gradient|cafo|caso|leg|leg-tv [--model m.onnx] (--image x.png | --digit i) [--target c]
-/// [--out map.png] [--seed s] [--lambda1 v] [--samples n] [--scale k]</c>: one saliency map of one image, written as a
-/// PNG (hot colour map of the normalised map) with a short summary of the prediction and the method's report.
+/// <c>saliency explain --method gradient|cafo|caso|leg|leg-tv [--model m.onnx] (--image x.png [--resize] | --digit i) [--target c]
+/// [--out map.png] [--overlay over.png [--overlay-alpha a]] [--seed s] [--lambda1 v] [--samples n] [--scale k]</c>: one saliency
+/// map of one image, written as a PNG (hot colour map of the normalised map), optionally also blended over the input
+/// picture, with a short summary of the prediction and the method's report.
 /// </summary>
 internal static class ExplainCommand
 {
@@ -33,10 +34,17 @@ internal static class ExplainCommand
         };
         method.AcceptOnlyFromAmong(Methods);
         var model = new Option<FileInfo>("--model") { Description = "ONNX image classifier (default: the bundled models/lenet.onnx)." };
-        var image = new Option<FileInfo>("--image") { Description = "8-bit gray, RGB or RGBA PNG of the model's input size." };
+        var image = new Option<FileInfo>("--image") { Description = CommandSupport.ImageOptionDescription };
+        var resize = new Option<bool>("--resize") { Description = CommandSupport.ResizeOptionDescription };
         var digit = new Option<int?>("--digit") { Description = "Index of a bundled held-out digit (instead of --image)." };
         var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the saliency PNG (default: out/explain-<method>.png)." };
+        var overlay = new Option<FileInfo>("--overlay") { Description = "Also write the map over the input picture (as the model sees it, times --scale) to this PNG." };
+        var overlayAlpha = new Option<float>("--overlay-alpha")
+        {
+            Description = "Opacity of the map in --overlay: 0 shows the picture, 1 the map.",
+            DefaultValueFactory = _ => 0.5f,
+        };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the LEG perturbations.", DefaultValueFactory = _ => 0 };
         var lambda1 = new Option<double?>("--lambda1") { Description = "CAFO/CASO: a fixed λ1 instead of the sparsity sweep." };
         var samples = new Option<int>("--samples") { Description = "LEG: number of model evaluations n.", DefaultValueFactory = _ => 1000 };
@@ -48,7 +56,7 @@ internal static class ExplainCommand
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, digit, target, output, seed, lambda1, samples, boundFactor, scale,
+            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale,
         };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
@@ -59,9 +67,14 @@ internal static class ExplainCommand
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
+            string? overlayPath = parseResult.GetValue(overlay)?.FullName;
+            float alpha = parseResult.GetValue(overlayAlpha);
+            if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
 
             using var classifier = OpenClassifier(modelPath);
-            var (input, source) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(digit));
+            var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
+            if (overlayPath is not null && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
+                throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
             double kl = parseResult.GetValue(boundFactor);
             if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
             var explainer = Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
@@ -78,8 +91,15 @@ internal static class ExplainCommand
             var map = explanation.Map;
             var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, k);
             Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
-            PngCodec.Write(outPath, png);
-            Render(console, explanation, source, outPath, png);
+            ImageCodec.WritePng(outPath, png);
+            if (overlayPath is not null)
+            {
+                // The picture the model saw, enlarged like the map (nearest), under the map resized to it (nearest).
+                var enlarged = ImageTransforms.Resize(picture, picture.Width * k, picture.Height * k, ResizeFilter.Nearest);
+                Directory.CreateDirectory(Path.GetDirectoryName(overlayPath)!);
+                ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
+            }
+            Render(console, explanation, source, outPath, png, overlayPath);
             return 0;
         }));
         return command;
@@ -114,8 +134,11 @@ internal static class ExplainCommand
         }
     }
 
-    /// <summary>The image to explain, from exactly one of a PNG file and a bundled digit index.</summary>
-    private static (float[] Image, string Source) LoadImage(IClassifier classifier, FileInfo? image, int? digit)
+    /// <summary>
+    /// The image to explain, from exactly one of an image file and a bundled digit index: the model input, a
+    /// description, and the picture at the model's size (for --overlay).
+    /// </summary>
+    private static (float[] Image, string Source, ImageBuffer Picture) LoadImage(IClassifier classifier, FileInfo? image, bool resize, int? digit)
     {
         if ((image is null) == (digit is null))
             throw new UserInputException("give exactly one of --image and --digit.");
@@ -126,7 +149,8 @@ internal static class ExplainCommand
         if (image is not null)
         {
             var path = CommandSupport.ResolvePath(image, () => image.FullName, "image file");
-            return (CommandSupport.ImageAsInput(PngCodec.Read(path), layout), path);
+            var picture = CommandSupport.FitToModel(ImageCodec.Read(path), layout, resize);
+            return (CommandSupport.ImageAsInput(picture, layout), path, picture);
         }
         var digits = LoadDigits();
         int index = digit!.Value;
@@ -135,7 +159,9 @@ internal static class ExplainCommand
         if (layout.Channels != 1 || layout.Height != digits.Rows || layout.Width != digits.Cols)
             throw new UserInputException(
                 $"the model takes {layout.Channels}×{layout.Height}×{layout.Width} images but the digits are 1×{digits.Rows}×{digits.Cols}.");
-        return (digits.ImageFloats(index), $"bundled digit {index} (label {digits.Label(index)})");
+        var pixels = digits.ImageFloats(index);
+        return (pixels, $"bundled digit {index} (label {digits.Label(index)})",
+            ImageBuffer.FromFloats(digits.Cols, digits.Rows, PixelFormat.Gray, pixels));
     }
 
     private static DigitSet LoadDigits()
@@ -145,7 +171,7 @@ internal static class ExplainCommand
     }
 
     /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
-    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, PngImage png)
+    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null)
     {
         var p = explanation.Scores.ProbabilitiesOf(0);
         int predicted = explanation.PredictedClass;
@@ -159,6 +185,7 @@ internal static class ExplainCommand
         foreach (var (key, value) in explanation.Details) Row(key, value);
         Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
         Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));
+        if (overlayPath is not null) Row("overlay", overlayPath);
         console.Write(table);
     }
 
@@ -180,7 +207,7 @@ internal static class ExplainCommand
         var image = c.Digits.ImageFloats(index);
         int height = c.Digits.Rows, width = c.Digits.Cols;
         string digitPath = Path.Combine(folder, $"digit-{index}.png");
-        PngCodec.Write(digitPath, MapRenderer.RenderGray(image, width, height, 0f, 1f, scale: 8));
+        ImageCodec.WritePng(digitPath, MapRenderer.RenderGray(image, width, height, 0f, 1f, scale: 8));
 
         var table = new Table().AddColumn("method").AddColumn("report").AddColumn("picture");
         // LEG-TV on the full 28×28 grid at the paper's K_L = 0.1: with n = 1000 evaluations the 784-unknown estimate is
@@ -198,7 +225,7 @@ internal static class ExplainCommand
             var elapsed = started.Elapsed;
             var map = explanation.Map;
             string path = Path.Combine(folder, $"digit-{index}-{explanation.Method}.png");
-            PngCodec.Write(path, MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, 8 * width / map.Width));
+            ImageCodec.WritePng(path, MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, 8 * width / map.Width));
             var report = string.Join("\n", explanation.Details.Select(d => $"{d.Key}: {d.Value}"))
                 + string.Create(CultureInfo.InvariantCulture, $"\ntime: {elapsed.TotalSeconds:0.00} s");
             table.AddRow(Markup.Escape(explanation.Method), Markup.Escape(report), Markup.Escape(path));

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace Saliency.Cli.Commands;
 
-/// <summary><c>saliency predict --image x.png [--model m.onnx] [--top 3]</c>: the top-k classes of one image, with probabilities.</summary>
+/// <summary><c>saliency predict --image x.png|jpg|webp|bmp|gif [--resize] [--model m.onnx] [--top 3]</c>: the top-k classes of one image, with probabilities.</summary>
 internal static class PredictCommand
 {
     public static Command Create()
@@ -17,15 +17,16 @@ internal static class PredictCommand
         };
         var image = new Option<FileInfo>("--image")
         {
-            Description = "8-bit gray, RGB or RGBA PNG of the model's input size.",
+            Description = CommandSupport.ImageOptionDescription,
             Required = true,
         };
+        var resize = new Option<bool>("--resize") { Description = CommandSupport.ResizeOptionDescription };
         var top = new Option<int>("--top")
         {
             Description = "How many classes to list.",
             DefaultValueFactory = _ => 3,
         };
-        var command = new Command("predict", "Classify one PNG image and list the top classes with probabilities.") { model, image, top };
+        var command = new Command("predict", "Classify one image and list the top classes with probabilities.") { model, image, resize, top };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
@@ -33,12 +34,13 @@ internal static class PredictCommand
             var imagePath = CommandSupport.ResolvePath(imageFile, () => imageFile.FullName, "image file");
             int k = parseResult.GetValue(top);
 
-            var png = PngCodec.Read(imagePath);
+            var picture = ImageCodec.Read(imagePath);
             using var session = InferenceSession.Create(modelPath);
-            var layout = CommandSupport.Layout(session, png.Height, png.Width);
+            var layout = CommandSupport.Layout(session, picture.Height, picture.Width);
             if (k < 1 || k > layout.Classes)
                 throw new UserInputException($"--top must be between 1 and {layout.Classes} (the model's class count), got {k}.");
-            var probabilities = CommandSupport.Probabilities(session, layout, CommandSupport.ImageAsInput(png, layout), 1);
+            var input = CommandSupport.ImageAsInput(CommandSupport.FitToModel(picture, layout, parseResult.GetValue(resize)), layout);
+            var probabilities = CommandSupport.Probabilities(session, layout, input, 1);
             Render(console, imagePath, probabilities, k);
             return 0;
         }));

@@ -12,27 +12,28 @@ public enum ColorMap
 }
 
 /// <summary>
-/// Renders a float map (a saliency map, an image) of <c>height × width</c> values, row-major, as an 8-bit PNG
-/// image: values are mapped linearly from [<c>min</c>, <c>max</c>] to [0, 1] and clipped. By default the range
+/// Renders a float map (a saliency map, an image) of <c>height × width</c> values, row-major, as an 8-bit
+/// <see cref="ImageBuffer"/> (write it with <see cref="ImageCodec.WritePng"/>): values are mapped linearly from [<c>min</c>, <c>max</c>] to [0, 1] and clipped. By default the range
 /// is the map's own minimum and maximum; a constant map renders as 0. Each pixel can be enlarged to a
-/// <c>scale × scale</c> block (nearest neighbour) so small maps (28 × 28) are visible.
+/// <c>scale × scale</c> block (nearest neighbour) so small maps (28 × 28) are visible; <see cref="Overlay"/> draws a
+/// map over a picture.
 /// </summary>
 public static class MapRenderer
 {
     /// <summary>Renders as 8-bit gray: 0 → black, 1 → white.</summary>
     /// <exception cref="ArgumentException">Size mismatch, non-positive scale, NaN/∞ values, or min ≥ max.</exception>
-    public static PngImage RenderGray(ReadOnlySpan<float> map, int width, int height,
+    public static ImageBuffer RenderGray(ReadOnlySpan<float> map, int width, int height,
         float? min = null, float? max = null, int scale = 1)
     {
         var unit = Normalise(map, width, height, min, max, scale);
         var pixels = new byte[width * scale * height * scale];
         Paint(unit, width, height, scale, 1, pixels, (t, px) => px[0] = ToByte(t));
-        return new PngImage(width * scale, height * scale, PngColorType.Gray, pixels);
+        return new ImageBuffer(width * scale, height * scale, PixelFormat.Gray, pixels);
     }
 
     /// <summary>Renders as 8-bit RGB through a colour map.</summary>
     /// <exception cref="ArgumentException">Size mismatch, non-positive scale, NaN/∞ values, or min ≥ max.</exception>
-    public static PngImage RenderColor(ReadOnlySpan<float> map, int width, int height, ColorMap colorMap = ColorMap.Hot,
+    public static ImageBuffer RenderColor(ReadOnlySpan<float> map, int width, int height, ColorMap colorMap = ColorMap.Hot,
         float? min = null, float? max = null, int scale = 1)
     {
         if (!Enum.IsDefined(colorMap))
@@ -44,7 +45,29 @@ public static class MapRenderer
             var (r, g, b) = Lookup(colorMap, t);
             px[0] = ToByte(r); px[1] = ToByte(g); px[2] = ToByte(b);
         });
-        return new PngImage(width * scale, height * scale, PngColorType.Rgb, pixels);
+        return new ImageBuffer(width * scale, height * scale, PixelFormat.Rgb, pixels);
+    }
+
+    /// <summary>
+    /// The map (values in [0, 1], clipped; see <see cref="RenderColor"/> with min 0, max 1) in <paramref name="colorMap"/>,
+    /// resized to the picture with <paramref name="filter"/> and blended over it:
+    /// <c>out = round((1 − α)·picture + α·map)</c> per RGB sample. The picture is taken as RGB (gray replicated, alpha
+    /// dropped), so α = 0 gives the picture and α = 1 the resized colour map, exactly.
+    /// </summary>
+    /// <exception cref="ArgumentException">Map size mismatch or NaN/∞ values.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">α outside [0, 1].</exception>
+    public static ImageBuffer Overlay(ImageBuffer picture, ReadOnlySpan<float> map, int width, int height, float alpha,
+        ColorMap colorMap = ColorMap.Hot, ResizeFilter filter = ResizeFilter.Nearest)
+    {
+        ArgumentNullException.ThrowIfNull(picture);
+        if (!(alpha >= 0f && alpha <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "The overlay opacity must lie in [0, 1].");
+        var colours = ImageTransforms.Resize(RenderColor(map, width, height, colorMap, 0f, 1f), picture.Width, picture.Height, filter).Pixels;
+        var under = picture.ToRgb().Pixels;
+        var pixels = new byte[under.Length];
+        for (int i = 0; i < pixels.Length; i++)
+            pixels[i] = (byte)Math.Clamp((int)MathF.Round((1 - alpha) * under[i] + alpha * colours[i]), 0, 255);
+        return new ImageBuffer(picture.Width, picture.Height, PixelFormat.Rgb, pixels);
     }
 
     /// <summary>The RGB colour (components in [0, 1]) of <paramref name="t"/> ∈ [0, 1] in <paramref name="colorMap"/>.</summary>
@@ -81,8 +104,10 @@ public static class MapRenderer
     {
         if (width <= 0 || height <= 0)
             throw new ArgumentException($"Map size must be positive, got {width}×{height}.");
-        if (scale <= 0 || (long)width * scale * height * scale * 3 > PngCodec.MaxPixelBytes)
-            throw new ArgumentException($"Scale {scale} must be positive and keep the image under {PngCodec.MaxPixelBytes} bytes.", nameof(scale));
+        if (scale <= 0 || ImageLimits.Default.Check((long)width * scale, (long)height * scale) is not null)
+            throw new ArgumentException(
+                $"Scale {scale} must be positive and keep the image within {ImageLimits.Default.MaxSide} pixels per side and {ImageLimits.Default.MaxPixels} pixels.",
+                nameof(scale));
         if (map.Length != width * height)
             throw new ArgumentException($"Map holds {map.Length} values but {width}×{height} needs {width * height}.", nameof(map));
         float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
@@ -116,5 +141,5 @@ public static class MapRenderer
                 write(unit[(y / scale) * width + x / scale], pixels.AsSpan((y * outWidth + x) * channels, channels));
     }
 
-    private static byte ToByte(float v) => (byte)Math.Clamp((int)MathF.Round(v * 255f), 0, 255);
+    private static byte ToByte(float v) => ImageBuffer.ToByte(v);
 }

@@ -66,7 +66,7 @@ public class CliTests : CliTestBase
             var rows = TopRows(output);
             Assert.That(rows, Has.Count.EqualTo(3), output);
 
-            var pixels = PngCodec.Read(file).ToGrayFloats();
+            var pixels = ImageCodec.Read(file).ToGrayFloats();
             var expected = Softmax(session.Run([new FloatTensor("input", pixels, [1, 1, 28, 28])])[0].Data);
             var order = Enumerable.Range(0, 10).OrderByDescending(c => expected[c]).ToArray();
             for (int r = 0; r < 3; r++)
@@ -96,14 +96,14 @@ public class CliTests : CliTestBase
         OnnxModel.FromProto(RandomModels.SmallCnn(channels: 3, size: 8, classes: 4, seed: 11)).Save(modelPath);
         var pixels = new byte[8 * 8 * 3];
         new Random(5).NextBytes(pixels);
-        var image = new PngImage(8, 8, PngColorType.Rgb, pixels);
+        var image = new ImageBuffer(8, 8, PixelFormat.Rgb, pixels);
         var imagePath = Path.Combine(Temp, "rgb.png");
-        PngCodec.Write(imagePath, image);
+        ImageCodec.WritePng(imagePath, image);
 
         var (exit, output, error) = Invoke("predict", "--model", modelPath, "--image", imagePath, "--top", "4");
         Assert.That(exit, Is.EqualTo(0), error);
         using var session = InferenceSession.Create(modelPath);
-        var expected = Softmax(session.Run([new FloatTensor("input", image.ToPlanarFloats(), [1, 3, 8, 8])])[0].Data);
+        var expected = Softmax(session.Run([new FloatTensor("input", image.ToPlanarFloats(3), [1, 3, 8, 8])])[0].Data);
         foreach (var (cls, p) in TopRows(output))
             Assert.That(p, Is.EqualTo(expected[cls]).Within(6e-5), $"class {cls}");
     }
@@ -135,14 +135,14 @@ public class CliTests : CliTestBase
     {
         var notPng = Path.Combine(Temp, "not.png");
         File.WriteAllText(notPng, "hello");
-        AssertUserError(Invoke("predict", "--image", notPng), "PNG signature");
+        AssertUserError(Invoke("predict", "--image", notPng), "not a PNG, JPEG, WebP, BMP or GIF image");
 
         var notOnnx = Path.Combine(Temp, "not.onnx");
         File.WriteAllBytes(notOnnx, [0xFF, 0xFF, 0xFF, 0x01, 0x02]);
         AssertUserError(Invoke("info", "--model", notOnnx), "not.onnx");
 
         var small = Path.Combine(Temp, "small.png");
-        PngCodec.Write(small, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
+        ImageCodec.WritePng(small, new ImageBuffer(5, 5, PixelFormat.Gray, new byte[25]));
         AssertUserError(Invoke("predict", "--image", small), "expects 28×28");
 
         var mlp = Path.Combine(Temp, "mlp.onnx");

@@ -24,9 +24,9 @@ public class ExplainCommandTests : CliTestBase
         var (exit, output, error) = Invoke("explain", "--method", method, "--digit", "2", "--out", outPath,
             "--scale", scale.ToString(System.Globalization.CultureInfo.InvariantCulture), "--samples", "200", "--seed", "4");
         Assert.That(exit, Is.EqualTo(0), error);
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That((png.Width, png.Height), Is.EqualTo((28 * scale, 28 * scale)));
-        Assert.That(png.ColorType, Is.EqualTo(PngColorType.Rgb));
+        Assert.That(png.Format, Is.EqualTo(PixelFormat.Rgb));
 
         // The picture is the hot colour map of the library's normalised map at the same settings (block (0,0) of each pixel).
         var digits = BundledAssets.LoadDigits();
@@ -67,7 +67,7 @@ public class ExplainCommandTests : CliTestBase
         Assert.That(exit, Is.EqualTo(0), error);
         Assert.That(output, Does.Match(@"explained class\s*│ 7 \(p = "));
         Assert.That(output, Does.Contain("0 (given)"));
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That((png.Width, png.Height), Is.EqualTo((224, 224)), "default scale 8");
     }
 
@@ -99,7 +99,7 @@ public class ExplainCommandTests : CliTestBase
         string outPath = Path.Combine(Temp, "flat.png");
         var (exit, output, error) = Invoke("explain", "--method", "leg-tv", "--digit", "1", "--samples", "200", "--bound-factor", "1", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
-        var png = PngCodec.Read(outPath);
+        var png = ImageCodec.Read(outPath);
         Assert.That(png.Pixels.Chunk(3).Select(px => (px[0], px[1], px[2])).Distinct().Count(), Is.EqualTo(1), output);
     }
 
@@ -107,7 +107,7 @@ public class ExplainCommandTests : CliTestBase
     public void AWrongSizedImageIsAUserError()
     {
         string path = Path.Combine(Temp, "small.png");
-        PngCodec.Write(path, new PngImage(5, 5, PngColorType.Gray, new byte[25]));
+        ImageCodec.WritePng(path, new ImageBuffer(5, 5, PixelFormat.Gray, new byte[25]));
         var (exit, _, error) = Invoke("explain", "--method", "gradient", "--image", path, "--out", Path.Combine(Temp, "o.png"));
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.StartWith("error: ").And.Contain("5×5"));

@@ -32,7 +32,7 @@ public class ExportJacobianCommandTests : CliTestBase
         return lines[0];
     }
 
-    private static float[] SampleImage() => PngCodec.Read(Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png")).ToGrayFloats();
+    private static float[] SampleImage() => ImageCodec.Read(Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png")).ToGrayFloats();
 
     private string ExportBundledModel()
     {

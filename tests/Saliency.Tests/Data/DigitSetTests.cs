@@ -54,8 +54,8 @@ public class DigitSetTests
             var indices = Enumerable.Range(0, set.Count).Where(i => set.Label(i) == digit).Take(2).ToArray();
             for (int k = 0; k < 2; k++)
             {
-                var png = PngCodec.Read(Path.Combine(BundledAssets.SamplesPath, $"digit-{digit}-{k}.png"));
-                Assert.That((png.Width, png.Height, png.ColorType), Is.EqualTo((28, 28, PngColorType.Gray)));
+                var png = ImageCodec.Read(Path.Combine(BundledAssets.SamplesPath, $"digit-{digit}-{k}.png"));
+                Assert.That((png.Width, png.Height, png.Format), Is.EqualTo((28, 28, PixelFormat.Gray)));
                 Assert.That(png.Pixels, Is.EqualTo(set.ImageBytes(indices[k]).ToArray()), $"digit-{digit}-{k}.png");
             }
         }
