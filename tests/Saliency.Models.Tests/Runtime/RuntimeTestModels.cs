@@ -73,15 +73,15 @@ internal static class RuntimeTestModels
     }
 
     /// <summary>
-    /// A model that runs long: input "x" float [n,n], <paramref name="depth"/> MatMul nodes in a chain, each by the same
-    /// initializer W = I (so the values stay those of x and the output "y" = x is checkable), output "y" float [n,n].
+    /// A model that runs long: input "x" float [M,n] (M dynamic), <paramref name="depth"/> MatMul nodes in a chain, each by
+    /// the same initializer W = I (so the values stay those of x and the output "y" = x is checkable), output "y" float [M,n].
     /// Nothing can be folded away (x is an input), and ONNX Runtime checks RunOptions.Terminate between the nodes.
     /// </summary>
     public static byte[] MatMulChain(int n, int depth)
     {
         var graph = new GraphProto { Name = "chain" };
-        graph.Input.Add(FloatInfo("x", [n, n]));
-        graph.Output.Add(FloatInfo("y", [n, n]));
+        graph.Input.Add(FloatInfo("x", ["M", n]));
+        graph.Output.Add(FloatInfo("y", ["M", n]));
         var identity = new float[n * n];
         for (int i = 0; i < n; i++) identity[i * n + i] = 1f;
         graph.Initializer.Add(FloatInitializer("W", identity, n, n));
