@@ -53,7 +53,7 @@ public class CasoIterationBenchmarks
         else
         {
             // float64 peer: only the kept classes are materialised (top-64 of 1,000 at ImageNet size: 77 MB).
-            int[] keep = problemOptions.TopClasses is int k ? ClassSelection.TopClasses(p, k, Array.IndexOf(p, p.Max()), out _) : Enumerable.Range(0, c).ToArray();
+            int[] keep = problemOptions.TopClasses is int k ? ClassSelection.TopClasses(p, k, System.Numerics.Tensors.TensorPrimitives.IndexOfMax<double>(p), out _) : Enumerable.Range(0, c).ToArray();
             var wKeep = new float[(long)d * keep.Length];
             for (int j = 0; j < keep.Length; j++) w.AsSpan(keep[j] * d, d).CopyTo(wKeep.AsSpan(j * d, d));
             var pKeep = keep.Select(j => p[j]).ToArray();

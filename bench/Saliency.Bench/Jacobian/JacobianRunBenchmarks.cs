@@ -10,6 +10,7 @@ using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Bench.Jacobian;
 
@@ -76,7 +77,7 @@ public abstract class JacobianRunBenchmarksBase
 public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 {
     protected override (ModelProto Model, float[] Image) Load() =>
-        (ModelProto.Parser.ParseFrom(File.ReadAllBytes(BundledAssets.ModelPath)), BundledAssets.LoadDigits().ImageFloats(0));
+        (ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel)), BundledLeNet.Digits().ImageFloats(0));
 }
 
 /// <summary>

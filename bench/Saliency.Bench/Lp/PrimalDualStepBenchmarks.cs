@@ -38,7 +38,7 @@ public class PrimalDualStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        int p = Size * Size, m = PrimalDualTvStep.EdgeCount(Size, Size);
+        int p = Size * Size, m = new Saliency.Linalg.Grid.GridShape(Size, Size).DifferenceCount;
         var rng = new Random(1);
         double[] Rand(int n) => Enumerable.Range(0, n).Select(_ => rng.NextDouble() - 0.5).ToArray();
         (_x, _y, _b, _x0, _y0) = (Rand(p), Rand(m), Rand(m), Rand(p), Rand(m));

@@ -5,6 +5,7 @@ using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using Saliency.Models.Data;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Bench.Models;
 
@@ -35,8 +36,8 @@ public class ForwardThroughputBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _session = InferenceSession.Create(BundledAssets.ModelPath, new InferenceSessionOptions { IntraOpThreads = Threads });
-        DigitSet digits = BundledAssets.LoadDigits();
+        _session = InferenceSession.Create(RepoFiles.LeNetModel, new InferenceSessionOptions { IntraOpThreads = Threads });
+        DigitSet digits = BundledLeNet.Digits();
         int pixels = digits.PixelsPerImage;
         var data = new float[Batch * pixels];
         for (int b = 0; b < Batch; b++)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Saliency.Imaging;
+using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
@@ -50,7 +51,7 @@ internal static class CommandSupport
 
     private static bool IsUserError(Exception e) => e is UserInputException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or IOException
-        or ImageFormatException or OnnxFormatException or DigitSetFormatException
+        or ImageFormatException or OnnxFormatException or DigitSetFormatException or ClassifierOutputException
         or OrtException or OnnxRuntimeNotFoundException
         or TensorShapeException or TensorNameException or TensorElementTypeException;
 
@@ -133,8 +134,8 @@ internal static class CommandSupport
 
     /// <summary>
     /// Runs a batch of <paramref name="count"/> images (NCHW, flattened) and returns class probabilities
-    /// [count, classes], the softmax of the model's logits (max-subtracted for stability). A model that already
-    /// ends in a softmax would be normalised twice, which is why the bundled model outputs raw logits.
+    /// [count, classes], the library's <see cref="Softmax"/> of the model's logits. A model that already ends in a
+    /// softmax would be normalised twice, which is why the bundled model outputs raw logits.
     /// </summary>
     public static float[] Probabilities(InferenceSession session, ClassifierLayout layout, float[] images, int count)
     {
@@ -143,31 +144,13 @@ internal static class CommandSupport
         var logits = result[0].Data;
         if (logits.Length != count * layout.Classes)
             throw new UserInputException($"the model returned {logits.Length} scores for {count} images of {layout.Classes} classes.");
+        int bad = Softmax.FirstNonFinite(logits);
+        if (bad >= 0)
+            throw new UserInputException(
+                $"the model returned a non-finite score ({logits[bad]}) for class {bad % layout.Classes} of image {bad / layout.Classes}.");
         var probabilities = new float[logits.Length];
-        for (int i = 0; i < count; i++)
-            Softmax(logits.AsSpan(i * layout.Classes, layout.Classes), probabilities.AsSpan(i * layout.Classes, layout.Classes));
+        Softmax.Rows(logits, probabilities, layout.Classes);
         return probabilities;
-    }
-
-    /// <summary>Numerically stable softmax: exp(x − max) / Σ exp(x − max). Non-finite logits give NaN probabilities.</summary>
-    public static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities)
-    {
-        float max = float.NegativeInfinity;
-        foreach (var v in logits) max = Math.Max(max, v);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++)
-            sum += probabilities[i] = MathF.Exp(logits[i] - max);
-        for (int i = 0; i < logits.Length; i++)
-            probabilities[i] = (float)(probabilities[i] / sum);
-    }
-
-    /// <summary>Index of the largest value (the first one on ties).</summary>
-    public static int ArgMax(ReadOnlySpan<float> values)
-    {
-        int best = 0;
-        for (int i = 1; i < values.Length; i++)
-            if (values[i] > values[best]) best = i;
-        return best;
     }
 
     /// <summary>Model file path for the bundled default, with a user-facing error when it cannot be found.</summary>

@@ -114,7 +114,7 @@ internal static class DemoCommand
         for (int i = 0; i < c.Shown; i++)
         {
             var p = probabilities.AsSpan(i * c.Layout.Classes, c.Layout.Classes);
-            int predicted = CommandSupport.ArgMax(p);
+            int predicted = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(p);
             bool right = predicted == c.Digits.Label(i);
             table.AddRow(i.ToString(CultureInfo.InvariantCulture), c.Digits.Label(i).ToString(CultureInfo.InvariantCulture),
                 predicted.ToString(CultureInfo.InvariantCulture), p[predicted].ToString("0.0000", CultureInfo.InvariantCulture),
@@ -153,7 +153,7 @@ internal static class DemoCommand
             for (int i = 0; i < n; i++)
             {
                 int label = c.Digits.Label(start + i);
-                int predicted = CommandSupport.ArgMax(probabilities.AsSpan(i * c.Layout.Classes, c.Layout.Classes));
+                int predicted = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(probabilities.AsSpan(i * c.Layout.Classes, c.Layout.Classes));
                 if (label < total.Length) total[label]++;
                 if (predicted == label) { correct++; right[label]++; }
             }

@@ -109,8 +109,8 @@ internal static class ExplainCommand
     internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor) => method switch
     {
         "gradient" => new GradientExplainer(),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = lambda1 }),
-        "caso" => new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Caso, Lambda1 = lambda1 }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = lambda1 }),
+        "caso" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso }, Lambda1 = lambda1 }),
         "leg" or "leg-tv" => new LegExplainer(new LegExplainerOptions
         {
             TotalVariation = method == "leg-tv",

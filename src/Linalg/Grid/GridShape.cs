@@ -12,6 +12,10 @@ namespace Saliency.Linalg.Grid;
 /// <c>(D g)[r * Cols + c] = g[r+1, c] − g[r, c]</c> for r &lt; p1−1, then the
 /// <see cref="HorizontalDifferenceCount"/> = p1·(p2−1) horizontal differences
 /// <c>(D g)[V + r * (Cols−1) + c] = g[r, c+1] − g[r, c]</c> for c &lt; p2−1, where V is the vertical count.</para>
+/// <para>docs/mathematics.md, "Grid difference layout". This is the one definition used above the kernels (Linalg, Solvers, Saliency, bench). The kernels, which
+/// cannot reference Linalg, implement the same layout and own its count: <see cref="DifferenceCount"/> is
+/// <c>Saliency.Kernels.Ops.TotalVariation.DifferenceCount</c> (and the fused primal-dual kernel's
+/// <c>PrimalDualTvStep.EdgeCount</c> returns that too), so the formula m = 2p1p2 − p1 − p2 is written once.</para>
 /// </remarks>
 /// <param name="Rows">Number of grid rows p1 (≥ 1).</param>
 /// <param name="Cols">Number of grid columns p2 (≥ 1).</param>
@@ -24,10 +28,11 @@ public readonly record struct GridShape(int Rows, int Cols)
     public int VerticalDifferenceCount => (Rows - 1) * Cols;
 
     /// <summary>Number of horizontal forward differences p1·(p2−1) (the second block of D's rows).</summary>
-    public int HorizontalDifferenceCount => Rows * (Cols - 1);
+    public int HorizontalDifferenceCount => DifferenceCount - VerticalDifferenceCount;
 
-    /// <summary>Number of rows of D: m = 2p1p2 − p1 − p2.</summary>
-    public int DifferenceCount => VerticalDifferenceCount + HorizontalDifferenceCount;
+    /// <summary>Number of rows of D: m = 2p1p2 − p1 − p2 (the kernels' count, see the remarks).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A dimension is below 1.</exception>
+    public int DifferenceCount => Saliency.Kernels.Ops.TotalVariation.DifferenceCount(Rows, Cols);
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> unless both dimensions are at least 1 and p fits in an int.</summary>
     /// <param name="paramName">Name reported in the exception.</param>

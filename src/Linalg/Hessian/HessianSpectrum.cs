@@ -11,7 +11,7 @@ namespace Saliency.Linalg.Hessian;
 /// <para><b>What H is.</b> <c>W A Wᵀ</c> with <c>A = diag(p) − ppᵀ</c> is the exact input Hessian of the loss
 /// for piecewise-linear networks (ReLU, max-pool: the logits' own second derivative vanishes almost
 /// everywhere); for other networks it is the Gauss–Newton part of the Hessian (positive semidefinite).</para>
-/// <para><b>Method</b> (DESIGN.md). Stack <c>W̃ = [W₁ … Wₙ]</c> (d×N) and the block-diagonal
+/// <para><b>Method</b> (docs/mathematics.md, "Spectrum without forming H"). Stack <c>W̃ = [W₁ … Wₙ]</c> (d×N) and the block-diagonal
 /// <c>L̃ = blockdiag(√wⱼ Lₐⱼ)</c> (N×N) so that <c>H = B Bᵀ</c> with <c>B = W̃ L̃</c>. Then
 /// <c>C = BᵀB = L̃ᵀ (W̃ᵀW̃) L̃</c> is N×N; <c>C = V S² Vᵀ</c> gives the nonzero eigenvalues of H as S² and its
 /// eigenvectors as <c>U = B V S⁻¹ = W̃ (L̃ V S⁻¹)</c>. Only the Gram <c>W̃ᵀW̃</c> touches the d-dimensional data

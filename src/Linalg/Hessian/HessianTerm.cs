@@ -19,21 +19,13 @@ public sealed record HessianTerm(Matrix<double> Jacobian, double[] Probabilities
     /// <summary>Number of classes c of this term.</summary>
     public int ClassCount => Jacobian.ColumnCount;
 
-    /// <summary>Validates shapes, finiteness, weight and probabilities.</summary>
+    /// <summary>Validates W and p (<see cref="JacobianInput"/>) and the weight.</summary>
     /// <exception cref="HessianInputException">Mismatched sizes, non-finite W, non-positive weight.</exception>
     /// <exception cref="ProbabilityVectorException">p is not a probability vector.</exception>
     public void Validate(string paramName = "term")
     {
-        if (Jacobian is null || Probabilities is null) throw new HessianInputException("Jacobian and probabilities are required.", paramName);
-        if (Jacobian.RowCount == 0 || Jacobian.ColumnCount == 0)
-            throw new HessianInputException($"The Jacobian is empty ({Jacobian.RowCount}×{Jacobian.ColumnCount}).", paramName);
-        if (Probabilities.Length != Jacobian.ColumnCount)
-            throw new HessianInputException(
-                $"The Jacobian has {Jacobian.ColumnCount} class columns but p has {Probabilities.Length} entries.", paramName);
+        JacobianInput.Validate(Jacobian, Probabilities, ClassSubset, paramName);
         if (!(Weight > 0) || !double.IsFinite(Weight))
             throw new HessianInputException($"The term weight {Weight} must be positive and finite.", paramName);
-        SoftmaxCurvature.ValidateProbabilities(Probabilities, ClassSubset, paramName: paramName);
-        foreach (double v in Jacobian.Enumerate())
-            if (!double.IsFinite(v)) throw new HessianInputException("The Jacobian has a non-finite entry.", paramName);
     }
 }

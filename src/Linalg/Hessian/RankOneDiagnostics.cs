@@ -50,8 +50,7 @@ public sealed record RankOneDiagnostics(
         var term = new HessianTerm(jacobian, probabilities);
         term.Validate(nameof(jacobian));
         int c = term.ClassCount;
-        int top = 0;
-        for (int i = 1; i < c; i++) if (probabilities[i] > probabilities[top]) top = i;
+        int top = System.Numerics.Tensors.TensorPrimitives.IndexOfMax<double>(probabilities);
         int y = target ?? top;
         if (y < 0 || y >= c) throw new HessianInputException($"Target class {y} is outside 0..{c - 1}.", nameof(target));
         double kappa = 1.0 - probabilities[top];

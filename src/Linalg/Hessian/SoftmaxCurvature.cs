@@ -4,14 +4,14 @@ namespace Saliency.Linalg.Hessian;
 
 /// <summary>
 /// The curvature of cross-entropy in the logits, <c>A = diag(p) − p pᵀ</c>, and its exact square-root
-/// factor <c>Lₐ</c> with <c>A = Lₐ Lₐᵀ</c> (DESIGN.md, CASO section).
+/// factor <c>Lₐ</c> with <c>A = Lₐ Lₐᵀ</c> (docs/mathematics.md, "Spectrum without forming H").
 /// </summary>
 /// <remarks>
 /// With <c>s = √p</c> and <c>m = Σ pᵢ = ‖s‖²</c>,
 /// <c>Lₐ = diag(s) (I − α s sᵀ)</c>, <c>α = (1 − √(1 − m)) / m</c>.
 /// Proof: <c>(I − α s sᵀ)² = I − (2α − α² m) s sᵀ</c> and <c>2α − α² m = 1</c> for this α, so
 /// <c>Lₐ Lₐᵀ = diag(s)(I − s sᵀ)diag(s) = diag(p) − p pᵀ</c>.
-/// For a full softmax vector (m = 1) this is the design's <c>diag(√p)(I − √p√pᵀ)</c> (α = 1, a projector);
+/// For a full softmax vector (m = 1) this is <c>diag(√p)(I − √p√pᵀ)</c> of docs/mathematics.md (α = 1, a projector);
 /// for the probabilities of a class subset (m &lt; 1) it factors the corresponding sub-block of A exactly,
 /// so restricting W to the top-k classes needs no other change. No pivoted Cholesky is needed.
 /// </remarks>
@@ -66,7 +66,7 @@ public static class SoftmaxCurvature
     public static double FactorAlpha(double mass)
     {
         if (mass <= 0) return 0;
-        // Within round-off of a full simplex, use the design's exact projector (α = 1): √(1 − m) would turn a
+        // Within round-off of a full simplex, use the exact projector of the full simplex (α = 1): √(1 − m) would turn a
         // summation error δ into an α error of √δ (harmless for Lₐ Lₐᵀ, which is stationary in α at m = 1,
         // but it would blur the projector structure). Above 1 the square root would be NaN.
         if (1.0 - mass <= 1e-13) return 1.0;

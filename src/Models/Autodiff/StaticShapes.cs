@@ -309,8 +309,21 @@ internal sealed class StaticShapes
 
     private static long NormalizeClamped(long axis, int rank) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
 
-    /// <summary>Numpy-style broadcast of two shapes (the reference evaluator's rule, so both agree).</summary>
-    public static long[] Broadcast(long[] a, long[] b) => ReferenceOps.BroadcastShape(a, b);
+    /// <summary>Numpy-style (ONNX multidirectional) broadcast of two shapes: align on the right, a 1 stretches.</summary>
+    public static long[] Broadcast(long[] a, long[] b)
+    {
+        int r = Math.Max(a.Length, b.Length);
+        var s = new long[r];
+        for (int i = 0; i < r; i++)
+        {
+            long da = i - (r - a.Length) >= 0 ? a[i - (r - a.Length)] : 1;
+            long db = i - (r - b.Length) >= 0 ? b[i - (r - b.Length)] : 1;
+            if (da != db && da != 1 && db != 1)
+                throw new ArgumentException($"shapes [{string.Join(", ", a)}] and [{string.Join(", ", b)}] are not broadcastable (axis {i}: {da} vs {db}).");
+            s[i] = da == 1 ? db : da;
+        }
+        return s;
+    }
 
     private static long[] MatMulShape(long[] a, long[] b)
     {

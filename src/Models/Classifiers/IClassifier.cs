@@ -26,6 +26,7 @@ public interface IClassifier : IDisposable
 
     /// <summary>Logits and probabilities of a batch of images laid out one after another (row-major, batch first).</summary>
     /// <exception cref="ArgumentException">The span length is not a positive multiple of <see cref="InputSize"/>.</exception>
+    /// <exception cref="ClassifierOutputException">The model returned NaN or ±∞ logits (here and in every method below).</exception>
     ClassScores Predict(ReadOnlySpan<float> images);
 
     /// <summary>
@@ -52,7 +53,17 @@ public interface IClassifier : IDisposable
     ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination);
 }
 
-/// <summary>Logits and softmax probabilities for a batch, row-major [batch, classes].</summary>
+/// <summary>
+/// Thrown when a classifier's model returns logits that have no softmax (NaN or ±∞): its probabilities, loss
+/// gradient and saliency maps would all be NaN.
+/// </summary>
+public sealed class ClassifierOutputException : InvalidOperationException
+{
+    /// <summary>Creates the exception.</summary>
+    public ClassifierOutputException(string message) : base(message) { }
+}
+
+/// <summary>Logits and softmax probabilities (<see cref="Softmax"/>) for a batch, row-major [batch, classes].</summary>
 public sealed class ClassScores
 {
     /// <summary>Wraps logits and probabilities of <paramref name="batch"/> images.</summary>
@@ -84,7 +95,7 @@ public sealed class ClassScores
     /// <summary>The probabilities of image <paramref name="i"/>.</summary>
     public ReadOnlySpan<float> ProbabilitiesOf(int i) => Probabilities.AsSpan(i * Classes, Classes);
 
-    /// <summary>The predicted class of image <paramref name="i"/> (largest logit; first on ties).</summary>
+    /// <summary>The predicted class of image <paramref name="i"/> (largest logit; first on ties), by <c>TensorPrimitives.IndexOfMax</c>, the argmax used throughout.</summary>
     public int PredictedClass(int i = 0) => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(LogitsOf(i));
 }
 

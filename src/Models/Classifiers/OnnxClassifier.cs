@@ -133,11 +133,20 @@ public sealed class OnnxClassifier : IClassifier
         return FromLogits(logits, batch);
     }
 
+    /// <summary>
+    /// The scores of a model run: the logits as returned and their <see cref="Softmax"/> (the exported model's own
+    /// probabilities output is not fetched, so every probability in the library comes from one softmax).
+    /// </summary>
+    /// <exception cref="ClassifierOutputException">The model returned NaN or ±∞ logits.</exception>
     private ClassScores FromLogits(float[] logits, int batch)
     {
+        int bad = Softmax.FirstNonFinite(logits);
+        if (bad >= 0)
+            throw new ClassifierOutputException(
+                $"The model returned a non-finite logit ({logits[bad]}) for class {bad % ClassCount} of image {bad / ClassCount}; " +
+                "its probabilities and gradients are undefined.");
         var probabilities = new float[logits.Length];
-        for (int b = 0; b < batch; b++)
-            System.Numerics.Tensors.TensorPrimitives.SoftMax(logits.AsSpan(b * ClassCount, ClassCount), probabilities.AsSpan(b * ClassCount, ClassCount));
+        Softmax.Rows(logits, probabilities, ClassCount);
         return new ClassScores(logits, probabilities, batch, ClassCount);
     }
 
@@ -160,16 +169,17 @@ public sealed class OnnxClassifier : IClassifier
                 if (c < 0 || c >= ClassCount) throw new ArgumentOutOfRangeException(nameof(classes), c, $"Class indices must lie in [0, {ClassCount}).");
             cotangents = Cotangents(selected);
         }
-        var data = RunJacobian(CheckImage(image), cotangents, selected.Length, out var logits, out var probabilities);
-        return new JacobianMatrix(data, InputSize, selected, new ClassScores(logits, probabilities, 1, ClassCount));
+        var data = RunJacobian(CheckImage(image), cotangents, selected.Length, out var scores);
+        return new JacobianMatrix(data, InputSize, selected, scores);
     }
 
     /// <inheritdoc />
     public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
     {
         if (k < 1 || k > ClassCount) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must lie in [1, {ClassCount}].");
-        var p = Predict(CheckImage(image)).Probabilities;
-        var top = Enumerable.Range(0, ClassCount).OrderByDescending(i => p[i]).ThenBy(i => i).Take(k).ToArray();
+        // Softmax is monotone: the most probable classes are those of the largest logits (ties: lower index first).
+        var logits = Predict(CheckImage(image)).Logits;
+        var top = Enumerable.Range(0, ClassCount).OrderByDescending(i => logits[i]).ThenBy(i => i).Take(k).ToArray();
         return Jacobian(image, top);
     }
 
@@ -179,11 +189,13 @@ public sealed class OnnxClassifier : IClassifier
         var scores = Predict(CheckImage(image));
         int t = target ?? scores.PredictedClass();
         if (t < 0 || t >= ClassCount) throw new ArgumentOutOfRangeException(nameof(target), t, $"The target must lie in [0, {ClassCount}).");
-        // ∂(−log p_t)/∂logits = p − e_t, so the image gradient is W(p − e_t): one vector-Jacobian product.
-        var residual = scores.Probabilities.ToArray();
-        residual[t] -= 1f;
-        var gradient = RunJacobian(image, residual, 1, out var logits, out var probabilities);
-        return new LossGradient(gradient, t, new ClassScores(logits, probabilities, 1, ClassCount));
+        // ∂(−log p_t)/∂logits = p − e_t, so the image gradient is W(p − e_t): one vector-Jacobian product. The
+        // cotangent depends on p, so this needs the forward run above before the Jacobian run.
+        var p = Softmax.Probabilities(scores.LogitsOf(0));
+        p[t] -= 1.0;
+        var residual = Array.ConvertAll(p, v => (float)v);
+        var gradient = RunJacobian(image, residual, 1, out var runScores);
+        return new LossGradient(gradient, t, runScores);
     }
 
     /// <inheritdoc />
@@ -197,12 +209,12 @@ public sealed class OnnxClassifier : IClassifier
             throw new ArgumentException($"The destination must hold k×d = {k}×{InputSize} values, it holds {destination.Length}.", nameof(destination));
         if (System.Numerics.Tensors.TensorPrimitives.Sum(cotangents) is var sum && !float.IsFinite(sum))
             throw new ArgumentException("The cotangents contain NaN or infinite values.", nameof(cotangents));
-        var result = RunJacobian(image, cotangents.ToArray(), k, out var logits, out var probabilities);
+        var result = RunJacobian(image, cotangents.ToArray(), k, out var scores);
         result.CopyTo(destination);
-        return new ClassScores(logits, probabilities, 1, ClassCount);
+        return scores;
     }
 
-    private float[] RunJacobian(ReadOnlySpan<float> image, float[] cotangents, int k, out float[] logits, out float[] probabilities)
+    private float[] RunJacobian(ReadOnlySpan<float> image, float[] cotangents, int k, out ClassScores scores)
     {
         ThrowIfDisposed();
         var buffer = RentImage(image);
@@ -210,10 +222,9 @@ public sealed class OnnxClassifier : IClassifier
         {
             var outputs = _jacobian.Run(
                 [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(_names.CotangentsName, cotangents, [k, ClassCount])],
-                [_names.LogitsName, _names.ProbabilitiesName, _names.VjpName]);
-            logits = outputs[0].Data;
-            probabilities = outputs[1].Data;
-            return outputs[2].Data;
+                [_names.LogitsName, _names.VjpName]);
+            scores = FromLogits(outputs[0].Data, 1);
+            return outputs[1].Data;
         }
         finally
         {

@@ -8,13 +8,10 @@ namespace Saliency.Explainers;
 /// <summary>Settings of <see cref="CasoExplainer"/>.</summary>
 public sealed record CasoExplainerOptions
 {
-    /// <summary>CASO (default) or CAFO (no Hessian term).</summary>
-    public CasoObjectiveKind Kind { get; init; } = CasoObjectiveKind.Caso;
-
     /// <summary>A fixed λ1; null (default) runs the paper's λ1 sparsity sweep (<see cref="Lambda1Sweep"/>).</summary>
     public double? Lambda1 { get; init; }
 
-    /// <summary>Solver settings: λ2 rule margin (<c>λ2 = L/2 + margin</c>) or explicit λ2, tolerances.</summary>
+    /// <summary>Solver settings: the objective (CASO by default, or CAFO), λ2 rule margin (<c>λ2 = L/2 + margin</c>) or explicit λ2, tolerances.</summary>
     public CasoOptions Solver { get; init; } = new();
 
     /// <summary>Settings of the λ1 sweep (used when <see cref="Lambda1"/> is null).</summary>
@@ -60,24 +57,26 @@ public sealed class CasoExplainer : IExplainer
     public CasoExplainerOptions Options { get; }
 
     /// <inheritdoc />
-    public string Name => Options.Kind == CasoObjectiveKind.Caso ? "caso" : "cafo";
+    public string Name => Options.Solver.Kind == CasoObjectiveKind.Caso ? "caso" : "cafo";
 
     /// <inheritdoc />
     /// <exception cref="CasoInputException">Negative or non-finite λ1, or bad solver options.</exception>
     /// <exception cref="NotStronglyConcaveException">An explicit λ2 that is too small.</exception>
     public CasoExplanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
     {
-        int t = ExplainerGuard.Target(classifier, image, target, out _);
+        ExplainerGuard.Validate(classifier, image, target);
         var (channels, height, width) = ExplainerGuard.ImageShape(classifier);
         if (Options.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
             throw new ExplainerInputException($"λ1 = {l1} must be finite and ≥ 0.", nameof(Options.Lambda1));
 
+        // The one model run of the explanation: W with the image's logits (no separate Predict).
         var jacobian = classifier.Jacobian(image);
+        int t = target ?? jacobian.Scores.PredictedClass();
         // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
-        var p = ExplainerGuard.Softmax(jacobian.Scores.LogitsOf(0));
+        var p = Softmax.Probabilities(jacobian.Scores.LogitsOf(0));
         using var problem = CasoProblem.FromClassMajor(Options.Backend ?? CpuBackend.Shared, jacobian.Data,
             classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
-        var solver = Options.Solver with { Kind = Options.Kind };
+        var solver = Options.Solver;
 
         Lambda1SweepResult? sweep = null;
         CasoResult result;

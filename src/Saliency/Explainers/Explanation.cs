@@ -59,8 +59,11 @@ public class Explanation
 /// <summary>Checks shared by the explainers.</summary>
 internal static class ExplainerGuard
 {
-    /// <summary>Validates the image and resolves the target (predicted class when null) from the image's scores.</summary>
-    public static int Target(IClassifier classifier, ReadOnlySpan<float> image, int? target, out ClassScores scores)
+    /// <summary>
+    /// Validates the image and the target before any model run. The explainers resolve a missing target from the
+    /// scores of their own model run, so that an explanation costs no extra forward pass.
+    /// </summary>
+    public static void Validate(IClassifier classifier, ReadOnlySpan<float> image, int? target)
     {
         ArgumentNullException.ThrowIfNull(classifier);
         if (image.Length != classifier.InputSize)
@@ -70,8 +73,6 @@ internal static class ExplainerGuard
             if (!float.IsFinite(v)) throw new ExplainerInputException("The image has a NaN or infinite value.", "image");
         if (target is int t && (t < 0 || t >= classifier.ClassCount))
             throw new ExplainerInputException($"Target class {t} is outside 0..{classifier.ClassCount - 1}.", nameof(target));
-        scores = classifier.Predict(image);
-        return target ?? scores.PredictedClass();
     }
 
     /// <summary>(C, H, W) of the classifier's image: [C, H, W] as is, [H, W] as one channel.</summary>
@@ -85,18 +86,6 @@ internal static class ExplainerGuard
             _ => throw new ExplainerInputException(
                 $"The classifier's input [{string.Join(", ", s)}] is not an image (channels × height × width).", nameof(classifier)),
         };
-    }
-
-    /// <summary>Numerically stable softmax of one row of logits, in float64.</summary>
-    public static double[] Softmax(ReadOnlySpan<float> logits)
-    {
-        double max = double.NegativeInfinity;
-        foreach (float v in logits) max = Math.Max(max, v);
-        var p = new double[logits.Length];
-        double sum = 0;
-        for (int i = 0; i < p.Length; i++) sum += p[i] = Math.Exp(logits[i] - max);
-        for (int i = 0; i < p.Length; i++) p[i] /= sum;
-        return p;
     }
 
     public static string Format(double value) => value.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);

@@ -27,11 +27,24 @@ public sealed class GradientExplainer : IExplainer
     /// <inheritdoc />
     public Explanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
     {
-        int t = ExplainerGuard.Target(classifier, image, target, out var scores);
+        ExplainerGuard.Validate(classifier, image, target);
         var (channels, height, width) = ExplainerGuard.ImageShape(classifier);
-        float[] gradient = Objective == GradientObjective.Logit
-            ? classifier.Jacobian(image, [t]).Column(0).ToArray()
-            : classifier.LossGradient(image, t).Gradient;
+        float[] gradient;
+        ClassScores scores;
+        int t;
+        if (Objective == GradientObjective.Loss)
+        {
+            // The classifier needs p before the loss cotangent p − y: its forward run also resolves the target.
+            var loss = classifier.LossGradient(image, target);
+            (gradient, t, scores) = (loss.Gradient, loss.Target, loss.Scores);
+        }
+        else
+        {
+            // With a given target the Jacobian run alone gives the column and the scores; otherwise one forward run picks the class.
+            t = target ?? classifier.Predict(image).PredictedClass();
+            var column = classifier.Jacobian(image, [t]);
+            (gradient, scores) = (column.Column(0).ToArray(), column.Scores);
+        }
         var map = new SaliencyMap(gradient, channels, height, width);
         return new Explanation(Name, map, t, scores,
             [new("objective", Objective == GradientObjective.Logit ? "∇ logit" : "∇ loss"), new("sparsity η", ExplainerGuard.Format(map.SparsityRatio))]);

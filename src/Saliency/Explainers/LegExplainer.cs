@@ -78,8 +78,11 @@ public sealed class LegExplainer : IExplainer
     /// <exception cref="ArgumentOutOfRangeException">Invalid sampling or LEG-TV settings.</exception>
     public LegExplanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
     {
-        int t = ExplainerGuard.Target(classifier, image, target, out var scores);
-        var f = new ClassifierProbabilityFunction(classifier, t);
+        ExplainerGuard.Validate(classifier, image, target);
+        // One forward run at x₀: it resolves the target and is reused as f(x₀) by the sampling stage.
+        var scores = classifier.Predict(image);
+        int t = target ?? scores.PredictedClass();
+        var f = new ClassifierProbabilityFunction(classifier, t, image, scores);
         var sampling = SamplingFor(f.Height, f.Width);
         var moments = LegEstimator.EstimateMoments(f, image, sampling);
         var result = Options.TotalVariation ? LegEstimator.LegTv(moments, Options.TvOptions) : LegEstimator.EmpiricalLeg(moments);

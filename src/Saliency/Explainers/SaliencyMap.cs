@@ -6,7 +6,7 @@ namespace Saliency.Explainers;
 /// <summary>
 /// A saliency map: signed values per channel and pixel (<c>Channels × Height × Width</c>, channel-major, row-major),
 /// and its visualisation map (<c>Height × Width</c> in [0, 1]) by SmoothGrad's non-diverging normalisation
-/// (absolute value, sum over channels, cap at the 99th percentile, divide, clip; DESIGN.md, Visualisation).
+/// (absolute value, sum over channels, cap at the 99th percentile, divide, clip; docs/mathematics.md, "Visualisation").
 /// </summary>
 /// <remarks>The map lives on the grid the method estimated it on: the image grid for gradient and CAFO/CASO, the
 /// (possibly coarser) perturbation grid for LEG.</remarks>

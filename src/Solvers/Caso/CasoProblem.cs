@@ -1,6 +1,7 @@
 using MathNet.Numerics.LinearAlgebra;
 using Saliency.Kernels.Backends;
 using Saliency.Linalg.Hessian;
+using System.Numerics.Tensors;
 
 namespace Saliency.Solvers.Caso;
 
@@ -35,6 +36,16 @@ public sealed record CasoProblemOptions
 
     /// <summary>Smooth CASO: the largest stacked class count n·c for the exact joint spectrum; beyond it the bound Σ wⱼ λ_max(Hⱼ) is used.</summary>
     public int ExactSpectrumMaxColumns { get; init; } = 2048;
+
+    /// <summary>Checks the settings (every builder calls this first).</summary>
+    /// <exception cref="CasoInputException">TopClasses or PowerIterations below 1, or a negative ExactSpectrumMaxColumns.</exception>
+    internal void Validate()
+    {
+        if (TopClasses is int k && k < 1) throw new CasoInputException($"TopClasses = {k} must be ≥ 1.", nameof(TopClasses));
+        if (PowerIterations < 1) throw new CasoInputException($"PowerIterations = {PowerIterations}: at least one power iteration.", nameof(PowerIterations));
+        if (ExactSpectrumMaxColumns < 0)
+            throw new CasoInputException($"ExactSpectrumMaxColumns = {ExactSpectrumMaxColumns} must be ≥ 0.", nameof(ExactSpectrumMaxColumns));
+    }
 }
 
 /// <summary>
@@ -158,17 +169,9 @@ public sealed class CasoProblem : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(probabilities);
         options ??= new CasoProblemOptions();
-        if (dimension < 1 || classCount < 1)
-            throw new HessianInputException($"d = {dimension} and c = {classCount} must be positive.", nameof(dimension));
-        if (jacobian.Length != (long)dimension * classCount)
-            throw new HessianInputException($"W holds {jacobian.Length} values, d·c = {(long)dimension * classCount}.", nameof(jacobian));
-        if (probabilities.Length != classCount)
-            throw new HessianInputException($"W has {classCount} classes but p has {probabilities.Length} entries.", nameof(probabilities));
-        SoftmaxCurvature.ValidateProbabilities(probabilities);
-        if (HasNonFinite(jacobian))
-            throw new HessianInputException("The Jacobian has a non-finite entry.", nameof(jacobian));
-        if (options.TopClasses is int k0 && k0 < 1) throw new CasoInputException($"TopClasses = {k0} must be ≥ 1.", nameof(options));
-        int target = options.Target ?? ArgMax(probabilities);
+        JacobianInput.Validate(jacobian, dimension, classCount, probabilities, paramName: nameof(jacobian));
+        options.Validate();
+        int target = options.Target ?? TensorPrimitives.IndexOfMax<double>(probabilities);
         if (target < 0 || target >= classCount)
             throw new CasoInputException($"Target class {target} is outside 0..{classCount - 1}.", nameof(options));
 
@@ -235,8 +238,7 @@ public sealed class CasoProblem : IDisposable
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(provider);
         options ??= new CasoProblemOptions();
-        if (options.TopClasses is int k0 && k0 < 1) throw new CasoInputException($"TopClasses = {k0} must be ≥ 1.", nameof(options));
-        if (options.PowerIterations < 1) throw new CasoInputException("At least one power iteration.", nameof(options));
+        options.Validate();
         int n = provider.Count;
         if (n < 1) throw new CasoInputException("The provider has no noisy copies.", nameof(provider));
         var samples = new ClassMajorJacobianSample[n];
@@ -250,7 +252,7 @@ public sealed class CasoProblem : IDisposable
             samples[j] = sj;
         }
         int d = samples[0].Dimension, c = samples[0].ClassCount;
-        int target = options.Target ?? ArgMax(samples[0].Probabilities);
+        int target = options.Target ?? TensorPrimitives.IndexOfMax<double>(samples[0].Probabilities);
         if (target < 0 || target >= c) throw new CasoInputException($"Target class {target} is outside 0..{c - 1}.", nameof(options));
 
         double weight = 1.0 / n, dropped = 0;
@@ -329,16 +331,9 @@ public sealed class CasoProblem : IDisposable
     /// <summary>Frees device resources of a kernel-backed Hessian operator, if any.</summary>
     public void Dispose() => (Hessian as IDisposable)?.Dispose();
 
-    private static bool HasNonFinite(ReadOnlySpan<float> values)
-    {
-        foreach (float v in values) if (!float.IsFinite(v)) return true;
-        return false;
-    }
-
     private static CasoProblem FromSamples(JacobianSample[] samples, CasoProblemOptions options)
     {
-        if (options.TopClasses is int k && k < 1) throw new CasoInputException($"TopClasses = {k} must be ≥ 1.", nameof(options));
-        if (options.PowerIterations < 1) throw new CasoInputException("At least one power iteration.", nameof(options));
+        options.Validate();
         int d = samples[0].Jacobian.RowCount, cTotal = samples[0].Jacobian.ColumnCount;
         for (int j = 0; j < samples.Length; j++)
         {
@@ -349,7 +344,7 @@ public sealed class CasoProblem : IDisposable
                 throw new CasoInputException(
                     $"Copy {j} has W of {s.Jacobian.RowCount}×{s.Jacobian.ColumnCount}, copy 0 has {d}×{cTotal}.", nameof(samples));
         }
-        int target = options.Target ?? ArgMax(samples[0].Probabilities);
+        int target = options.Target ?? TensorPrimitives.IndexOfMax<double>(samples[0].Probabilities);
         if (target < 0 || target >= cTotal)
             throw new CasoInputException($"Target class {target} is outside 0..{cTotal - 1}.", nameof(options));
 
@@ -430,11 +425,11 @@ public sealed class CasoProblem : IDisposable
         double estimate = 0;
         for (int it = 0; it < iterations; it++)
         {
-            double norm = System.Numerics.Tensors.TensorPrimitives.Norm<double>(v);
+            double norm = TensorPrimitives.Norm<double>(v);
             if (norm == 0) return 0;
-            System.Numerics.Tensors.TensorPrimitives.Divide<double>(v, norm, v);
+            TensorPrimitives.Divide<double>(v, norm, v);
             hessian.Multiply(v, hv, 1);
-            estimate = System.Numerics.Tensors.TensorPrimitives.Dot<double>(v, hv); // Rayleigh quotient ≤ λ_max
+            estimate = TensorPrimitives.Dot<double>(v, hv); // Rayleigh quotient ≤ λ_max
             hv.CopyTo(v, 0);
         }
         return Math.Max(0, estimate);
@@ -444,12 +439,5 @@ public sealed class CasoProblem : IDisposable
     {
         var g = w * Vector<double>.Build.Dense(r);
         for (int i = 0; i < gradient.Length; i++) gradient[i] += weight * g[i];
-    }
-
-    private static int ArgMax(double[] p)
-    {
-        int best = 0;
-        for (int i = 1; i < p.Length; i++) if (p[i] > p[best]) best = i;
-        return best;
     }
 }

@@ -31,20 +31,14 @@ public interface INoisyJacobianProvider
 /// <param name="Probabilities">p, length c, summing to 1.</param>
 public sealed record ClassMajorJacobianSample(float[] Jacobian, int Dimension, int ClassCount, double[] Probabilities)
 {
-    /// <summary>Checks sizes, finiteness and the probability vector.</summary>
+    /// <summary>Checks sizes, finiteness and the probability vector (<see cref="Saliency.Linalg.Hessian.JacobianInput"/>).</summary>
     /// <exception cref="Saliency.Linalg.Hessian.HessianInputException">Wrong lengths or a non-finite W entry.</exception>
     /// <exception cref="Saliency.Linalg.Hessian.ProbabilityVectorException">p is not a probability vector.</exception>
     public void Validate(string paramName = "sample")
     {
-        if (Jacobian is null || Probabilities is null || Dimension < 1 || ClassCount < 1)
-            throw new Saliency.Linalg.Hessian.HessianInputException("W, p, d ≥ 1 and c ≥ 1 are required.", paramName);
-        if (Jacobian.LongLength != (long)Dimension * ClassCount)
-            throw new Saliency.Linalg.Hessian.HessianInputException($"W holds {Jacobian.LongLength} values, d·c = {(long)Dimension * ClassCount}.", paramName);
-        if (Probabilities.Length != ClassCount)
-            throw new Saliency.Linalg.Hessian.HessianInputException($"W has {ClassCount} classes but p has {Probabilities.Length} entries.", paramName);
-        Saliency.Linalg.Hessian.SoftmaxCurvature.ValidateProbabilities(Probabilities, paramName: paramName);
-        foreach (float v in Jacobian)
-            if (!float.IsFinite(v)) throw new Saliency.Linalg.Hessian.HessianInputException("W has a non-finite entry.", paramName);
+        if (Jacobian is null || Probabilities is null)
+            throw new Saliency.Linalg.Hessian.HessianInputException("W and p are required.", paramName);
+        Saliency.Linalg.Hessian.JacobianInput.Validate<float>(Jacobian, Dimension, ClassCount, Probabilities, paramName: paramName);
     }
 }
 

@@ -230,6 +230,7 @@ public static class LegEstimator
             if (!(k >= 0) || !double.IsFinite(k))
                 throw new ArgumentOutOfRangeException(nameof(boundFactors), k, "Every K_L must be finite and ≥ 0.");
         solver ??= new TvLpOptions();
+        LegTvOptions.CheckSolver(solver, nameof(solver));
         int p = moments.Grid.Count, channels = moments.Channels, count = boundFactors.Count;
         var empirical = EmpiricalLeg(moments);
         var perChannel = new TvLpSolution[channels][];

@@ -85,7 +85,8 @@ public sealed record LegTvOptions
     /// <summary>L for <see cref="LegTvBoundRule.Fixed"/>.</summary>
     public double Bound { get; init; }
 
-    /// <summary>LP solver settings (its TargetMean is overridden per channel by the empirical LEG's mean).</summary>
+    /// <summary>LP solver settings. Its <see cref="TvLpOptions.TargetMean"/> must stay 0: LEG-TV sets it per channel to
+    /// the empirical LEG's mean (the paper's consistent estimate of the constant the LP leaves free).</summary>
     public TvLpOptions Solver { get; init; } = new();
 
     internal void Validate()
@@ -100,5 +101,14 @@ public sealed record LegTvOptions
                 throw new ArgumentOutOfRangeException(nameof(Bound), Bound, "L must be finite and ≥ 0.");
         }
         ArgumentNullException.ThrowIfNull(Solver, nameof(Solver));
+        CheckSolver(Solver, nameof(Solver));
+    }
+
+    /// <summary>Rejects a TargetMean that LEG-TV would silently replace by the empirical LEG's mean.</summary>
+    internal static void CheckSolver(TvLpOptions solver, string paramName)
+    {
+        if (solver.TargetMean != 0)
+            throw new ArgumentOutOfRangeException(paramName, solver.TargetMean,
+                "TargetMean is set per channel by LEG-TV (the empirical LEG's mean); leave it at 0.");
     }
 }

@@ -5,7 +5,7 @@ namespace Saliency.Solvers.Lp;
 
 /// <summary>
 /// The paper's-covariance LP <c>min ‖Dg‖₁ s.t. ‖b − s²Dg‖∞ ≤ L</c> as <c>min_g F(Dg)</c>,
-/// <c>F(z) = Σₑ |zₑ| + ι{|s² zₑ − bₑ| ≤ L}</c> (DESIGN.md, "a cheap exact form"); A = D, x = g, y ∈ Rᵐ.
+/// <c>F(z) = Σₑ |zₑ| + ι{|s² zₑ − bₑ| ≤ L}</c> (docs/mathematics.md, "The Chambolle–Pock form"); A = D, x = g, y ∈ Rᵐ.
 /// </summary>
 /// <remarks>
 /// <para><b>Dual.</b> The Fenchel dual of <c>min_g F(Dg)</c> is <c>max −F*(y) s.t. Dᵀy = 0</c>. F is the sum of

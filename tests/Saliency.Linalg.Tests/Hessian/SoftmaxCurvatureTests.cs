@@ -22,7 +22,7 @@ public class SoftmaxCurvatureTests
     [Test]
     public void FactorOfFullSimplexIsDiagSqrtPTimesProjector()
     {
-        // The design's form diag(√p)(I − √p√pᵀ) exactly (α = 1 when Σp = 1).
+        // The form diag(√p)(I − √p√pᵀ) of docs/mathematics.md exactly (α = 1 when Σp = 1).
         var p = HessianTestData.RandomProbabilities(9, 11);
         var s = p.Select(Math.Sqrt).ToArray();
         var expected = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(9, 9, (i, j) => s[i] * ((i == j ? 1 : 0) - s[i] * s[j]));

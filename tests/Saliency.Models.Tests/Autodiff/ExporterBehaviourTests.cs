@@ -5,6 +5,7 @@ using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
 using static Saliency.Models.Tests.Autodiff.JacobianHarness;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Autodiff;
 
@@ -238,7 +239,7 @@ public sealed class ExporterFuzzTests
     public void MutatedModelsAreExportedOrRefusedWithTypedExceptions()
     {
         var rng = new Random(2024);
-        var seed = Saliency.Models.Onnx.RandomModels.SmallCnn(channels: 1, size: 8, classes: 3, seed: 1);
+        var seed = Saliency.TestSupport.RandomModels.SmallCnn(channels: 1, size: 8, classes: 3, seed: 1);
         int exported = 0, refused = 0;
         for (int trial = 0; trial < 400; trial++)
         {

@@ -4,6 +4,7 @@ using Saliency.Models.Autodiff;
 using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Autodiff;
 

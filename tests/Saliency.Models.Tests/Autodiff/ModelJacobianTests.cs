@@ -6,6 +6,7 @@ using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
 using static Saliency.Models.Tests.Autodiff.JacobianHarness;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Autodiff;
 
@@ -18,7 +19,7 @@ namespace Saliency.Models.Tests.Autodiff;
 [TestFixture]
 public sealed class ModelJacobianTests
 {
-    private static ModelProto LoadLeNet() => ModelProto.Parser.ParseFrom(File.ReadAllBytes(BundledAssets.ModelPath));
+    private static ModelProto LoadLeNet() => ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel));
 
     private static ModelProto SmallResNet() => RandomModels.ResNetBlocks(channels: 3, size: 16, classes: 10, seed: 5, width: 4, blocks: 2);
 
@@ -29,7 +30,7 @@ public sealed class ModelJacobianTests
     /// </summary>
     private static float[] LeNetDigit()
     {
-        var x = BundledAssets.LoadDigits().ImageFloats(3);
+        var x = BundledLeNet.Digits().ImageFloats(3);
         var noise = RandomVector(new Random(4), x.Length, 0.02);
         return x.Zip(noise, (a, b) => a + b).ToArray();
     }

@@ -1,6 +1,7 @@
 using NUnit.Framework;
 using Saliency.Models.Onnx;
 using static Saliency.Models.Tests.Autodiff.JacobianHarness;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Autodiff;
 

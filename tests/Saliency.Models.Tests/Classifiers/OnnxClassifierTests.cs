@@ -3,6 +3,7 @@ using Saliency.Models.Classifiers;
 using Saliency.Models.Onnx;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Models.Tests.Classifiers;
 

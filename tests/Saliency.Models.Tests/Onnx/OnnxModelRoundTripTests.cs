@@ -178,7 +178,7 @@ public sealed class OnnxModelRoundTripTests
     [Test]
     public void BundledLeNet_LoadsWithItsDeclaredStructure()
     {
-        string path = Saliency.Models.Data.BundledAssets.ModelPath;
+        string path = RepoFiles.LeNetModel;
         var m = OnnxModel.Load(path);
         Assert.That(m.Inputs.Single().Shape, Is.EqualTo(new long[] { -1, 1, 28, 28 }));
         Assert.That(m.Outputs.Single().Shape, Is.EqualTo(new long[] { -1, 10 }));

@@ -28,7 +28,7 @@ public sealed class OrtParityTests
             .SetArgDisplayNames("ResNet18-shaped-small");
         yield return new TestCaseData(OpCoverageModel(), new long[] { 2, 4, 11, 11 }).SetArgDisplayNames("OpCoverage");
         yield return new TestCaseData(CeilModePoolModel(), new long[] { 2, 3, 7, 9 }).SetArgDisplayNames("CeilModePools");
-        yield return new TestCaseData(OnnxModel.Load(Saliency.Models.Data.BundledAssets.ModelPath).Proto, new long[] { 3, 1, 28, 28 })
+        yield return new TestCaseData(OnnxModel.Load(RepoFiles.LeNetModel).Proto, new long[] { 3, 1, 28, 28 })
             .SetArgDisplayNames("BundledLeNet");
     }
 

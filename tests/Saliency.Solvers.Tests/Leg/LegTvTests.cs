@@ -145,4 +145,15 @@ public class LegTvTests
         Assert.That(LegEstimator.TheoreticalBound(grid, 1000, 0.05), Is.EqualTo(expected).Within(1e-14));
         Assert.That(LegEstimator.TheoreticalBound(grid, 4000, 0.05), Is.EqualTo(expected / 2).Within(1e-14));
     }
+    [Test]
+    public void ATargetMeanThatLegTvWouldReplaceIsRejected()
+    {
+        var grid = new GridShape(4, 4);
+        var f = new LinearFunction(1, 4, 4, Enumerable.Range(0, 16).Select(i => (double)i).ToArray());
+        var moments = LegEstimator.EstimateMoments(f, new float[16], new LegOptions { Grid = grid, SampleCount = 40, Seed = 3 });
+        var solver = new TvLpOptions { TargetMean = 0.5 };
+        Assert.Throws<ArgumentOutOfRangeException>(() => LegEstimator.LegTv(moments, new LegTvOptions { Solver = solver }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => LegEstimator.LegTvPath(moments, [0.1], solver));
+        Assert.DoesNotThrow(() => LegEstimator.LegTv(moments, new LegTvOptions { Solver = new TvLpOptions() }));
+    }
 }

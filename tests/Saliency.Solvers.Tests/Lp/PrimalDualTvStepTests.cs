@@ -141,7 +141,7 @@ public class PrimalDualTvStepTests
     [Test]
     public void Step_RejectsScratchTooShortForItsRowBlocks()
     {
-        int rows = 8, cols = 5, p = rows * cols, m = PrimalDualTvStep.EdgeCount(rows, cols);
+        int rows = 8, cols = 5, p = rows * cols, m = new Saliency.Linalg.Grid.GridShape(rows, cols).DifferenceCount;
         Assert.Throws<ArgumentException>(() => PrimalDualTvStep.Step(rows, cols, new double[p], new double[m], new double[m],
             new double[p], new double[m], 0.1, 0.1, 0.1, 1, [], [], [], 0, new double[PrimalDualTvStep.ScratchLength(cols, 1)],
             false, out _, rowBlocks: 2));

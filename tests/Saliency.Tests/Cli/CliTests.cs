@@ -7,6 +7,7 @@ using Saliency.Imaging;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -45,7 +46,7 @@ public class CliTests : CliTestBase
         Assert.That(output, Does.Contain("[batch, 1, 28, 28]"));
         Assert.That(output, Does.Contain("[batch, 10]"));
         Assert.That(output, Does.Contain("ai.onnx 13"));
-        var model = OnnxModel.Load(BundledAssets.ModelPath);
+        var model = OnnxModel.Load(RepoFiles.LeNetModel);
         foreach (var (op, count) in model.OpHistogram)
             Assert.That(output, Does.Match($@"│ {op}\s*│\s*{count} │"), op);
         long parameters = model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
@@ -57,9 +58,9 @@ public class CliTests : CliTestBase
     [Test]
     public void PredictMatchesADirectOrtRunOnEverySample()
     {
-        var digits = BundledAssets.LoadDigits();
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
-        foreach (var file in Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order())
+        var digits = BundledLeNet.Digits();
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
+        foreach (var file in Directory.GetFiles(RepoFiles.Samples, "digit-*.png").Order())
         {
             var (exit, output, error) = Invoke("predict", "--image", file, "--top", "3");
             Assert.That(exit, Is.EqualTo(0), error);
@@ -80,7 +81,7 @@ public class CliTests : CliTestBase
     [Test]
     public void PredictTopTenIsADistribution()
     {
-        var (exit, output, _) = Invoke("predict", "--image", Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png"), "--top", "10");
+        var (exit, output, _) = Invoke("predict", "--image", Path.Combine(RepoFiles.Samples, "digit-3-0.png"), "--top", "10");
         Assert.That(exit, Is.EqualTo(0));
         var rows = TopRows(output);
         Assert.That(rows.Select(r => r.Class), Is.EquivalentTo(Enumerable.Range(0, 10)));
@@ -147,17 +148,16 @@ public class CliTests : CliTestBase
 
         var mlp = Path.Combine(Temp, "mlp.onnx");
         OnnxModel.FromProto(RandomModels.Mlp([784, 10], seed: 1)).Save(mlp);
-        AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(BundledAssets.SamplesPath, "digit-0-0.png")),
+        AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(RepoFiles.Samples, "digit-0-0.png")),
             "not a float image batch");
 
-        var root = BundledAssets.Root();
-        AssertUserError(Invoke("demo", "--images", Path.Combine(root, BundledAssets.LabelsRelativePath)), "magic");
+        AssertUserError(Invoke("demo", "--images", RepoFiles.DigitLabels), "magic");
     }
 
     [Test]
     public void BadOptionsAreRefused()
     {
-        var sample = Path.Combine(BundledAssets.SamplesPath, "digit-0-0.png");
+        var sample = Path.Combine(RepoFiles.Samples, "digit-0-0.png");
         AssertUserError(Invoke("predict", "--image", sample, "--top", "0"), "--top must be between 1 and 10");
         AssertUserError(Invoke("predict", "--image", sample, "--top", "11"), "--top must be between 1 and 10");
         var noImage = Invoke("predict");

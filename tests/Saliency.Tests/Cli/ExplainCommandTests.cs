@@ -5,6 +5,7 @@ using Saliency.Explainers;
 using Saliency.Imaging;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -29,8 +30,8 @@ public class ExplainCommandTests : CliTestBase
         Assert.That(png.Format, Is.EqualTo(PixelFormat.Rgb));
 
         // The picture is the hot colour map of the library's normalised map at the same settings (block (0,0) of each pixel).
-        var digits = BundledAssets.LoadDigits();
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
         var image = digits.ImageFloats(2);
         var map = ExplainerAsTheCliBuildsIt(method, seed: 4, samples: 200).Explain(classifier, image).Map;
         for (int y = 0; y < 28; y++)
@@ -53,7 +54,7 @@ public class ExplainCommandTests : CliTestBase
     private static IExplainer ExplainerAsTheCliBuildsIt(string method, ulong seed, int samples) => method switch
     {
         "gradient" => new GradientExplainer(GradientObjective.Logit),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new Saliency.Solvers.Caso.CasoOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo } }),
         "caso" => new CasoExplainer(),
         _ => new LegExplainer(new LegExplainerOptions { TotalVariation = method == "leg-tv", SampleCount = samples, Seed = seed }),
     };
@@ -61,7 +62,7 @@ public class ExplainCommandTests : CliTestBase
     [Test]
     public void ExplainsAPngImageForAGivenTarget()
     {
-        string sample = Directory.GetFiles(BundledAssets.SamplesPath, "digit-*.png").Order().First();
+        string sample = Directory.GetFiles(RepoFiles.Samples, "digit-*.png").Order().First();
         string outPath = Path.Combine(Temp, "map.png");
         var (exit, output, error) = Invoke("explain", "--method", "cafo", "--image", sample, "--target", "7", "--lambda1", "0", "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
@@ -111,5 +112,26 @@ public class ExplainCommandTests : CliTestBase
         var (exit, _, error) = Invoke("explain", "--method", "gradient", "--image", path, "--out", Path.Combine(Temp, "o.png"));
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error, Does.StartWith("error: ").And.Contain("5×5"));
+    }
+    [TestCase("gradient")]
+    [TestCase("caso")]
+    public void AModelWithNaNLogitsIsAUserError(string method)
+    {
+        string model = Path.Combine(Temp, "nan.onnx");
+        Saliency.TestSupport.BundledLeNet.WithLastBias(1, float.NaN).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", method, "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "nan.png"));
+        Assert.That(exit, Is.EqualTo(1), output);
+        Assert.That(error, Does.StartWith("error: ").And.Contain("non-finite logit"));
+        Assert.That(File.Exists(Path.Combine(Temp, "nan.png")), Is.False);
+    }
+
+    [Test]
+    public void LogitsBeyondTheExpRangeGiveFiniteProbabilities()
+    {
+        string model = Path.Combine(Temp, "scaled.onnx");
+        Saliency.TestSupport.BundledLeNet.WithScaledLastGemm(20f).Save(model);
+        var (exit, output, error) = Invoke("explain", "--method", "gradient", "--model", model, "--digit", "0", "--out", Path.Combine(Temp, "s.png"));
+        Assert.That(exit, Is.EqualTo(0), error);
+        Assert.That(output, Does.Not.Contain("NaN"));
     }
 }

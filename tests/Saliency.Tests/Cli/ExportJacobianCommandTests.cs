@@ -7,6 +7,7 @@ using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -32,12 +33,12 @@ public class ExportJacobianCommandTests : CliTestBase
         return lines[0];
     }
 
-    private static float[] SampleImage() => ImageCodec.Read(Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png")).ToGrayFloats();
+    private static float[] SampleImage() => ImageCodec.Read(Path.Combine(RepoFiles.Samples, "digit-3-0.png")).ToGrayFloats();
 
     private string ExportBundledModel()
     {
         var outPath = Path.Combine(Temp, "lenet.jacobian.onnx");
-        var (exit, output, error) = Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", outPath);
+        var (exit, output, error) = Invoke("export-jacobian", "--model", RepoFiles.LeNetModel, "--out", outPath);
         Assert.That(exit, Is.EqualTo(0), error);
         Assert.That(output, Does.Contain(outPath));
         Assert.That(File.Exists(outPath), Is.True);
@@ -77,7 +78,7 @@ public class ExportJacobianCommandTests : CliTestBase
         Assert.That(vjp.Shape, Is.EqualTo(new long[] { Classes, 1, 28, 28 }));
 
         // Oracle 1: the library's in-memory export driven through OnnxClassifier.
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
         var jacobian = classifier.Jacobian(image);
         Assert.That(jacobian.Classes, Is.EqualTo(Enumerable.Range(0, Classes)));
         for (int c = 0; c < Classes; c++)
@@ -93,7 +94,7 @@ public class ExportJacobianCommandTests : CliTestBase
         // Oracle 2 (independent of the exporter): finite differences of the original model's logits. LeNet is
         // piecewise linear and MaxPool ties on the flat background make some pixels kinks (one-sided slopes differ),
         // so only pixels where the forward and backward differences agree are compared, with the central difference.
-        using var original = InferenceSession.Create(BundledAssets.ModelPath);
+        using var original = InferenceSession.Create(RepoFiles.LeNetModel);
         double Logit(float[] x, int c) => original.Run([new FloatTensor("input", x, [1, 1, 28, 28])])[0].Data[c];
         var baseLogits = original.Run([new FloatTensor("input", image, [1, 1, 28, 28])])[0].Data;
         int predicted = Array.IndexOf(baseLogits, baseLogits.Max());
@@ -143,9 +144,9 @@ public class ExportJacobianCommandTests : CliTestBase
     {
         // A path below a directory that does not exist, and a path that is an existing directory.
         var inMissingDir = Path.Combine(Temp, "no-such-dir", "out.onnx");
-        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", inMissingDir)),
+        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", RepoFiles.LeNetModel, "--out", inMissingDir)),
             Does.StartWith("error: "));
-        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", BundledAssets.ModelPath, "--out", Temp)),
+        Assert.That(AssertOneLineUserError(Invoke("export-jacobian", "--model", RepoFiles.LeNetModel, "--out", Temp)),
             Does.StartWith("error: "));
     }
 }

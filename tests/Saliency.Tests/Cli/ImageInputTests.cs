@@ -6,6 +6,7 @@ using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Models.Runtime;
 using Saliency.Tests.Imaging;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Cli;
 
@@ -17,7 +18,7 @@ namespace Saliency.Tests.Cli;
 [TestFixture]
 public class ImageInputTests : CliTestBase
 {
-    private static string Sample => Path.Combine(BundledAssets.SamplesPath, "digit-3-0.png");
+    private static string Sample => Path.Combine(RepoFiles.Samples, "digit-3-0.png");
 
     private static List<(int Class, double Probability)> TopRows(string output) =>
         Regex.Matches(output, @"│\s*(\d+)\s*│\s*(\d+)\s*│\s*([0-9.]+)\s*│")
@@ -27,7 +28,7 @@ public class ImageInputTests : CliTestBase
     /// <summary>Softmax probabilities (float64) of the bundled model on a 28×28 gray input.</summary>
     private static double[] Expected(float[] pixels)
     {
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
         var logits = session.Run([new FloatTensor("input", pixels, [1, 1, 28, 28])])[0].Data;
         double max = logits.Max();
         var e = logits.Select(v => Math.Exp(v - max)).ToArray();
@@ -129,7 +130,7 @@ public class ImageInputTests : CliTestBase
         Assert.That(second.Exit, Is.EqualTo(0), second.Err);
 
         // The explained input is the decoded JPEG: the reported prediction is the classifier's on those pixels.
-        using var classifier = OnnxClassifier.Create(BundledAssets.ModelPath);
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
         int predicted = classifier.Predict(decoded.ToGrayFloats()).PredictedClass();
         Assert.That(first.Out, Does.Match($@"predicted class\s*│ {predicted} \(p = "));
 
@@ -156,7 +157,7 @@ public class ImageInputTests : CliTestBase
         var ok = Invoke("explain", "--method", "gradient", "--digit", "0", "--overlay", over, "--overlay-alpha", "0", "--scale", "2",
             "--out", Path.Combine(Temp, "m.png"));
         Assert.That(ok.Exit, Is.EqualTo(0), ok.Err);
-        var digit = BundledAssets.LoadDigits().ImageBytes(0).ToArray();
+        var digit = BundledLeNet.Digits().ImageBytes(0).ToArray();
         var picture = ImageCodec.Read(over);
         Assert.That((picture.Width, picture.Height), Is.EqualTo((56, 56)));
         for (int y = 0; y < 56; y++)

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using NUnit.Framework;
 using Saliency.Imaging;
 using Saliency.Models.Data;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Data;
 
@@ -33,7 +34,7 @@ public class DigitSetTests
     [Test]
     public void BundledDigitsAreTheDocumentedFiveHundred()
     {
-        var set = BundledAssets.LoadDigits();
+        var set = BundledLeNet.Digits();
         Assert.That((set.Count, set.Rows, set.Cols), Is.EqualTo((500, 28, 28)));
         var perClass = new int[10];
         foreach (var label in set.Labels) perClass[label]++;
@@ -48,13 +49,13 @@ public class DigitSetTests
     {
         // The samples were written by the training script's own PNG writer; our PNG reader must give back exactly
         // the bytes stored in the IDX file.
-        var set = BundledAssets.LoadDigits();
+        var set = BundledLeNet.Digits();
         for (int digit = 0; digit < 10; digit++)
         {
             var indices = Enumerable.Range(0, set.Count).Where(i => set.Label(i) == digit).Take(2).ToArray();
             for (int k = 0; k < 2; k++)
             {
-                var png = ImageCodec.Read(Path.Combine(BundledAssets.SamplesPath, $"digit-{digit}-{k}.png"));
+                var png = ImageCodec.Read(Path.Combine(RepoFiles.Samples, $"digit-{digit}-{k}.png"));
                 Assert.That((png.Width, png.Height, png.Format), Is.EqualTo((28, 28, PixelFormat.Gray)));
                 Assert.That(png.Pixels, Is.EqualTo(set.ImageBytes(indices[k]).ToArray()), $"digit-{digit}-{k}.png");
             }

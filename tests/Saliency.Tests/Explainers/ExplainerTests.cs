@@ -10,6 +10,7 @@ using Saliency.Models.Onnx.Proto;
 using Saliency.Solvers.Caso;
 using Saliency.Solvers.Leg;
 using Saliency.Solvers.Lp;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Explainers;
 
@@ -23,8 +24,8 @@ public class ExplainerTests
     [OneTimeSetUp]
     public void OpenLeNet()
     {
-        _lenet = OnnxClassifier.Create(BundledAssets.ModelPath);
-        var digits = BundledAssets.LoadDigits();
+        _lenet = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        var digits = BundledLeNet.Digits();
         // The least confident of the first 50 digits: a loss gradient far from zero makes the comparisons meaningful.
         int index = Enumerable.Range(0, 50).MinBy(i => _lenet.Predict(digits.ImageFloats(i)).Probabilities.Max());
         _digit = digits.ImageFloats(index);
@@ -36,7 +37,7 @@ public class ExplainerTests
     [Test]
     public void CafoWithZeroLambda1IsTheLossGradientOverTwoLambda2()
     {
-        var explanation = new CasoExplainer(new CasoExplainerOptions { Kind = CasoObjectiveKind.Cafo, Lambda1 = 0 }).Explain(_lenet, _digit);
+        var explanation = new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = 0 }).Explain(_lenet, _digit);
         var g = _lenet.LossGradient(_digit).Gradient;
         double lambda2 = explanation.Result.Lambda2;
         // λ2 rule: L/2 + 2 with L = λmax(W A Wᵀ), computed here from the c×c matrix (WᵀW)A, which has H's nonzero eigenvalues.

@@ -3,6 +3,7 @@ using NUnit.Framework;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Tests.Models;
 
@@ -26,7 +27,7 @@ public class BundledModelTests
     [Test]
     public void ModelInterfaceIsAsDocumented()
     {
-        var model = OnnxModel.Load(BundledAssets.ModelPath);
+        var model = OnnxModel.Load(RepoFiles.LeNetModel);
         Assert.That(model.DefaultOpset, Is.GreaterThanOrEqualTo(13));
         Assert.That(model.Inputs.Single().Name, Is.EqualTo("input"));
         Assert.That(model.Inputs.Single().Shape, Is.EqualTo(new long[] { -1, 1, 28, 28 }));
@@ -41,8 +42,8 @@ public class BundledModelTests
     [Test]
     public void ReachesTheReadmeAccuracyOnTheCommittedDigits()
     {
-        var digits = BundledAssets.LoadDigits();
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
         int correct = 0;
         for (int start = 0; start < digits.Count; start += 125)
         {
@@ -54,7 +55,7 @@ public class BundledModelTests
         Assert.That(correct / 500.0, Is.GreaterThanOrEqualTo(0.97), "the issue's bar");
 
         // The README must state exactly this figure.
-        var readme = File.ReadAllText(Path.Combine(BundledAssets.Root(), "README.md"));
+        var readme = File.ReadAllText(Path.Combine(RepoFiles.Root, "README.md"));
         Assert.That(readme, Does.Contain($"{StatedCorrect}/500"));
         Assert.That(readme, Does.Contain($"{100.0 * StatedCorrect / 500:0.00} %"));
     }
@@ -63,9 +64,9 @@ public class BundledModelTests
     public void OrtLogitsEqualTheFloat64ReferenceEvaluator()
     {
         // Independent oracle: the project's straightforward float64 ONNX interpreter on the same file.
-        var digits = BundledAssets.LoadDigits();
-        var model = OnnxModel.Load(BundledAssets.ModelPath);
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        var model = OnnxModel.Load(RepoFiles.LeNetModel);
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
         const int n = 40;
         var ort = Logits(session, digits, 0, n);
         var reference = ReferenceEvaluator.Evaluate(model.Proto,
@@ -79,8 +80,8 @@ public class BundledModelTests
     [Test]
     public void BatchSizeDoesNotChangeTheLogits()
     {
-        var digits = BundledAssets.LoadDigits();
-        using var session = InferenceSession.Create(BundledAssets.ModelPath);
+        var digits = BundledLeNet.Digits();
+        using var session = InferenceSession.Create(RepoFiles.LeNetModel);
         var batched = Logits(session, digits, 0, 16);
         for (int i = 0; i < 16; i++)
         {

@@ -7,7 +7,7 @@ namespace Saliency.Kernels.Ops;
 
 /// <summary>
 /// Batched Hessian-vector products of the cross-entropy loss on the logits through its factors,
-/// <c>H V = W (A (Wᵀ V))</c> with <c>A = diag(p) − p pᵀ</c> (DESIGN.md, CASO: exact for piecewise-linear networks,
+/// <c>H V = W (A (Wᵀ V))</c> with <c>A = diag(p) − p pᵀ</c> (docs/mathematics.md, "Gradient and Hessian of the loss": exact for piecewise-linear networks,
 /// the Gauss–Newton part otherwise), for k right-hand sides in one pass pair over W. H (d×d) is never formed.
 /// </summary>
 /// <remarks>

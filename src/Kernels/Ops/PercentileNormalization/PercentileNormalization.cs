@@ -5,7 +5,7 @@ using Saliency.Kernels.Cuda;
 namespace Saliency.Kernels.Ops;
 
 /// <summary>
-/// SmoothGrad's non-diverging normalisation of saliency maps (DESIGN.md, Visualisation): absolute value, sum over
+/// SmoothGrad's non-diverging normalisation of saliency maps (docs/mathematics.md, "Visualisation"): absolute value, sum over
 /// channels, cap at the q-th percentile (default 99), divide, clip to [0, 1]. Batched over maps.
 /// </summary>
 /// <remarks>
@@ -14,7 +14,7 @@ namespace Saliency.Kernels.Ops;
 /// <para><b>Percentile</b> as numpy's default (linear interpolation): with the sorted sums s₍₀₎ ≤ … ≤ s₍P−1₎,
 /// rank = q/100·(P−1), cap = s₍⌊rank⌋₎ + (rank − ⌊rank⌋)(s₍⌊rank⌋+1₎ − s₍⌊rank⌋₎). If cap = 0 the output is 1 where
 /// s &gt; 0 and 0 elsewhere (the limit of clip(s/cap)). Unlike the PAIR saliency library's
-/// <c>VisualizeImageGrayscale</c>, the minimum is not subtracted (DESIGN.md's definition).</para>
+/// <c>VisualizeImageGrayscale</c>, the minimum is not subtracted (docs/mathematics.md's definition).</para>
 /// <para>The CPU finds the order statistics by quickselect, the GPU by an exact radix select on the float bits; both
 /// sum channels in the same order in float and divide in double, so the outputs agree bit for bit.</para>
 /// </remarks>

@@ -42,8 +42,8 @@ public struct PrimalDualStepStats
 /// </remarks>
 public static unsafe class PrimalDualTvStep
 {
-    /// <summary>Number of rows m = 2·p1·p2 − p1 − p2 of the forward-difference operator D.</summary>
-    public static int EdgeCount(int rows, int cols) => (rows - 1) * cols + rows * (cols - 1);
+    /// <summary>Number of rows m = 2·p1·p2 − p1 − p2 of the forward-difference operator D (<see cref="TotalVariation.DifferenceCount"/>, the one count).</summary>
+    public static int EdgeCount(int rows, int cols) => TotalVariation.DifferenceCount(rows, cols);
 
     /// <summary>
     /// Exact ‖D‖₂² = λ_max(DᵀD) = 4 sin²(π(p1−1)/(2p1)) + 4 sin²(π(p2−1)/(2p2)) (Neumann Laplacian, DCT-II

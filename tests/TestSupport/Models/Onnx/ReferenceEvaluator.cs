@@ -1,6 +1,8 @@
 using Saliency.Models.Onnx.Proto;
 
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// A deliberately plain float64 interpreter of ONNX graphs: the independent oracle against which ONNX

@@ -1,4 +1,6 @@
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// A dense row-major float64 tensor used by <see cref="ReferenceEvaluator"/>. Integer tensors (shapes,

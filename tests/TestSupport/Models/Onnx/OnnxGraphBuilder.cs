@@ -1,6 +1,8 @@
 using Saliency.Models.Onnx.Proto;
 
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// Builds ONNX models in C#: inputs, initializers, nodes and outputs, then <see cref="Build"/> gives a

@@ -1,15 +1,15 @@
-using System.Reflection;
+using Saliency.Models.Data;
 
-namespace Saliency.Models.Data;
+namespace Saliency.Cli;
 
 /// <summary>
-/// Finds the demo model and digits that ship with the repository (<c>models/lenet.onnx</c>, <c>data/</c>).
-/// Search order: the directory in the environment variable <see cref="EnvironmentVariable"/>; the directories
-/// above <see cref="AppContext.BaseDirectory"/>; the directories above the current directory; the repository
-/// root recorded at build time (needed when the build output lives outside the tree, e.g. with
-/// <c>SALIENCY_BUILD_ROOT</c>).
+/// Finds the demo model and digits (<c>models/lenet.onnx</c>, <c>data/</c>). The build copies them next to the
+/// command (Saliency.Cli.csproj), so the command finds them from any working directory and wherever the build
+/// output lives, without recording a path of the build machine. Search order: the directory in the environment
+/// variable <see cref="EnvironmentVariable"/>; <see cref="AppContext.BaseDirectory"/> and the directories above it;
+/// the directories above the current directory.
 /// </summary>
-public static class BundledAssets
+internal static class BundledAssets
 {
     /// <summary>Environment variable naming the repository root (the folder that holds <c>models/</c> and <c>data/</c>).</summary>
     public const string EnvironmentVariable = "SALIENCY_HOME";
@@ -60,9 +60,5 @@ public static class BundledAssets
         foreach (var start in new[] { AppContext.BaseDirectory, Directory.GetCurrentDirectory() })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 yield return dir.FullName;
-        var recorded = typeof(BundledAssets).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-            .FirstOrDefault(a => a.Key == "SaliencyRepoRoot")?.Value;
-        if (!string.IsNullOrEmpty(recorded))
-            yield return Path.GetFullPath(recorded);
     }
 }

@@ -1,7 +1,9 @@
 using Saliency.Models.Onnx.Proto;
 using static Saliency.Models.Onnx.OnnxAttributes;
 
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// The op implementations of <see cref="ReferenceEvaluator"/>, written as direct transcriptions of the

@@ -1,6 +1,8 @@
 using Saliency.Models.Onnx.Proto;
 
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// Ready-made classifier models with seeded random weights, built with <see cref="OnnxGraphBuilder"/>:

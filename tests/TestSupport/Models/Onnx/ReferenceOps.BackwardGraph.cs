@@ -1,7 +1,9 @@
 using Saliency.Models.Onnx.Proto;
 using static Saliency.Models.Onnx.OnnxAttributes;
 
-namespace Saliency.Models.Onnx;
+using Saliency.Models.Onnx;
+
+namespace Saliency.TestSupport;
 
 /// <summary>
 /// The ops that derivative graphs (the Jacobian exporter's backward rules) are made of, beyond the forward ops
