@@ -2,9 +2,9 @@ using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
 using Saliency.Bench.Jacobian;
 using Saliency.Models.Autodiff;
-using Saliency.Models.Data;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
+using Saliency.TestSupport;
 
 namespace Saliency.Bench.Models;
 
@@ -41,8 +41,8 @@ public class SessionThreadingBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BundledAssets.ModelPath));
-        var digits = BundledAssets.LoadDigits();
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel));
+        var digits = BundledLeNet.Digits();
         byte[] bytes;
         string input = model.Graph.Input[0].Name;
         if (Workload == Work.Jacobian10)
