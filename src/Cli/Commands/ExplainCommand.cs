@@ -12,7 +12,7 @@ using Spectre.Console;
 namespace Saliency.Cli.Commands;
 
 /// <summary>
-/// <c>saliency explain --method gradient|cafo|caso|leg|leg-tv [--model m.onnx] (--image x.png [--resize] | --digit i) [--target c]
+/// <c>saliency explain --method gradient|cafo|caso|leg|leg-tv|<see cref="BaselineMethods"/> [--model m.onnx] (--image x.png [--resize] | --digit i) [--target c]
 /// [--out map.png] [--overlay over.png [--overlay-alpha a]] [--seed s] [--lambda1 v] [--samples n] [--scale k]</c>: one saliency
 /// map of one image, written as a PNG (hot colour map of the normalised map), optionally also blended over the input
 /// picture, with a short summary of the prediction and the method's report.
@@ -23,13 +23,13 @@ internal static class ExplainCommand
     internal const double DefaultBoundFactor = 0.1;
 
     /// <summary>The methods, as <c>--method</c> accepts them.</summary>
-    public static readonly string[] Methods = ["gradient", "cafo", "caso", "leg", "leg-tv"];
+    public static readonly string[] Methods = ["gradient", "cafo", "caso", "leg", "leg-tv", .. BaselineMethods.Methods];
 
     public static Command Create()
     {
         var method = new Option<string>("--method")
         {
-            Description = "Saliency method: gradient (∇ target logit), cafo, caso (λ1 sweep unless --lambda1), leg, leg-tv.",
+            Description = "Saliency method: gradient (∇ target logit), cafo, caso (λ1 sweep unless --lambda1), leg, leg-tv, " + BaselineMethods.Description + ".",
             Required = true,
         };
         method.AcceptOnlyFromAmong(Methods);
@@ -47,7 +47,11 @@ internal static class ExplainCommand
         };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the LEG perturbations.", DefaultValueFactory = _ => 0 };
         var lambda1 = new Option<double?>("--lambda1") { Description = "CAFO/CASO: a fixed λ1 instead of the sparsity sweep." };
-        var samples = new Option<int>("--samples") { Description = "LEG: number of model evaluations n.", DefaultValueFactory = _ => 1000 };
+        var samples = new Option<int?>("--samples")
+        {
+            Description = "LEG: model evaluations n (default 1000); smoothgrad: noisy copies (50); lime: samples (1000); kernelshap: sampled coalitions (2048); smooth-caso/cafo: copies (16).",
+        };
+        var baselines = new BaselineMethods();
         var boundFactor = new Option<double>("--bound-factor")
         {
             Description = "LEG-TV: K_L of the constraint level L = K_L · L_max (paper: 0.05 or 0.1).",
@@ -58,12 +62,13 @@ internal static class ExplainCommand
         {
             method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale,
         };
+        foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
             string name = parseResult.GetValue(method)!;
             int k = parseResult.GetValue(scale);
             if (k < 1 || k > 64) throw new UserInputException($"--scale must be between 1 and 64, got {k}.");
-            int n = parseResult.GetValue(samples);
+            int n = parseResult.GetValue(samples) ?? BaselineMethods.DefaultSamples(name);
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
@@ -77,7 +82,9 @@ internal static class ExplainCommand
                 throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
             double kl = parseResult.GetValue(boundFactor);
             if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
-            var explainer = Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
+            var explainer = BaselineMethods.Handles(name)
+                ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1))
+                : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
             Explanation explanation;
             try
             {
