@@ -101,7 +101,7 @@ internal static class DemoCommand
     private static void ModelSection(DemoContext c)
     {
         InfoCommand.Render(c.Console, c.ModelPath, c.Model);
-        c.Console.WriteLine($"ONNX Runtime {InferenceSession.RuntimeVersion} ({InferenceSession.RuntimeLibraryPath})");
+        c.Console.WriteLine(InfoCommand.RuntimeLine());
     }
 
     private static void PredictionSection(DemoContext c)
