@@ -1,6 +1,6 @@
 namespace Saliency.Kernels.Backends;
 
-/// <summary>A backend was selected that cannot run here (no driver, no GPU, no NVRTC); <see cref="Exception.Message"/> says why.</summary>
+/// <summary>A backend was selected that cannot run here (no driver, no GPU); <see cref="Exception.Message"/> says why.</summary>
 public sealed class BackendUnavailableException : Exception
 {
     /// <summary>Creates the exception for <paramref name="kind"/> with the probing <paramref name="reason"/>.</summary>

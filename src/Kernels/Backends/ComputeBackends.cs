@@ -1,52 +1,70 @@
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Backends;
 
 /// <summary>
-/// Factory and availability probe for compute backends. The CPU backend is always there; CUDA needs
-/// <c>libcuda.so.1</c>, a device and an NVRTC library (<c>libnvrtc.so.13</c>, <c>.12</c>, …) at run time.
+/// Factory and availability probe for compute backends. <see cref="BackendKind.Cpu"/> and
+/// <see cref="BackendKind.IlgpuCpu"/> are always there; <see cref="BackendKind.Cuda"/> needs the NVIDIA driver
+/// (<c>libcuda.so.1</c>) and a device at run time (ILGPU compiles the kernels to PTX itself: no CUDA toolkit needed).
 /// </summary>
 public static class ComputeBackends
 {
     /// <summary>The shared CPU backend (stateless apart from its thread pool use; never needs disposing).</summary>
     public static CpuBackend Cpu => CpuBackend.Shared;
 
-    /// <summary>Whether a CUDA backend can be created here; <paramref name="reason"/> explains why not.</summary>
-    public static bool IsCudaAvailable(out string reason) => CudaRuntime.Probe(out reason);
-
-    /// <summary>Creates a CUDA backend on device <paramref name="deviceOrdinal"/>, or returns null with the reason.</summary>
-    public static CudaBackend? TryCreateCuda(out string reason, int deviceOrdinal = 0)
-    {
-        if (!CudaRuntime.Probe(out reason)) return null;
-        try
-        {
-            return new CudaBackend(deviceOrdinal);
-        }
-        catch (CudaException ex)
-        {
-            reason = ex.Message;
-            return null;
-        }
-        catch (ArgumentOutOfRangeException ex)
-        {
-            reason = ex.Message;
-            return null;
-        }
-    }
-
-    /// <summary>Creates the backend of kind <paramref name="kind"/>.</summary>
-    /// <exception cref="BackendUnavailableException">The backend cannot run here; the message says why.</exception>
-    public static IComputeBackend Create(BackendKind kind, int deviceOrdinal = 0)
+    /// <summary>Whether a backend of kind <paramref name="kind"/> can be created here; <paramref name="reason"/> explains why not.</summary>
+    public static bool IsAvailable(BackendKind kind, out string reason, int deviceOrdinal = 0)
     {
         switch (kind)
         {
             case BackendKind.Cpu:
-                return Cpu;
+            case BackendKind.IlgpuCpu:
+                reason = "";
+                return true;
             case BackendKind.Cuda:
-                return TryCreateCuda(out var reason, deviceOrdinal) ?? throw new BackendUnavailableException(kind, reason);
+                try
+                {
+                    return IlgpuRuntime.ProbeCuda(deviceOrdinal, out reason);
+                }
+                catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException)
+                {
+                    reason = $"the CUDA driver could not be initialised ({ex.Message})";
+                    return false;
+                }
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown backend kind.");
         }
     }
+
+    /// <summary>Creates a backend of kind <paramref name="kind"/>, or returns null with the reason it is unavailable.</summary>
+    public static IComputeBackend? TryCreate(BackendKind kind, out string reason, int deviceOrdinal = 0)
+    {
+        if (!IsAvailable(kind, out reason, deviceOrdinal)) return null;
+        try
+        {
+            return kind switch
+            {
+                BackendKind.Cpu => Cpu,
+                BackendKind.IlgpuCpu => new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel)),
+                _ => new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCudaAccelerator(deviceOrdinal)),
+            };
+        }
+        catch (Exception ex) when (ex is ILGPU.Runtime.AcceleratorException or InvalidOperationException or NotSupportedException)
+        {
+            reason = ex.Message;
+            return null;
+        }
+    }
+
+    /// <summary>Creates the backend of kind <paramref name="kind"/> (a new ILGPU accelerator for the ILGPU kinds: dispose it).</summary>
+    /// <exception cref="BackendUnavailableException">The backend cannot run here; the message says why.</exception>
+    public static IComputeBackend Create(BackendKind kind, int deviceOrdinal = 0) =>
+        TryCreate(kind, out var reason, deviceOrdinal) ?? throw new BackendUnavailableException(kind, reason);
+
+    /// <summary>Creates a CUDA backend on device <paramref name="deviceOrdinal"/>, or returns null with the reason.</summary>
+    public static IlgpuBackend? TryCreateCuda(out string reason, int deviceOrdinal = 0) =>
+        (IlgpuBackend?)TryCreate(BackendKind.Cuda, out reason, deviceOrdinal);
 }

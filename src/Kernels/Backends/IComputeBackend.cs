@@ -5,8 +5,8 @@ namespace Saliency.Kernels.Backends;
 /// take <see cref="DeviceBuffer{T}"/>s and run on the backend that owns them, in submission order.
 /// </summary>
 /// <remarks>
-/// <para><b>Queue semantics.</b> Each backend instance is one in-order queue (a CUDA stream for
-/// <see cref="BackendKind.Cuda"/>; immediate execution on the calling thread for <see cref="BackendKind.Cpu"/>).
+/// <para><b>Queue semantics.</b> Each backend instance is one in-order queue (the ILGPU accelerator's default stream for
+/// <see cref="BackendKind.Cuda"/> and <see cref="BackendKind.IlgpuCpu"/>; immediate execution on the calling thread for <see cref="BackendKind.Cpu"/>).
 /// Kernels may return before the work is done; <see cref="Download{T}"/> and <see cref="Synchronize"/> wait for
 /// all work queued before them. Independent queues on one GPU are obtained by creating several backends.</para>
 /// <para><b>Element types.</b> Buffers hold <see cref="float"/>, <see cref="double"/> or <see cref="int"/> (class

@@ -55,12 +55,13 @@ public class KernelBackedCasoTests
     [Test]
     public void CpuKernelMatchesFloat64DensePath() => Check(ComputeBackends.Cpu);
 
-    [Test]
-    public void CudaKernelMatchesFloat64DensePath()
+    [TestCase(BackendKind.IlgpuCpu)]
+    [TestCase(BackendKind.Cuda)]
+    public void IlgpuKernelMatchesFloat64DensePath(BackendKind kind)
     {
-        using var cuda = ComputeBackends.TryCreateCuda(out string reason);
-        if (cuda is null) Assert.Ignore($"No CUDA backend here: {reason}");
-        Check(cuda!);
+        using var backend = ComputeBackends.TryCreate(kind, out string reason);
+        if (backend is null) Assert.Ignore($"No {kind} backend here: {reason}");
+        Check(backend!);
     }
 
     [Test]

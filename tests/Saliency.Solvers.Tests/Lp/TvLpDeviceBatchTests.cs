@@ -5,7 +5,7 @@ using Saliency.Solvers.Lp;
 
 namespace Saliency.Solvers.Tests.Lp;
 
-/// <summary>The lockstep batch solver over the compute backends (CPU here; CUDA where a GPU exists).</summary>
+/// <summary>The lockstep batch solver over the compute backends (CPU and ILGPU's CPU accelerator here; CUDA where a GPU exists).</summary>
 [TestFixture]
 public class TvLpDeviceBatchTests
 {
@@ -55,16 +55,19 @@ public class TvLpDeviceBatchTests
         }
     }
 
-    [Test]
-    public void Cuda_MatchesTheCpuBackend()
+    // The ILGPU kernels on ILGPU's CPU accelerator run in every test run (small grid: the accelerator simulates GPU
+    // threads); on CUDA where a device exists.
+    [TestCase(BackendKind.IlgpuCpu, 12, 10)]
+    [TestCase(BackendKind.Cuda, 28, 28)]
+    public void IlgpuBackend_MatchesTheCpuBackend(BackendKind kind, int rows, int cols)
     {
-        using var cuda = ComputeBackends.TryCreateCuda(out string reason);
+        using var cuda = ComputeBackends.TryCreate(kind, out string reason);
         if (cuda is null)
         {
-            Assert.Ignore($"No CUDA device: {reason}");
+            Assert.Ignore($"No {kind} backend: {reason}");
             return;
         }
-        var problems = Batch(28, 28);
+        var problems = Batch(rows, cols);
         var onGpu = TvLpDeviceBatchSolver.Solve(cuda, problems);
         var onCpu = TvLpDeviceBatchSolver.Solve(ComputeBackends.Cpu, problems);
         for (int i = 0; i < problems.Length; i++)

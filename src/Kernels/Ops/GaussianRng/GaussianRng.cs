@@ -1,7 +1,10 @@
 using System.Numerics;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -22,7 +25,6 @@ namespace Saliency.Kernels.Ops;
 public static class GaussianRng
 {
     private const uint M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("GaussianRng.cu"));
 
     /// <summary>The Philox4x32-10 bijection of one 128-bit counter under a 64-bit key (Random123 word order).</summary>
     public static (uint, uint, uint, uint) Philox4x32(uint c0, uint c1, uint c2, uint c3, uint k0, uint k1)
@@ -51,12 +53,14 @@ public static class GaussianRng
             case CpuBackend cpu:
                 FillCpu(cpu.Own(destination).Span, seed, offset, mean, std);
                 break;
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
                 if (destination.Length == 0) return;
-                var kernel = cuda.GetKernel(Source.Value, "gaussian_fill_" + ElementTypes.CudaSuffix<T>());
-                long blocks = (long)(((offset + (ulong)destination.Length - 1) >> 2) - (offset >> 2) + 1);
-                var args = CudaLaunchArgs.Rent().Add(cuda.Own(destination)).Add((long)destination.Length).Add(seed).Add(offset).Add(mean).Add(std);
-                cuda.Launch1D(kernel, blocks, args);
+                int blocks = checked((int)(((offset + (ulong)destination.Length - 1) >> 2) - (offset >> 2) + 1));
+                var spread = gpu.Spread(blocks);
+                if (Retype.IsSingle<T>())
+                    KernelFor<float, F32>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(destination)).View, seed, offset, mean, std);
+                else
+                    KernelFor<double, F64>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(destination)).View, seed, offset, mean, std);
                 break;
             default:
                 throw new NotSupportedException($"Backend {destination.Backend.Kind} has no RNG kernel.");
@@ -117,9 +121,37 @@ public static class GaussianRng
     {
         var (r0, r1, r2, r3) = Philox4x32((uint)block, (uint)(block >> 32), 0, 0, (uint)seed, (uint)(seed >> 32));
         const double twoPi = 6.283185307179586;
-        double rad0 = Math.Sqrt(-2.0 * Math.Log(Unit(r0))), th0 = twoPi * Unit(r1);
-        double rad1 = Math.Sqrt(-2.0 * Math.Log(Unit(r2))), th1 = twoPi * Unit(r3);
-        return (rad0 * Math.Cos(th0), rad0 * Math.Sin(th0), rad1 * Math.Cos(th1), rad1 * Math.Sin(th1));
+        // XMath (ILGPU.Algorithms): the host and every accelerator call the same functions (System.Math on the host and
+        // the CPU accelerator; ILGPU's device implementations on CUDA, which may differ in the last bits).
+        double rad0 = XMath.Sqrt(-2.0 * XMath.Log(Unit(r0))), th0 = twoPi * Unit(r1);
+        double rad1 = XMath.Sqrt(-2.0 * XMath.Log(Unit(r2))), th1 = twoPi * Unit(r3);
+        return (rad0 * XMath.Cos(th0), rad0 * XMath.Sin(th0), rad1 * XMath.Cos(th1), rad1 * XMath.Sin(th1));
+    }
+
+    private static Action<Index1D, Spread, ArrayView<T>, ulong, ulong, double, double> KernelFor<T, TE>(IlgpuBackend gpu)
+        where T : unmanaged where TE : struct, IElement<T> =>
+        gpu.GetKernel($"GaussianRng<{typeof(T).Name}>",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ulong, ulong, double, double>(Kernel<T, TE>));
+
+    /// <summary>ILGPU kernel, one work item per Philox block (see Spread): <see cref="Block"/> and the window test of <see cref="Put{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> output, ulong seed, ulong offset, double mean, double std)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int j = spread.First(t); j < spread.End(t); j += spread.Step) KernelItem<T, TE>(j, output, seed, offset, mean, std);
+    }
+
+    private static void KernelItem<T, TE>(int j, ArrayView<T> output, ulong seed, ulong offset, double mean, double std)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        ulong b = (offset >> 2) + (ulong)(int)j;
+        var (z0, z1, z2, z3) = Block(seed, b);
+        ulong n = (ulong)output.Length;
+        ulong g = b * 4;
+        if (g >= offset && g - offset < n) output[(long)(g - offset)] = e.FromDouble(mean + std * z0);
+        if (g + 1 >= offset && g + 1 - offset < n) output[(long)(g + 1 - offset)] = e.FromDouble(mean + std * z1);
+        if (g + 2 >= offset && g + 2 - offset < n) output[(long)(g + 2 - offset)] = e.FromDouble(mean + std * z2);
+        if (g + 3 >= offset && g + 3 - offset < n) output[(long)(g + 3 - offset)] = e.FromDouble(mean + std * z3);
     }
 
     private static double Unit(uint r) => (r + 0.5) * 2.3283064365386963e-10;

@@ -1,7 +1,11 @@
 using System.Numerics.Tensors;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Algorithms.ScanReduceOperations;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -16,17 +20,14 @@ namespace Saliency.Kernels.Ops;
 /// sides V and the results HV are k×d row-major (right-hand side r at <c>r·d</c>).</para>
 /// <para><b>Class subsets.</b> A subset S of classes (e.g. the top-k by probability) uses the rows of W and entries of
 /// p of S only: <c>H_S = W_S (diag(p_S) − p_S p_Sᵀ) W_Sᵀ</c>, the principal sub-block of A, with p_S not
-/// renormalised. On the CPU (and CUDA without cuBLAS) restriction costs nothing: the passes stream just those
-/// classes' rows; CUDA with cuBLAS gathers them once into a compact c'×d copy on first use.</para>
+/// renormalised. Restriction costs nothing on any backend: the passes read just those classes' rows of W in place.</para>
 /// <para><b>Validation.</b> W and p are checked once at construction (W finite, p finite in [0, 1] with sum ≤ 1 + 1e-3,
 /// subset indices distinct and in range). Each <see cref="Apply"/> checks sizes, and on the CPU backend that V is
-/// finite; device-resident V on CUDA is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
+/// finite; device-resident V on the ILGPU backends is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
 /// <para>Not safe for concurrent <see cref="Apply"/> calls on one instance (they are serialised by a lock).</para>
 /// </remarks>
 public sealed class HessianVectorProduct : IDisposable
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("HessianVectorProduct.cu"));
-    private static readonly int[] CudaBlockSizes = [16, 8, 4, 2, 1];
 
     private readonly object _gate = new();
     private readonly DeviceBuffer<float> _w;
@@ -38,16 +39,12 @@ public sealed class HessianVectorProduct : IDisposable
     private float[] _z = [];
     private double[] _u = [];
 
-    // CUDA workspace.
-    private CudaBuffer<int>? _classesDevice;
-    private CudaBuffer<float>? _pDevice;
-    private CudaBuffer<double>? _partialDevice;
-    private CudaBuffer<double>? _uDevice;
-    private CudaBuffer<float>? _zDevice;
-    private int _cudaCapacityK;
-    private CudaBuffer<float>? _uColumnMajor;
-    private CudaBuffer<float>? _compactRows;
-    private readonly bool _allClasses;
+    // ILGPU workspace (grown to the largest k seen).
+    private DeviceBuffer<int>? _classesDevice;
+    private DeviceBuffer<float>? _pDevice;
+    private DeviceBuffer<double>? _partialDevice;
+    private DeviceBuffer<float>? _zDevice;
+    private int _deviceCapacityK;
 
     /// <summary>
     /// Creates the operator for the Jacobian <paramref name="jacobian"/> (class-major d×c, see remarks) and the softmax
@@ -90,7 +87,6 @@ public sealed class HessianVectorProduct : IDisposable
                 if (!seen.Add(j)) throw new ArgumentException($"Class index {j} appears twice in the subset.", nameof(classSubset));
             }
         }
-        _allClasses = _classes.Length == classCount && _classes.Select((j, i) => j == i).All(b => b);
         _pActive = new float[_classes.Length];
         for (int i = 0; i < _classes.Length; i++) _pActive[i] = probabilities[_classes[i]];
         _w = jacobian;
@@ -102,14 +98,14 @@ public sealed class HessianVectorProduct : IDisposable
             case CpuBackend cpu:
                 KernelGuard.Finite((ReadOnlySpan<float>)cpu.Own(jacobian).Span, "jacobian");
                 break;
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
                 Span<long> bad = stackalloc long[1];
                 Reductions.CountNonFinite(jacobian, jacobian.Length, bad);
                 if (bad[0] != 0) throw new NonFiniteValueException($"The Jacobian W has {bad[0]} non-finite entries.", nameof(jacobian));
-                _classesDevice = cuda.Own(cuda.Allocate<int>(_classes.Length));
-                cuda.Upload<int>(_classes, _classesDevice);
-                _pDevice = cuda.Own(cuda.Allocate<float>(_pActive.Length));
-                cuda.Upload<float>(_pActive, _pDevice);
+                _classesDevice = gpu.Allocate<int>(_classes.Length);
+                gpu.Upload<int>(_classes, _classesDevice);
+                _pDevice = gpu.Allocate<float>(_pActive.Length);
+                gpu.Upload<float>(_pActive, _pDevice);
                 break;
             default:
                 throw new NotSupportedException($"Backend {jacobian.Backend.Kind} has no HVP kernel.");
@@ -122,16 +118,11 @@ public sealed class HessianVectorProduct : IDisposable
     /// <summary>Number of classes c of W.</summary>
     public int ClassCount { get; }
 
-    /// <summary>
-    /// On CUDA, run both passes as cuBLAS SGEMMs when cuBLAS is installed (default true; a class subset is then
-    /// gathered once into a compact c'×d device copy); false forces the project's own kernels (used to test both paths).
-    /// </summary>
-    public bool PreferCublas { get; set; } = true;
-
     /// <summary>The classes H uses (all, or the subset), in order.</summary>
     public IReadOnlyList<int> ActiveClasses => _classes;
 
-    /// <summary>Bytes of W streamed by one <see cref="Apply"/> with k ≤ 16 (two passes over the active rows).</summary>
+    /// <summary>Bytes of W streamed by one <see cref="Apply"/> on the CPU backend (two passes over the active rows; the
+    /// ILGPU kernels re-read W per right-hand side in pass 1, mostly from cache).</summary>
     public long BytesStreamedPerApply => 2L * _classes.Length * Dimension * sizeof(float);
 
     /// <summary>
@@ -139,7 +130,8 @@ public sealed class HessianVectorProduct : IDisposable
     /// (k×d row-major in and out). <paramref name="result"/> must not be <paramref name="vectors"/>.
     /// </summary>
     /// <exception cref="BufferSizeMismatchException">Lengths are not k·d with k ≥ 1, or differ.</exception>
-    /// <exception cref="NonFiniteValueException">V contains NaN/∞ (checked on the CPU backend).</exception>
+    /// <exception cref="NonFiniteValueException">V contains NaN/∞ (checked on the CPU backend; device-resident V is not
+    /// rescanned per call, use <see cref="Reductions.CountNonFinite{T}"/>).</exception>
     public void Apply(DeviceBuffer<float> vectors, DeviceBuffer<float> result)
     {
         ArgumentNullException.ThrowIfNull(vectors);
@@ -160,7 +152,7 @@ public sealed class HessianVectorProduct : IDisposable
             }
             else
             {
-                ApplyCuda((CudaBackend)_w.Backend, ((CudaBackend)_w.Backend).Own(vectors), ((CudaBackend)_w.Backend).Own(result), k);
+                ApplyIlgpu((IlgpuBackend)_w.Backend, vectors, result, k);
             }
         }
     }
@@ -233,67 +225,92 @@ public sealed class HessianVectorProduct : IDisposable
         }
     }
 
-    private void ApplyCuda(CudaBackend cuda, CudaBuffer<float> v, CudaBuffer<float> hv, int k)
+    // Three ILGPU launches: pass 1 (one group per (segment, class, right-hand side), ILGPU.Algorithms group reduction in
+    // double), the middle step A·U (one thread per right-hand side) and pass 2 (one work item per pixel).
+    // cuBLAS (ILGPU.Algorithms' CuBlas) is not used: without a GPU here its benefit over these kernels is unmeasured.
+    private void ApplyIlgpu(IlgpuBackend gpu, DeviceBuffer<float> v, DeviceBuffer<float> hv, int k)
     {
-        int cA = _classes.Length;
-        long d = Dimension;
-        int parts = (int)Math.Clamp((d + 8191) / 8192, 1, 256);
-        if (_cudaCapacityK < k)
+        int cA = _classes.Length, d = Dimension;
+        int parts = (int)Math.Clamp((d + 8191L) / 8192, 1, 256);
+        if (_deviceCapacityK < k)
         {
             _partialDevice?.Dispose();
-            _uDevice?.Dispose();
             _zDevice?.Dispose();
-            _partialDevice = cuda.Own(cuda.Allocate<double>(checked(cA * parts * k)));
-            _uDevice = cuda.Own(cuda.Allocate<double>(cA * k));
-            _zDevice = cuda.Own(cuda.Allocate<float>(cA * k));
-            _uColumnMajor?.Dispose();
-            _uColumnMajor = cuda.Own(cuda.Allocate<float>(cA * k));
-            _cudaCapacityK = k;
+            _partialDevice = gpu.Allocate<double>(checked(cA * parts * k));
+            _zDevice = gpu.Allocate<float>(cA * k);
+            _deviceCapacityK = k;
         }
-        var w = cuda.Own(_w);
-        // Both passes are plain GEMMs on the column-major view of W (d×c, lda = d): cuBLAS is the honest tool there.
-        // A class subset is gathered once into a compact c'×d copy so that it is a GEMM too. Without cuBLAS (or with
-        // PreferCublas = false) the project's own kernels below stream the subset's rows in place.
-        if (PreferCublas && cuda.Blas is { } blas)
-        {
-            var a = _allClasses ? w : _compactRows ??= GatherRows(cuda, w);
-            // U = Wᵀ V (c×k, column-major), Z = A U (same layout), HV = W Z (d×k column-major = k×d row-major).
-            blas.Sgemm(transposeA: true, transposeB: false, cA, k, (int)d, 1f, a.DevicePointer, (int)d, v.DevicePointer, (int)d,
-                0f, _uColumnMajor!.DevicePointer, cA);
-            cuda.Launch(cuda.GetKernel(Source.Value, "hvp_middle_colmajor"), ((uint)k, 1, 1), (256, 1, 1), 0,
-                CudaLaunchArgs.Rent().Add(_uColumnMajor!).Add(_pDevice!).Add(cA).Add(_zDevice!));
-            blas.Sgemm(transposeA: false, transposeB: false, (int)d, k, cA, 1f, a.DevicePointer, (int)d, _zDevice!.DevicePointer, cA,
-                0f, hv.DevicePointer, (int)d);
-            return;
-        }
-        // Pass 1 per block of ≤16 right-hand sides (16, then 8, 4, 2, 1 for the remainder).
-        for (int r0 = 0; r0 < k;)
-        {
-            int kb = CudaBlockSizes.First(b => b <= k - r0);
-            var kernel = cuda.GetKernel(Source.Value, $"hvp_project_{kb}");
-            var args = CudaLaunchArgs.Rent().Add(w).Add(_classesDevice!).Add(cA).Add(d).Add(v).Add(k).Add(r0).Add(parts).Add(_partialDevice!);
-            cuda.Launch(kernel, ((uint)parts, (uint)((cA + 3) / 4), 1), (256, 1, 1), 0, args);
-            r0 += kb;
-        }
-        var middle = cuda.GetKernel(Source.Value, "hvp_middle");
-        cuda.Launch(middle, ((uint)k, 1, 1), (256, 1, 1), 0,
-            CudaLaunchArgs.Rent().Add(_partialDevice!).Add(_pDevice!).Add(cA).Add(parts).Add(k).Add(_uDevice!).Add(_zDevice!));
-        for (int r0 = 0; r0 < k;)
-        {
-            int kb = CudaBlockSizes.First(b => b <= k - r0);
-            var kernel = cuda.GetKernel(Source.Value, $"hvp_expand_{kb}");
-            var args = CudaLaunchArgs.Rent().Add(w).Add(_classesDevice!).Add(cA).Add(d).Add(_zDevice!).Add(k).Add(r0).Add(hv);
-            cuda.Launch(kernel, ((uint)((d + 127) / 128), 1, 1), (128, 1, 1), 0, args);
-            r0 += kb;
-        }
+        var project = gpu.GetKernel("HessianVectorProduct.Project", a => a.LoadStreamKernel<
+            ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<double>>(ProjectKernel));
+        var middle = gpu.GetKernel("HessianVectorProduct.Middle", a => a.LoadAutoGroupedStreamKernel<
+            Index1D, ArrayView<double>, ArrayView<float>, int, int, int, ArrayView<float>>(MiddleKernel));
+        var expand = gpu.GetKernel("HessianVectorProduct.Expand", a => a.LoadAutoGroupedStreamKernel<
+            Index1D, Spread, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, ArrayView<float>>(ExpandKernel));
+        var (w, classes, p, partial, z) = (gpu.Own(_w).View, gpu.Own(_classesDevice!).View, gpu.Own(_pDevice!).View,
+            gpu.Own(_partialDevice!).View, gpu.Own(_zDevice!).View);
+        int group = Math.Min(256, gpu.Accelerator.MaxNumThreadsPerGroup);
+        // Pairs along x (up to 2³¹ − 1 groups on CUDA), segments along y (≤ 256; CUDA's y limit is 65,535).
+        project(new KernelConfig(new Index2D(cA * k, parts), new Index2D(group, 1)), w, classes, gpu.Own(v).View, d, k, parts, partial);
+        middle(k, partial, p, cA, parts, k, z);
+        var spread = gpu.Spread(d);
+        expand(spread.Threads, spread, w, classes, z, cA, d, k, gpu.Own(hv).View);
     }
 
-    private CudaBuffer<float> GatherRows(CudaBackend cuda, CudaBuffer<float> w)
+    /// <summary>
+    /// Pass 1 (explicitly grouped ILGPU kernel): group (pair q = jj·k + r, segment b) writes
+    /// partial[(jj·parts + b)·k + r] = Σ over segment b of W[class_jj, i]·V[r, i], accumulated in double.
+    /// </summary>
+    private static void ProjectKernel(ArrayView<float> w, ArrayView<int> classes, ArrayView<float> v, int d, int k, int parts,
+        ArrayView<double> partial)
     {
-        var compact = cuda.Own(cuda.Allocate<float>(checked(_classes.Length * Dimension)));
-        for (int jj = 0; jj < _classes.Length; jj++)
-            cuda.CopyElements(w, (long)_classes[jj] * Dimension, compact, (long)jj * Dimension, Dimension);
-        return compact;
+        int q = Grid.IdxX, b = Grid.IdxY;
+        int jj = q / k, r = q - jj * k;
+        int chunk = (d + parts - 1) / parts;
+        int begin = b * chunk, end = XMath.Min(begin + chunk, d);
+        long wRow = (long)classes[jj] * d, vRow = (long)r * d;
+        double acc = 0;
+        int lane = Group.IdxX, lanes = Group.DimX; // read once (a thread-local lookup on the CPU accelerator)
+        for (int i = begin + lane; i < end; i += lanes) acc += (double)w[wRow + i] * v[vRow + i];
+        acc = GroupExtensions.Reduce<double, AddDouble>(acc);
+        if (Group.IsFirstThread) partial[((long)jj * parts + b) * k + r] = acc;
+    }
+
+    /// <summary>
+    /// Middle step, one thread per right-hand side r: U[jj, r] = Σ_b partial, s = Σ_jj p_jj U[jj, r],
+    /// Z[jj·k + r] = p_jj (U[jj, r] − s) (the CPU's formula for A = diag(p) − ppᵀ), U recomputed rather than stored.
+    /// </summary>
+    private static void MiddleKernel(Index1D r, ArrayView<double> partial, ArrayView<float> p, int cA, int parts, int k, ArrayView<float> z)
+    {
+        double pu = 0;
+        for (int jj = 0; jj < cA; jj++) pu += p[jj] * SumParts(partial, jj, parts, k, r);
+        for (int jj = 0; jj < cA; jj++) z[(long)jj * k + r] = (float)(p[jj] * (SumParts(partial, jj, parts, k, r) - pu));
+    }
+
+    private static double SumParts(ArrayView<double> partial, int jj, int parts, int k, int r)
+    {
+        double u = 0;
+        for (int b = 0; b < parts; b++) u += partial[((long)jj * parts + b) * k + r];
+        return u;
+    }
+
+    /// <summary>
+    /// Pass 2, one work item per pixel i: HV[r, i] = Σ_jj W[class_jj, i]·Z[jj·k + r] in float for every right-hand side
+    /// r. Pixel-major so that W is streamed once (the k sweeps of one item re-read the same cA values, from cache) while
+    /// neighbouring items still read and write neighbouring addresses.
+    /// </summary>
+    private static void ExpandKernel(Index1D thread, Spread spread, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
+    {
+        for (int i = spread.First(thread); i < spread.End(thread); i += spread.Step) ExpandKernelItem(i, w, classes, z, cA, d, k, hv);
+    }
+
+    private static void ExpandKernelItem(int i, ArrayView<float> w, ArrayView<int> classes, ArrayView<float> z, int cA, int d, int k, ArrayView<float> hv)
+    {
+        for (int r = 0; r < k; r++)
+        {
+            float acc = 0f;
+            for (int jj = 0; jj < cA; jj++) acc += w[(long)classes[jj] * d + i] * z[(long)jj * k + r];
+            hv[(long)r * d + i] = acc;
+        }
     }
 
     /// <summary>Frees device workspace (the Jacobian buffer belongs to the caller and stays alive).</summary>
@@ -302,9 +319,6 @@ public sealed class HessianVectorProduct : IDisposable
         _classesDevice?.Dispose();
         _pDevice?.Dispose();
         _partialDevice?.Dispose();
-        _uDevice?.Dispose();
         _zDevice?.Dispose();
-        _uColumnMajor?.Dispose();
-        _compactRows?.Dispose();
     }
 }

@@ -1,6 +1,10 @@
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Algorithms.RadixSortOperations;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -15,13 +19,12 @@ namespace Saliency.Kernels.Ops;
 /// rank = q/100·(P−1), cap = s₍⌊rank⌋₎ + (rank − ⌊rank⌋)(s₍⌊rank⌋+1₎ − s₍⌊rank⌋₎). If cap = 0 the output is 1 where
 /// s &gt; 0 and 0 elsewhere (the limit of clip(s/cap)). Unlike the PAIR saliency library's
 /// <c>VisualizeImageGrayscale</c>, the minimum is not subtracted (docs/mathematics.md's definition).</para>
-/// <para>The CPU finds the order statistics by quickselect, the GPU by an exact radix select on the float bits; both
-/// sum channels in the same order in float and divide in double, so the outputs agree bit for bit.</para>
+/// <para>The CPU finds the order statistics by quickselect, the ILGPU backends by sorting each map's sums with
+/// ILGPU.Algorithms' radix sort; both sum channels in the same order in float and divide in double, so the outputs
+/// agree bit for bit.</para>
 /// </remarks>
 public static class PercentileNormalization
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("PercentileNormalization.cu"));
-
     /// <summary>Normalises every map of <paramref name="maps"/> into <paramref name="result"/>.</summary>
     /// <exception cref="BufferSizeMismatchException">Lengths are not B·channels·pixels and B·pixels for one B ≥ 1.</exception>
     /// <exception cref="NonFiniteValueException">A map value is NaN/∞, or the percentile is outside [0, 100].</exception>
@@ -37,21 +40,11 @@ public static class PercentileNormalization
                 KernelGuard.Finite((ReadOnlySpan<float>)cpu.Own(maps).Span, "maps");
                 Cpu(cpu.Own(maps).Span, cpu.Own(result).Span, channels, pixels, batch, percentile);
                 break;
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
                 Span<long> bad = stackalloc long[1];
                 Reductions.CountNonFinite(maps, maps.Length, bad);
                 if (bad[0] != 0) throw new NonFiniteValueException($"The maps contain {bad[0]} non-finite values.", nameof(maps));
-                using (var sums = cuda.Own(cuda.Allocate<float>(batch * pixels)))
-                using (var caps = cuda.Own(cuda.Allocate<double>(batch)))
-                {
-                    cuda.Launch1D(cuda.GetKernel(Source.Value, "norm_abs_sum"), (long)batch * pixels,
-                        CudaLaunchArgs.Rent().Add(cuda.Own(maps)).Add(sums).Add(channels).Add((long)pixels).Add((long)batch));
-                    cuda.Launch(cuda.GetKernel(Source.Value, "norm_percentile"), ((uint)batch, 1, 1), (1024, 1, 1), 0,
-                        CudaLaunchArgs.Rent().Add(sums).Add((long)pixels).Add(percentile).Add(caps));
-                    cuda.Launch1D(cuda.GetKernel(Source.Value, "norm_divide_clip"), (long)batch * pixels,
-                        CudaLaunchArgs.Rent().Add(sums).Add(caps).Add(cuda.Own(result)).Add((long)pixels).Add((long)batch));
-                    cuda.Synchronize(); // the temporaries are freed on leaving this scope
-                }
+                RunIlgpu(gpu, gpu.Own(maps), gpu.Own(result), channels, pixels, batch, percentile);
                 break;
             default:
                 throw new NotSupportedException($"Backend {maps.Backend.Kind} has no normalisation kernel.");
@@ -118,6 +111,71 @@ public static class PercentileNormalization
                 s[i] = (float)Math.Min(Math.Max(r, 0.0), 1.0);
             }
         }
+    }
+
+    private static void RunIlgpu(IlgpuBackend gpu, IlgpuBuffer<float> maps, IlgpuBuffer<float> result, int channels, int pixels, int batch,
+        double percentile)
+    {
+        var acc = gpu.Accelerator;
+        var absSum = gpu.GetKernel("PercentileNormalization.AbsSum",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<float>, ArrayView<float>, int, int>(AbsSumKernel));
+        var caps = gpu.GetKernel("PercentileNormalization.Cap",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, double, ArrayView<double>>(CapKernel));
+        var divide = gpu.GetKernel("PercentileNormalization.DivideClip",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<double>, ArrayView<float>, int>(DivideClipKernel));
+        var sort = gpu.GetKernel("PercentileNormalization.Sort", a => a.CreateRadixSort<float, Stride1D.Dense, AscendingFloat>());
+        using var sorted = acc.Allocate1D<float>(result.Length);
+        using var cap = acc.Allocate1D<double>(batch);
+        using var temp = acc.Allocate1D<int>(acc.ComputeRadixSortTempStorageSize<float, AscendingFloat>(pixels));
+        // s = Σ_c |x_c| straight into the result (then divided in place), and a copy that is sorted map by map.
+        var spread = gpu.Spread(result.Length);
+        absSum(spread.Threads, spread, maps.View, result.View, channels, pixels);
+        result.View.CopyTo(gpu.Stream, sorted.View.BaseView);
+        for (int b = 0; b < batch; b++) sort(gpu.Stream, sorted.View.SubView(b * pixels, pixels), temp.View.BaseView);
+        caps(batch, sorted.View.BaseView, pixels, percentile, cap.View.BaseView);
+        divide(spread.Threads, spread, cap.View.BaseView, result.View, pixels);
+        gpu.Stream.Synchronize(); // the temporaries are freed on leaving this scope
+    }
+
+    /// <summary>ILGPU kernel: s[b, i] = Σ_c |x[b, c, i]| in channel order (the CPU's order, so the float sums are identical).</summary>
+    private static void AbsSumKernel(Index1D t, Spread spread, ArrayView<float> x, ArrayView<float> s, int channels, int pixels)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) AbsSumKernelItem(i, x, s, channels, pixels);
+    }
+
+    private static void AbsSumKernelItem(int i, ArrayView<float> x, ArrayView<float> s, int channels, int pixels)
+    {
+        int b = i / pixels, k = i - b * pixels;
+        long origin = (long)b * channels * pixels + k;
+        float acc = 0f;
+        for (int c = 0; c < channels; c++) acc += XMath.Abs(x[origin + (long)c * pixels]);
+        s[i] = acc;
+    }
+
+    /// <summary>ILGPU kernel, one thread per map: numpy's linearly interpolated percentile of the sorted sums.</summary>
+    private static void CapKernel(Index1D b, ArrayView<float> sorted, int pixels, double percentile, ArrayView<double> caps)
+    {
+        long origin = (long)(int)b * pixels;
+        double rank = percentile / 100.0 * (pixels - 1);
+        int lo = (int)XMath.Floor(rank);
+        double frac = rank - lo;
+        float vlo = sorted[origin + lo];
+        float vhi = frac > 0 && lo + 1 < pixels ? sorted[origin + lo + 1] : vlo;
+        caps[b] = vlo + frac * ((double)vhi - vlo);
+    }
+
+    /// <summary>ILGPU kernel: out = clip(s / cap, 0, 1) in double (cap = 0: 1 where s &gt; 0), in place over the sums.</summary>
+    private static void DivideClipKernel(Index1D t, Spread spread, ArrayView<double> caps, ArrayView<float> s, int pixels)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) DivideClipKernelItem(i, caps, s, pixels);
+    }
+
+    private static void DivideClipKernelItem(int i, ArrayView<double> caps, ArrayView<float> s, int pixels)
+    {
+        double cap = caps[i / pixels];
+        double v = s[i];
+        double r = cap > 0 ? v / cap : (v > 0 ? 1.0 : 0.0);
+        s[i] = (float)XMath.Min(XMath.Max(r, 0.0), 1.0);
     }
 
     // Hoare-partition quickselect: after it returns, a[k] is the k-th smallest, a[..k] ≤ a[k] ≤ a[(k+1)..].

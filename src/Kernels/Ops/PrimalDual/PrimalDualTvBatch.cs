@@ -1,12 +1,15 @@
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops.PrimalDual;
 
 /// <summary>
 /// The LEG-TV primal-dual step, KKT evaluation and restart for a batch of B independent LPs on one p1×p2 grid,
-/// on any backend: on CUDA each is one kernel launch for the whole batch (<c>PrimalDualTvStep.cu</c>); on the CPU
+/// on any backend: on the ILGPU backends each is one kernel launch for the whole batch (the kernels below); on the CPU
 /// the LPs of the batch run in parallel through <see cref="PrimalDualTvStep"/>.
 /// </summary>
 /// <remarks>
@@ -26,8 +29,6 @@ public static class PrimalDualTvBatch
 
     [ThreadStatic]
     private static double[]? t_scratch;
-
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("PrimalDualTvStep.cu"));
 
     /// <summary>
     /// (xOut, yOut) ← one PDHG step from (x, y) for every active LP; adds weight·(x⁺, y⁺) to the sums when given;
@@ -90,15 +91,18 @@ public static class PrimalDualTvBatch
                 });
                 break;
             }
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
             {
-                var kernel = cuda.GetKernel(Source.Value, "pdtv_step_f64");
-                var args = CudaLaunchArgs.Rent()
-                    .Add(cuda.Own(x)).Add(cuda.Own(y)).Add(cuda.Own(b)).Add(cuda.Own(xOut)).Add(cuda.Own(yOut))
-                    .Add(xSum is null ? 0UL : cuda.Own(xSum).DevicePointer).Add(ySum is null ? 0UL : cuda.Own(ySum).DevicePointer)
-                    .Add(primalScale is null ? 0UL : cuda.Own(primalScale).DevicePointer)
-                    .Add(cuda.Own(parameters)).Add(rows).Add(cols).Add((long)batch);
-                cuda.Launch1D(kernel, (long)batch * p, args);
+                // Absent optional buffers are passed as x with a flag (kernels take no null views).
+                var vx = gpu.Own(x).View;
+                var step = gpu.GetKernel("PrimalDualTvBatch.Step", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
+                    ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
+                    ArrayView<double>, ArrayView<double>, ArrayView<double>, int, int, int>(StepKernel));
+                int flags = (xSum is null ? 0 : 1) | (primalScale is null ? 0 : 2);
+                var spread = gpu.Spread(batch * p);
+                step(spread.Threads, spread, vx, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(xOut).View, gpu.Own(yOut).View,
+                    xSum is null ? vx : gpu.Own(xSum).View, ySum is null ? vx : gpu.Own(ySum).View,
+                    primalScale is null ? vx : gpu.Own(primalScale).View, gpu.Own(parameters).View, rows, cols, flags);
                 break;
             }
             default:
@@ -167,13 +171,14 @@ public static class PrimalDualTvBatch
                 for (int i = 0; i < results.Length; i++) outSpan[i] += results[i];
                 break;
             }
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
             {
-                var kernel = cuda.GetKernel(Source.Value, "pdtv_evaluate_f64");
-                var args = CudaLaunchArgs.Rent()
-                    .Add(cuda.Own(x)).Add(cuda.Own(y)).Add(cuda.Own(b)).Add(cuda.Own(scale)).Add(cuda.Own(parameters))
-                    .Add(cuda.Own(output)).Add(rows).Add(cols).Add((long)batch);
-                cuda.Launch1D(kernel, (long)batch * p, args);
+                var evaluate = gpu.GetKernel("PrimalDualTvBatch.Evaluate", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
+                    ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
+                    int, int>(EvaluateKernel));
+                var spread = gpu.Spread(batch * p);
+                evaluate(spread.Threads, spread, gpu.Own(x).View, gpu.Own(y).View, gpu.Own(b).View, gpu.Own(scale).View, gpu.Own(parameters).View,
+                    gpu.Own(output).View, rows, cols);
                 break;
             }
             default:
@@ -184,7 +189,8 @@ public static class PrimalDualTvBatch
     /// <summary>
     /// Restarts the LPs with modeₖ ≠ 0 (1: at the current point, 2: at the running average sumₖ·avgScaleₖ): writes the
     /// point into x/y, adds ‖x − xLast‖² and ‖y − yLast‖² into distances[2k], [2k+1] (zero them first), copies the point
-    /// into xLast/yLast and clears the sums.
+    /// into xLast/yLast and clears the sums. Mode 2 without running sums is refused on the CPU backend; on the ILGPU
+    /// backends, where the modes are device data, it restarts at the current point.
     /// </summary>
     public static void Restart(
         DeviceBuffer<double> x, DeviceBuffer<double> y, DeviceBuffer<double>? xSum, DeviceBuffer<double>? ySum,
@@ -241,19 +247,183 @@ public static class PrimalDualTvBatch
                 }
                 break;
             }
-            case CudaBackend cuda:
+            case IlgpuBackend gpu:
             {
-                var kernel = cuda.GetKernel(Source.Value, "pdtv_restart_f64");
-                var args = CudaLaunchArgs.Rent()
-                    .Add(cuda.Own(x)).Add(cuda.Own(y))
-                    .Add(xSum is null ? 0UL : cuda.Own(xSum).DevicePointer).Add(ySum is null ? 0UL : cuda.Own(ySum).DevicePointer)
-                    .Add(cuda.Own(xLast)).Add(cuda.Own(yLast)).Add(cuda.Own(mode)).Add(cuda.Own(averageScale)).Add(cuda.Own(distances))
-                    .Add(rows).Add(cols).Add((long)batch);
-                cuda.Launch1D(kernel, (long)batch * m, args);
+                var vx = gpu.Own(x).View;
+                var vy = gpu.Own(y).View;
+                var restart = gpu.GetKernel("PrimalDualTvBatch.Restart", a => a.LoadAutoGroupedStreamKernel<Index1D, Spread,
+                    ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>, ArrayView<double>,
+                    ArrayView<int>, ArrayView<double>, ArrayView<double>, int, int, int>(RestartKernel));
+                // One thread per element of the longer of x and y (p > m on 1×n grids).
+                var spread = gpu.Spread(batch * Math.Max(p, m));
+                restart(spread.Threads, spread, vx, vy, xSum is null ? vx : gpu.Own(xSum).View, ySum is null ? vy : gpu.Own(ySum).View,
+                    gpu.Own(xLast).View, gpu.Own(yLast).View, gpu.Own(mode).View, gpu.Own(averageScale).View, gpu.Own(distances).View,
+                    rows, cols, xSum is null ? 0 : 1);
                 break;
             }
             default:
                 throw new NotSupportedException($"Backend {be.Kind} has no primal-dual kernels.");
+        }
+    }
+
+    // ---- ILGPU kernels (double). Layout and per-LP parameters as in the type remarks; see PrimalDualTvStep for the
+    // derivation of the step. Every kernel skips inactive LPs.
+
+    /// <summary>(Dᵀy)[r, c] = yv[r−1, c] − yv[r, c] + yh[r, c−1] − yh[r, c] of one LP (y at <paramref name="yk"/>).</summary>
+    private static double Dty(ArrayView<double> y, long yk, int nv, int r, int c, int p1, int p2)
+    {
+        double acc = 0.0;
+        if (r > 0) acc += y[yk + (long)(r - 1) * p2 + c];
+        if (r < p1 - 1) acc -= y[yk + (long)r * p2 + c];
+        if (c > 0) acc += y[yk + nv + (long)r * (p2 - 1) + c - 1];
+        if (c < p2 - 1) acc -= y[yk + nv + (long)r * (p2 - 1) + c];
+        return acc;
+    }
+
+    /// <summary>y⁺ = w − clip(shrink₁(w), lo, hi) with shrink₁(w) = w − clamp(w, −1, 1) (PrimalDualTvStep.Prox).</summary>
+    private static double Prox(double w, double lo, double hi)
+    {
+        double s = w - XMath.Clamp(w, -1.0, 1.0);
+        s = s < lo ? lo : (s > hi ? hi : s);
+        return w - s;
+    }
+
+    /// <summary>
+    /// ILGPU kernel, one work item per pixel of the batch: x⁺ at the pixel and, for the vertical edge below it and the
+    /// horizontal edge to its right, y⁺ from x̄ = 2x⁺ − x at both ends (the neighbour's x⁺ is recomputed from the old y,
+    /// so no grid-wide barrier is needed; outputs are separate buffers, so nothing races). flags: 1 = running sums given,
+    /// 2 = primal scale given.
+    /// </summary>
+    private static void StepKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> xo, ArrayView<double> yo, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> pscale, ArrayView<double> par, int p1, int p2, int flags)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) StepKernelItem(i, x, y, b, xo, yo, xs, ys, pscale, par, p1, p2, flags);
+    }
+
+    private static void StepKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> xo, ArrayView<double> yo, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> pscale, ArrayView<double> par, int p1, int p2, int flags)
+    {
+        int p = p1 * p2, nv = (p1 - 1) * p2, m = nv + p1 * (p2 - 1);
+        int k = i / p;
+        long pk = (long)k * ParameterCount;
+        if (par[pk + Active] == 0.0) return;
+        bool sums = (flags & 1) != 0, scaled = (flags & 2) != 0;
+        double tau = par[pk + Tau], sigma = par[pk + Sigma], L = par[pk + Bound], q = sigma * par[pk + InverseVariance], aw = par[pk + AverageWeight];
+        int j = i - k * p, r = j / p2, c = j - r * p2;
+        long xk = (long)k * p, yk = (long)k * m;
+
+        double t = scaled ? tau * pscale[j] : tau;
+        double xOld = x[xk + j];
+        double xNew = xOld - t * Dty(y, yk, nv, r, c, p1, p2);
+        double xb = 2.0 * xNew - xOld;
+        xo[i] = xNew;
+        if (sums) xs[i] += aw * xNew;
+
+        if (r < p1 - 1)
+        {
+            int jd = j + p2;
+            double td = scaled ? tau * pscale[jd] : tau;
+            double xdOld = x[xk + jd];
+            double xdb = 2.0 * (xdOld - td * Dty(y, yk, nv, r + 1, c, p1, p2)) - xdOld;
+            long e = yk + (long)r * p2 + c;
+            double yn = Prox(y[e] + sigma * (xdb - xb), q * (b[e] - L), q * (b[e] + L));
+            yo[e] = yn;
+            if (sums) ys[e] += aw * yn;
+        }
+        if (c < p2 - 1)
+        {
+            int jr = j + 1;
+            double tr = scaled ? tau * pscale[jr] : tau;
+            double xrOld = x[xk + jr];
+            double xrb = 2.0 * (xrOld - tr * Dty(y, yk, nv, r, c + 1, p1, p2)) - xrOld;
+            long e = yk + nv + (long)r * (p2 - 1) + c;
+            double yn = Prox(y[e] + sigma * (xrb - xb), q * (b[e] - L), q * (b[e] + L));
+            yo[e] = yn;
+            if (sums) ys[e] += aw * yn;
+        }
+    }
+
+    /// <summary>
+    /// ILGPU kernel, one work item per pixel of the batch: the pixel's (Dᵀy)² term and the KKT terms of its two owned edges
+    /// (below, right) of (scaleₖ·xₖ, scaleₖ·yₖ), added atomically into out[4k … 4k+3] (zeroed by the caller).
+    /// </summary>
+    private static void EvaluateKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> scale, ArrayView<double> par, ArrayView<double> output, int p1, int p2)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) EvaluateKernelItem(i, x, y, b, scale, par, output, p1, p2);
+    }
+
+    private static void EvaluateKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> b, ArrayView<double> scale, ArrayView<double> par, ArrayView<double> output, int p1, int p2)
+    {
+        int p = p1 * p2, nv = (p1 - 1) * p2, m = nv + p1 * (p2 - 1);
+        int k = i / p;
+        long pk = (long)k * ParameterCount;
+        if (par[pk + Active] == 0.0) return;
+        double L = par[pk + Bound], s2 = 1.0 / par[pk + InverseVariance], sc = scale[k];
+        int j = i - k * p, r = j / p2, c = j - r * p2;
+        long xk = (long)k * p, yk = (long)k * m;
+        double dty = sc * Dty(y, yk, nv, r, c, p1, p2);
+        double tv = 0.0, viol = 0.0, dual = 0.0;
+        if (r < p1 - 1)
+        {
+            long e = yk + (long)r * p2 + c;
+            double z = sc * (x[xk + j + p2] - x[xk + j]);
+            tv += XMath.Abs(z);
+            double over = XMath.Abs(s2 * z - b[e]) - L;
+            if (over > 0.0) viol += over * over;
+            double v = SplitDual(sc * y[e], b[e], L, s2);
+            dual -= v * b[e] + L * XMath.Abs(v);
+        }
+        if (c < p2 - 1)
+        {
+            long e = yk + nv + (long)r * (p2 - 1) + c;
+            double z = sc * (x[xk + j + 1] - x[xk + j]);
+            tv += XMath.Abs(z);
+            double over = XMath.Abs(s2 * z - b[e]) - L;
+            if (over > 0.0) viol += over * over;
+            double v = SplitDual(sc * y[e], b[e], L, s2);
+            dual -= v * b[e] + L * XMath.Abs(v);
+        }
+        long o = (long)k * EvaluationCount;
+        Atomic.Add(ref output[o], tv);
+        Atomic.Add(ref output[o + 1], viol);
+        Atomic.Add(ref output[o + 2], dual);
+        Atomic.Add(ref output[o + 3], dty * dty);
+    }
+
+    /// <summary>
+    /// ILGPU kernel, one work item per index e &lt; max(p, m) of each LP: restarts x[e] (e &lt; p) and y[e] (e &lt; m) of the LPs
+    /// with mode ≠ 0 and adds the squared moves into distances[2k], [2k+1] atomically (zeroed by the caller).
+    /// </summary>
+    private static void RestartKernel(Index1D t, Spread spread, ArrayView<double> x, ArrayView<double> y, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> xLast, ArrayView<double> yLast, ArrayView<int> mode, ArrayView<double> avgScale, ArrayView<double> dist, int p1, int p2, int sums)
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) RestartKernelItem(i, x, y, xs, ys, xLast, yLast, mode, avgScale, dist, p1, p2, sums);
+    }
+
+    private static void RestartKernelItem(int i, ArrayView<double> x, ArrayView<double> y, ArrayView<double> xs, ArrayView<double> ys, ArrayView<double> xLast, ArrayView<double> yLast, ArrayView<int> mode, ArrayView<double> avgScale, ArrayView<double> dist, int p1, int p2, int sums)
+    {
+        int p = p1 * p2, m = 2 * p - p1 - p2, n = XMath.Max(p, m);
+        int k = i / n;
+        int md = mode[k];
+        if (md == 0) return;
+        if (sums == 0) md = 1; // no running sums: the CPU path throws; device-resident modes cannot be checked up front
+        int e = i - k * n;
+        if (e < m)
+        {
+            long iy = (long)k * m + e;
+            double yNew = md == 2 ? ys[iy] * avgScale[k] : y[iy];
+            double dy = yNew - yLast[iy];
+            y[iy] = yNew;
+            yLast[iy] = yNew;
+            if (sums != 0) ys[iy] = 0.0;
+            Atomic.Add(ref dist[2L * k + 1], dy * dy);
+        }
+        if (e < p)
+        {
+            long ix = (long)k * p + e;
+            double xNew = md == 2 ? xs[ix] * avgScale[k] : x[ix];
+            double dx = xNew - xLast[ix];
+            x[ix] = xNew;
+            xLast[ix] = xNew;
+            if (sums != 0) xs[ix] = 0.0;
+            Atomic.Add(ref dist[2L * k], dx * dx);
         }
     }
 

@@ -21,7 +21,7 @@ public struct PrimalDualStepStats
 
 /// <summary>
 /// The fused Chambolle–Pock step for the LEG-TV linear program with the paper's covariance (CPU version;
-/// the CUDA version of the same step is <c>PrimalDualTvStep.cu</c> next to this file).
+/// the device version of the same step is <c>PrimalDualTvBatch.StepKernel</c>, an ILGPU kernel).
 /// </summary>
 /// <remarks>
 /// <para>The LP <c>min ‖D g‖₁ s.t. ‖b − s² D g‖∞ ≤ L</c> is written <c>min_g F(D g)</c> with the separable

@@ -2,7 +2,11 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Algorithms.ScanReduceOperations;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -10,13 +14,13 @@ namespace Saliency.Kernels.Ops;
 /// Reductions per slice (a buffer of equal slices of length n, e.g. one FISTA iterate per λ₁): dot product,
 /// ‖·‖₁, ‖·‖₂, ‖·‖∞, the count of exact zeros (sparsity η = zeros / n) and the count of non-finite values.
 /// Results come back to the host in double precision. Float data are accumulated in double (the CPU sums
-/// 4,096-element blocks with <c>TensorPrimitives</c> in the data's precision and adds the blocks in double; the GPU
-/// accumulates each element in double), so CPU and GPU agree to about 1e-6 relative for float input.
+/// 4,096-element blocks with <c>TensorPrimitives</c> in the data's precision and adds the blocks in double; the ILGPU
+/// kernel accumulates each element in double), so the two agree to about 1e-6 relative for float input and to
+/// rounding (1e-12 relative) for double input. Maxima and counts are exact on both.
 /// </summary>
 public static class Reductions
 {
     private const int CpuBlock = 4096;
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("Reductions.cu"));
 
     /// <summary><c>results[s] = ⟨x_s, y_s⟩</c>.</summary>
     /// <exception cref="BufferSizeMismatchException">Lengths do not split into <paramref name="results"/>.Length slices.</exception>
@@ -34,26 +38,26 @@ public static class Reductions
                 results[s] = Blocked(xs.Slice(s * sliceLength, sliceLength), ys.Slice(s * sliceLength, sliceLength), static (a, b) => TensorPrimitives.Dot(a, b));
             return;
         }
-        RunCuda((CudaBackend)x.Backend, "reduce_dot_", x, y, sliceLength, slices, results, max: false);
+        RunIlgpu((IlgpuBackend)x.Backend, Op.Dot, x, y, sliceLength, slices, results);
     }
 
     /// <summary><c>results[s] = ‖x_s‖₁</c>.</summary>
     public static void L1Norm<T>(DeviceBuffer<T> x, int sliceLength, Span<double> results) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Unary(x, sliceLength, results, "reduce_sumabs_", static (a, _) => TensorPrimitives.SumOfMagnitudes(a), max: false, sqrt: false);
+        Unary(x, sliceLength, results, Op.SumAbs, static (a, _) => TensorPrimitives.SumOfMagnitudes(a), max: false, sqrt: false);
 
     /// <summary><c>results[s] = ‖x_s‖₂</c>.</summary>
     public static void L2Norm<T>(DeviceBuffer<T> x, int sliceLength, Span<double> results) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Unary(x, sliceLength, results, "reduce_sumsq_", static (a, _) => TensorPrimitives.SumOfSquares(a), max: false, sqrt: true);
+        Unary(x, sliceLength, results, Op.SumSquares, static (a, _) => TensorPrimitives.SumOfSquares(a), max: false, sqrt: true);
 
     /// <summary><c>results[s] = ‖x_s‖∞</c> (0 for an all-zero slice).</summary>
     public static void MaxAbs<T>(DeviceBuffer<T> x, int sliceLength, Span<double> results) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Unary(x, sliceLength, results, "reduce_maxabs_", static (a, _) => T.Abs(TensorPrimitives.MaxMagnitude(a)), max: true, sqrt: false);
+        Unary(x, sliceLength, results, Op.MaxAbs, static (a, _) => T.Abs(TensorPrimitives.MaxMagnitude(a)), max: true, sqrt: false);
 
     /// <summary><c>results[s]</c> = number of entries of slice s equal to 0 (±0).</summary>
     public static void CountZeros<T>(DeviceBuffer<T> x, int sliceLength, Span<long> results) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Span<double> tmp = results.Length <= 256 ? stackalloc double[results.Length] : new double[results.Length];
-        Unary(x, sliceLength, tmp, "reduce_zeros_", static (a, _) => T.CreateTruncating(CountZerosCpu(a)), max: false, sqrt: false);
+        Unary(x, sliceLength, tmp, Op.Zeros, static (a, _) => T.CreateTruncating(CountZerosCpu(a)), max: false, sqrt: false);
         for (int i = 0; i < tmp.Length; i++) results[i] = (long)tmp[i];
     }
 
@@ -61,7 +65,7 @@ public static class Reductions
     public static void CountNonFinite<T>(DeviceBuffer<T> x, int sliceLength, Span<long> results) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Span<double> tmp = results.Length <= 256 ? stackalloc double[results.Length] : new double[results.Length];
-        Unary(x, sliceLength, tmp, "reduce_nonfinite_", static (a, _) => T.CreateTruncating(CountNonFiniteCpu(a)), max: false, sqrt: false);
+        Unary(x, sliceLength, tmp, Op.NonFinite, static (a, _) => T.CreateTruncating(CountNonFiniteCpu(a)), max: false, sqrt: false);
         for (int i = 0; i < tmp.Length; i++) results[i] = (long)tmp[i];
     }
 
@@ -82,7 +86,7 @@ public static class Reductions
 
     private delegate T BlockReduce<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b);
 
-    private static void Unary<T>(DeviceBuffer<T> x, int sliceLength, Span<double> results, string kernel, BlockReduce<T> block, bool max, bool sqrt)
+    private static void Unary<T>(DeviceBuffer<T> x, int sliceLength, Span<double> results, Op op, BlockReduce<T> block, bool max, bool sqrt)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int slices = Check(x, sliceLength, results.Length);
@@ -97,7 +101,7 @@ public static class Reductions
             }
             return;
         }
-        RunCuda((CudaBackend)x.Backend, kernel, x, null, sliceLength, slices, results, max);
+        RunIlgpu((IlgpuBackend)x.Backend, op, x, x, sliceLength, slices, results);
         if (sqrt)
             for (int s = 0; s < slices; s++) results[s] = Math.Sqrt(results[s]);
     }
@@ -120,26 +124,42 @@ public static class Reductions
         KernelGuard.SameBackend(x.Backend, x);
         int slices = KernelGuard.SliceCount(x.Length, sliceLength, "x");
         KernelGuard.Length(resultCount, slices, "results: one per slice");
-        if (x.Backend is not CpuBackend and not CudaBackend) throw new NotSupportedException($"Backend {x.Backend.Kind} has no reduction kernels.");
+        if (x.Backend is not CpuBackend and not IlgpuBackend) throw new NotSupportedException($"Backend {x.Backend.Kind} has no reduction kernels.");
         return slices;
     }
 
-    private static void RunCuda<T>(CudaBackend cuda, string kernelPrefix, DeviceBuffer<T> x, DeviceBuffer<T>? y, int sliceLength, int slices,
-        Span<double> results, bool max) where T : unmanaged
+    /// <summary>What <see cref="Kernel{T, TE}"/> reduces (uniform per launch).</summary>
+    private enum Op
     {
-        var kernel = cuda.GetKernel(Source.Value, kernelPrefix + ElementTypes.CudaSuffix<T>());
+        Dot,
+        SumAbs,
+        SumSquares,
+        MaxAbs,
+        Zeros,
+        NonFinite,
+    }
+
+    // Slices are cut into `parts` segments; one group per (segment, slice) writes one double partial, and the host adds
+    // (or takes the maximum of) a slice's partials in segment order, so results do not depend on scheduling.
+    private static void RunIlgpu<T>(IlgpuBackend gpu, Op op, DeviceBuffer<T> x, DeviceBuffer<T> y, int sliceLength, int slices, Span<double> results)
+        where T : unmanaged
+    {
         int parts = (int)Math.Clamp((sliceLength + 8191L) / 8192, 1, 128);
-        double[] partialsHost;
-        lock (cuda.ScratchLock)
+        int group = Math.Min(256, gpu.Accelerator.MaxNumThreadsPerGroup);
+        var partialsHost = new double[checked(slices * parts)];
+        lock (gpu.ScalarGate)
         {
-            var partials = cuda.ReductionScratch(checked(slices * parts));
-            var args = CudaLaunchArgs.Rent().Add(cuda.Own(x));
-            if (y is not null) args.Add(cuda.Own(y));
-            args.Add((long)sliceLength).Add(parts).Add(partials);
-            cuda.Launch(kernel, ((uint)parts, (uint)slices, 1), (256, 1, 1), 0, args);
-            partialsHost = new double[partials.Length];
-            cuda.Download(partials, partialsHost);
+            var partials = gpu.ReductionScratch(partialsHost.Length);
+            // Slices along x (CUDA allows 2³¹ − 1 groups there), segments along y (≤ 128).
+            var config = new KernelConfig(new Index2D(slices, parts), new Index2D(group, 1));
+            if (Retype.IsSingle<T>())
+                KernelFor<float, F32>(gpu)(config, gpu.Own(Retype.As<T, float>(x)).View, gpu.Own(Retype.As<T, float>(y)).View, sliceLength, parts, (int)op, partials);
+            else
+                KernelFor<double, F64>(gpu)(config, gpu.Own(Retype.As<T, double>(x)).View, gpu.Own(Retype.As<T, double>(y)).View, sliceLength, parts, (int)op, partials);
+            partials.CopyToCPU(gpu.Stream, partialsHost);
+            gpu.Stream.Synchronize();
         }
+        bool max = op == Op.MaxAbs;
         for (int s = 0; s < slices; s++)
         {
             double acc = 0;
@@ -150,5 +170,43 @@ public static class Reductions
             }
             results[s] = acc;
         }
+    }
+
+    private static Action<KernelConfig, ArrayView<T>, ArrayView<T>, int, int, int, ArrayView<double>> KernelFor<T, TE>(IlgpuBackend gpu)
+        where T : unmanaged where TE : struct, IElement<T> =>
+        gpu.GetKernel($"Reductions<{typeof(T).Name}>",
+            a => a.LoadStreamKernel<ArrayView<T>, ArrayView<T>, int, int, int, ArrayView<double>>(Kernel<T, TE>));
+
+    /// <summary>
+    /// ILGPU kernel (explicitly grouped): group (slice, segment) accumulates its segment's terms in double per thread,
+    /// then combines the group with ILGPU.Algorithms' group reductions (sum and maximum).
+    /// </summary>
+    private static void Kernel<T, TE>(ArrayView<T> x, ArrayView<T> y, int sliceLength, int parts, int op, ArrayView<double> partials)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        int slice = Grid.IdxX, part = Grid.IdxY;
+        int chunk = (sliceLength + parts - 1) / parts;
+        int begin = part * chunk;
+        int end = Math.Min(begin + chunk, sliceLength);
+        long origin = (long)slice * sliceLength;
+        double sum = 0, max = 0;
+        // Group.IdxX/DimX read once: on the CPU accelerator each read is a thread-local lookup.
+        int lane = Group.IdxX, lanes = Group.DimX;
+        for (int i = begin + lane; i < end; i += lanes)
+        {
+            T v = x[origin + i];
+            double term;
+            if (op == (int)Op.Dot) term = e.ToDouble(v) * e.ToDouble(y[origin + i]);
+            else if (op == (int)Op.SumAbs || op == (int)Op.MaxAbs) term = e.ToDouble(e.Abs(v));
+            else if (op == (int)Op.SumSquares) term = e.ToDouble(v) * e.ToDouble(v);
+            else if (op == (int)Op.Zeros) term = e.ToDouble(v) == 0.0 ? 1.0 : 0.0;
+            else term = e.IsFinite(v) ? 0.0 : 1.0;
+            sum += term;
+            max = XMath.Max(max, term);
+        }
+        sum = GroupExtensions.Reduce<double, AddDouble>(sum);
+        max = GroupExtensions.Reduce<double, MaxDouble>(max);
+        if (Group.IsFirstThread) partials[(long)slice * parts + part] = op == (int)Op.MaxAbs ? max : sum;
     }
 }

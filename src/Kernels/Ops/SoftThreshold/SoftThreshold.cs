@@ -1,7 +1,9 @@
 using System.Numerics;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -12,8 +14,6 @@ namespace Saliency.Kernels.Ops;
 /// </summary>
 public static class SoftThreshold
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("SoftThreshold.cu"));
-
     /// <summary>
     /// <paramref name="result"/>[s·n + i] = S_{τ_s}(<paramref name="x"/>[s·n + i]) with n = <paramref name="sliceLength"/>.
     /// <paramref name="result"/> may be <paramref name="x"/> (in place).
@@ -36,8 +36,11 @@ public static class SoftThreshold
             case CpuBackend cpu:
                 Cpu(cpu.Own(x).Span, cpu.Own(result).Span, sliceLength, thresholds);
                 break;
-            case CudaBackend cuda:
-                LaunchCuda(cuda, cuda.Own(x), cuda.Own(result), sliceLength, slices, thresholds);
+            case IlgpuBackend gpu when Retype.IsSingle<T>():
+                Launch<float, F32>(gpu, Retype.As<T, float>(x), Retype.As<T, float>(result), sliceLength, Retype.As<T, float>(thresholds));
+                break;
+            case IlgpuBackend gpu:
+                Launch<double, F64>(gpu, Retype.As<T, double>(x), Retype.As<T, double>(result), sliceLength, Retype.As<T, double>(thresholds));
                 break;
             default:
                 throw new NotSupportedException($"Backend {backend.Kind} has no soft-threshold kernel.");
@@ -82,19 +85,32 @@ public static class SoftThreshold
         }
     }
 
-    private static void LaunchCuda<T>(CudaBackend cuda, CudaBuffer<T> x, CudaBuffer<T> y, int sliceLength, int slices, ReadOnlySpan<T> thresholds)
-        where T : unmanaged
+    private static void Launch<T, TE>(IlgpuBackend gpu, DeviceBuffer<T> x, DeviceBuffer<T> y, int sliceLength, ReadOnlySpan<T> thresholds)
+        where T : unmanaged where TE : struct, IElement<T>
     {
-        var kernel = cuda.GetKernel(Source.Value, "soft_threshold_" + ElementTypes.CudaSuffix<T>());
-        for (int first = 0; first < slices; first += CudaSlices.MaxSlicesPerLaunch)
+        var kernel = gpu.GetKernel($"SoftThreshold<{typeof(T).Name}>",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, ArrayView<T>>(Kernel<T, TE>));
+        lock (gpu.ScalarGate)
         {
-            int count = Math.Min(CudaSlices.MaxSlicesPerLaunch, slices - first);
-            long offset = (long)first * sliceLength;
-            var args = CudaLaunchArgs.Rent()
-                .Add(CudaSlices.Offset(x, offset)).Add(CudaSlices.Offset(y, offset))
-                .Add((long)sliceLength).Add(count)
-                .AddInline(thresholds.Slice(first, count), CudaSlices.MaxSlicesPerLaunch);
-            cuda.Launch1D(kernel, (long)count * sliceLength, args);
+            var tau = gpu.UploadScalars(thresholds);
+            var spread = gpu.Spread(x.Length);
+            kernel(spread.Threads, spread, gpu.Own(x).View, gpu.Own(y).View, sliceLength, tau);
         }
+    }
+
+    /// <summary>ILGPU kernel, one work item per element (see Spread): the same branch-free formula as <see cref="ApplySlice{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> y, int sliceLength, ArrayView<T> tau)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, x, y, sliceLength, tau);
+    }
+
+    private static void KernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> y, int sliceLength, ArrayView<T> tau)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        T t = tau[i / sliceLength];
+        T v = x[i];
+        y[i] = e.Add(e.Max(e.Sub(v, t), default), e.Min(e.Add(v, t), default));
     }
 }

@@ -2,7 +2,9 @@ using System.Numerics;
 using System.Numerics.Tensors;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -20,8 +22,6 @@ namespace Saliency.Kernels.Ops;
 /// </remarks>
 public static class TotalVariation
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("TotalVariation.cu"));
-
     /// <summary>Number of rows of <c>D</c> for a p1×p2 grid: 2·p1·p2 − p1 − p2.</summary>
     public static int DifferenceCount(int rows, int cols)
     {
@@ -41,8 +41,8 @@ public static class TotalVariation
             case CpuBackend cpu:
                 ForwardCpu(cpu.Own(grids).Span, cpu.Own(differences).Span, rows, cols, batch);
                 break;
-            case CudaBackend cuda:
-                Launch(cuda, "tv_forward_", cuda.Own(grids), cuda.Own(differences), rows, cols, batch, (long)batch * DifferenceCount(rows, cols));
+            case IlgpuBackend gpu:
+                Launch(gpu, forward: true, grids, differences, rows, cols);
                 break;
         }
     }
@@ -58,8 +58,8 @@ public static class TotalVariation
             case CpuBackend cpu:
                 AdjointCpu(cpu.Own(differences).Span, cpu.Own(grids).Span, rows, cols, batch);
                 break;
-            case CudaBackend cuda:
-                Launch(cuda, "tv_adjoint_", cuda.Own(differences), cuda.Own(grids), rows, cols, batch, (long)batch * rows * cols);
+            case IlgpuBackend gpu:
+                Launch(gpu, forward: false, grids, differences, rows, cols);
                 break;
         }
     }
@@ -123,12 +123,76 @@ public static class TotalVariation
         }
     }
 
-    private static void Launch<T>(CudaBackend cuda, string prefix, CudaBuffer<T> input, CudaBuffer<T> output, int rows, int cols, int batch, long threads)
+    private static void Launch<T>(IlgpuBackend gpu, bool forward, DeviceBuffer<T> grids, DeviceBuffer<T> differences, int rows, int cols)
         where T : unmanaged
     {
-        var kernel = cuda.GetKernel(Source.Value, prefix + ElementTypes.CudaSuffix<T>());
-        var args = CudaLaunchArgs.Rent().Add(input).Add(output).Add(rows).Add(cols).Add((long)batch);
-        cuda.Launch1D(kernel, threads, args);
+        // Forward: one work item per difference; adjoint: one per pixel (a gather, so no atomics).
+        int threads = forward ? differences.Length : grids.Length;
+        if (threads == 0) return; // 1×1 grids have no differences
+        var spread = gpu.Spread(threads);
+        if (Retype.IsSingle<T>())
+            KernelFor<float, F32>(gpu, forward)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(grids)).View, gpu.Own(Retype.As<T, float>(differences)).View, rows, cols);
+        else
+            KernelFor<double, F64>(gpu, forward)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(grids)).View, gpu.Own(Retype.As<T, double>(differences)).View, rows, cols);
+    }
+
+    private static Action<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int> KernelFor<T, TE>(IlgpuBackend gpu, bool forward)
+        where T : unmanaged where TE : struct, IElement<T> =>
+        forward
+            ? gpu.GetKernel($"TotalVariation.Forward<{typeof(T).Name}>",
+                a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int>(ForwardKernel<T, TE>))
+            : gpu.GetKernel($"TotalVariation.Adjoint<{typeof(T).Name}>",
+                a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int>(AdjointKernel<T, TE>));
+
+    /// <summary>ILGPU kernel: difference i of the batch (grid b = i / m), in the layout of the type remarks.</summary>
+    private static void ForwardKernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> dx, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) ForwardKernelItem<T, TE>(i, x, dx, p1, p2);
+    }
+
+    private static void ForwardKernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> dx, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        int p = p1 * p2, nv = (p1 - 1) * p2, m = 2 * p - p1 - p2;
+        int b = i / m, k = i - b * m;
+        long g = (long)b * p;
+        if (k < nv)
+        {
+            dx[i] = e.Sub(x[g + k + p2], x[g + k]);
+        }
+        else
+        {
+            int h = k - nv, r = h / (p2 - 1), c = h - r * (p2 - 1);
+            long at = g + r * p2 + c;
+            dx[i] = e.Sub(x[at + 1], x[at]);
+        }
+    }
+
+    /// <summary>
+    /// ILGPU kernel: (Dᵀu)[r, c] = u_v[r−1, c] − u_v[r, c] + u_h[r, c−1] − u_h[r, c] for pixel i of the batch, added in
+    /// the CPU path's order (vertical in, vertical out, horizontal in, horizontal out), so the sums agree bit for bit.
+    /// </summary>
+    private static void AdjointKernel<T, TE>(Index1D t, Spread spread, ArrayView<T> x, ArrayView<T> u, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) AdjointKernelItem<T, TE>(i, x, u, p1, p2);
+    }
+
+    private static void AdjointKernelItem<T, TE>(int i, ArrayView<T> x, ArrayView<T> u, int p1, int p2)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        int p = p1 * p2, nv = (p1 - 1) * p2, m = 2 * p - p1 - p2;
+        int b = i / p, j = i - b * p, r = j / p2, c = j - r * p2;
+        long uv = (long)b * m, uh = uv + nv;
+        T acc = default;
+        if (r > 0) acc = e.Add(acc, u[uv + j - p2]);
+        if (r < p1 - 1) acc = e.Sub(acc, u[uv + j]);
+        if (c > 0) acc = e.Add(acc, u[uh + r * (p2 - 1) + c - 1]);
+        if (c < p2 - 1) acc = e.Sub(acc, u[uh + r * (p2 - 1) + c]);
+        x[i] = acc;
     }
 
     private static void CheckGrid(int rows, int cols)
@@ -143,7 +207,7 @@ public static class TotalVariation
         ArgumentNullException.ThrowIfNull(grids);
         KernelGuard.SameBackend(grids.Backend, grids);
         KernelGuard.SameBackend(grids.Backend, differences);
-        if (grids.Backend is not CpuBackend and not CudaBackend) throw new NotSupportedException($"Backend {grids.Backend.Kind} has no TV kernels.");
+        if (grids.Backend is not CpuBackend and not IlgpuBackend) throw new NotSupportedException($"Backend {grids.Backend.Kind} has no TV kernels.");
         return CheckLengths(grids.Length, differences.Length, rows, cols);
     }
 

@@ -1,7 +1,10 @@
 using System.Numerics;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -26,8 +29,6 @@ public enum UpsamplingMode
 /// </summary>
 public static class Upsampling
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("Upsampling.cu"));
-
     /// <summary>Upsamples every grid of <paramref name="grids"/> into <paramref name="images"/>.</summary>
     /// <exception cref="BufferSizeMismatchException">The buffers do not hold the same number B ≥ 1 of grids and images.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A dimension is below 1.</exception>
@@ -43,11 +44,18 @@ public static class Upsampling
             case CpuBackend cpu:
                 Cpu(cpu.Own(grids).Span, cpu.Own(images).Span, gridRows, gridCols, imageRows, imageCols, batch, mode);
                 break;
-            case CudaBackend cuda:
-                string name = (mode == UpsamplingMode.Nearest ? "upsample_nearest_" : "upsample_bilinear_") + ElementTypes.CudaSuffix<T>();
-                var args = CudaLaunchArgs.Rent().Add(cuda.Own(grids)).Add(cuda.Own(images)).Add(gridRows).Add(gridCols).Add(imageRows).Add(imageCols).Add((long)batch);
-                cuda.Launch1D(cuda.GetKernel(Source.Value, name), (long)batch * imageRows * imageCols, args);
+            case IlgpuBackend gpu:
+            {
+                var spread = gpu.Spread(images.Length);
+                int bilinear = mode == UpsamplingMode.Bilinear ? 1 : 0;
+                if (Retype.IsSingle<T>())
+                    KernelFor<float, F32>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, float>(grids)).View,
+                        gpu.Own(Retype.As<T, float>(images)).View, gridRows, gridCols, imageRows, imageCols, bilinear);
+                else
+                    KernelFor<double, F64>(gpu)(spread.Threads, spread, gpu.Own(Retype.As<T, double>(grids)).View,
+                        gpu.Own(Retype.As<T, double>(images)).View, gridRows, gridCols, imageRows, imageCols, bilinear);
                 break;
+            }
             default:
                 throw new NotSupportedException($"Backend {grids.Backend.Kind} has no upsampling kernel.");
         }
@@ -110,11 +118,43 @@ public static class Upsampling
         }
     }
 
+    private static Action<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int, int, int, int> KernelFor<T, TE>(IlgpuBackend gpu)
+        where T : unmanaged where TE : struct, IElement<T> =>
+        gpu.GetKernel($"Upsampling<{typeof(T).Name}>",
+            a => a.LoadAutoGroupedStreamKernel<Index1D, Spread, ArrayView<T>, ArrayView<T>, int, int, int, int, int>(Kernel<T, TE>));
+
+    /// <summary>ILGPU kernel, one work item per output pixel of the batch; the same integer and double arithmetic as <see cref="Cpu{T}"/>.</summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, ArrayView<T> g, ArrayView<T> img, int p1, int p2, int h, int w, int bilinear)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, g, img, p1, p2, h, w, bilinear);
+    }
+
+    private static void KernelItem<T, TE>(int i, ArrayView<T> g, ArrayView<T> img, int p1, int p2, int h, int w, int bilinear)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        int hw = h * w;
+        int b = i / hw, k = i - b * hw;
+        int y = k / w, x = k - y * w;
+        long gb = (long)b * p1 * p2;
+        if (bilinear == 0)
+        {
+            img[i] = g[gb + (long)((long)y * p1 / h) * p2 + (long)x * p2 / w];
+            return;
+        }
+        SourceCoordinate(y, h, p1, out int y0, out int y1, out double ly);
+        SourceCoordinate(x, w, p2, out int x0, out int x1, out double lx);
+        double top = (1.0 - lx) * e.ToDouble(g[gb + y0 * p2 + x0]) + lx * e.ToDouble(g[gb + y0 * p2 + x1]);
+        double bottom = (1.0 - lx) * e.ToDouble(g[gb + y1 * p2 + x0]) + lx * e.ToDouble(g[gb + y1 * p2 + x1]);
+        img[i] = e.FromDouble((1.0 - ly) * top + ly * bottom);
+    }
+
     private static void SourceCoordinate(int y, int outSize, int inSize, out int i0, out int i1, out double frac)
     {
         double s = (y + 0.5) * inSize / outSize - 0.5;
         if (s < 0) s = 0;
-        int f = (int)Math.Floor(s);
+        int f = (int)XMath.Floor(s); // XMath: the same floor on the host and in kernels
         if (f > inSize - 1) f = inSize - 1;
         i0 = f;
         i1 = f + 1 < inSize ? f + 1 : inSize - 1;

@@ -1,7 +1,9 @@
 using System.Numerics;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
-using Saliency.Kernels.Cuda;
+using ILGPU;
+using ILGPU.Runtime;
+using Saliency.Kernels.Ilgpu;
 
 namespace Saliency.Kernels.Ops;
 
@@ -14,8 +16,6 @@ namespace Saliency.Kernels.Ops;
 /// </summary>
 public static class VectorOps
 {
-    private static readonly Lazy<CudaKernelSource> Source = new(() => CudaKernelSource.Embedded("VectorOps.cu"));
-
     /// <summary><c>y ← α_s x + β_s y</c> per slice s.</summary>
     /// <exception cref="BufferSizeMismatchException">Lengths or scalar counts do not match the slices.</exception>
     /// <exception cref="NonFiniteValueException">A scalar is not finite.</exception>
@@ -38,17 +38,13 @@ public static class VectorOps
             }
             return;
         }
-        var cuda = (CudaBackend)backend;
-        var (cx, cy) = (cuda.Own(x), cuda.Own(y));
-        var kernel = cuda.GetKernel(Source.Value, "axpby_" + ElementTypes.CudaSuffix<T>());
-        for (int first = 0; first < slices; first += CudaSlices.MaxSlicesPerLaunch)
-        {
-            int count = Math.Min(CudaSlices.MaxSlicesPerLaunch, slices - first);
-            long o = (long)first * sliceLength;
-            var args = CudaLaunchArgs.Rent().Add(CudaSlices.Offset(cx, o)).Add(CudaSlices.Offset(cy, o)).Add((long)sliceLength).Add(count)
-                .AddInline(alpha.Slice(first, count), CudaSlices.MaxSlicesPerLaunch).AddInline(beta.Slice(first, count), CudaSlices.MaxSlicesPerLaunch);
-            cuda.Launch1D(kernel, (long)count * sliceLength, args);
-        }
+        var gpu = (IlgpuBackend)backend;
+        if (Retype.IsSingle<T>())
+            Launch<float, F32>(gpu, Mode.Axpby, Retype.As<T, float>(x), null, null, Retype.As<T, float>(y), null, sliceLength,
+                Retype.As<T, float>(alpha), Retype.As<T, float>(beta), default);
+        else
+            Launch<double, F64>(gpu, Mode.Axpby, Retype.As<T, double>(x), null, null, Retype.As<T, double>(y), null, sliceLength,
+                Retype.As<T, double>(alpha), Retype.As<T, double>(beta), default);
     }
 
     /// <summary>Proximal gradient step <c>x⁺ = S_{t_s λ_s}(y − t_s g)</c> per slice s.</summary>
@@ -69,18 +65,13 @@ public static class VectorOps
                     xs.Slice(s * sliceLength, sliceLength), default, steps[s], lambdas[s], T.Zero, extrapolate: false);
             return;
         }
-        var cuda = (CudaBackend)backend;
-        var (cy, cg, cx) = (cuda.Own(y), cuda.Own(gradient), cuda.Own(xNew));
-        var kernel = cuda.GetKernel(Source.Value, "prox_gradient_" + ElementTypes.CudaSuffix<T>());
-        for (int first = 0; first < slices; first += CudaSlices.MaxSlicesPerLaunch)
-        {
-            int count = Math.Min(CudaSlices.MaxSlicesPerLaunch, slices - first);
-            long o = (long)first * sliceLength;
-            var args = CudaLaunchArgs.Rent().Add(CudaSlices.Offset(cy, o)).Add(CudaSlices.Offset(cg, o)).Add(CudaSlices.Offset(cx, o))
-                .Add((long)sliceLength).Add(count)
-                .AddInline(steps.Slice(first, count), CudaSlices.MaxSlicesPerLaunch).AddInline(lambdas.Slice(first, count), CudaSlices.MaxSlicesPerLaunch);
-            cuda.Launch1D(kernel, (long)count * sliceLength, args);
-        }
+        var gpu = (IlgpuBackend)backend;
+        if (Retype.IsSingle<T>())
+            Launch<float, F32>(gpu, Mode.ProxGradient, Retype.As<T, float>(y), Retype.As<T, float>(gradient), null, Retype.As<T, float>(xNew), null,
+                sliceLength, Retype.As<T, float>(steps), Retype.As<T, float>(lambdas), default);
+        else
+            Launch<double, F64>(gpu, Mode.ProxGradient, Retype.As<T, double>(y), Retype.As<T, double>(gradient), null, Retype.As<T, double>(xNew), null,
+                sliceLength, Retype.As<T, double>(steps), Retype.As<T, double>(lambdas), default);
     }
 
     /// <summary>Momentum step <c>y⁺ = x⁺ + β_s (x⁺ − x)</c> per slice s.</summary>
@@ -108,17 +99,13 @@ public static class VectorOps
             }
             return;
         }
-        var cuda = (CudaBackend)backend;
-        var (cxn, cxo, cyn) = (cuda.Own(xNew), cuda.Own(xOld), cuda.Own(yNew));
-        var kernel = cuda.GetKernel(Source.Value, "extrapolate_" + ElementTypes.CudaSuffix<T>());
-        for (int first = 0; first < slices; first += CudaSlices.MaxSlicesPerLaunch)
-        {
-            int count = Math.Min(CudaSlices.MaxSlicesPerLaunch, slices - first);
-            long o = (long)first * sliceLength;
-            var args = CudaLaunchArgs.Rent().Add(CudaSlices.Offset(cxn, o)).Add(CudaSlices.Offset(cxo, o)).Add(CudaSlices.Offset(cyn, o))
-                .Add((long)sliceLength).Add(count).AddInline(momenta.Slice(first, count), CudaSlices.MaxSlicesPerLaunch);
-            cuda.Launch1D(kernel, (long)count * sliceLength, args);
-        }
+        var gpu = (IlgpuBackend)backend;
+        if (Retype.IsSingle<T>())
+            Launch<float, F32>(gpu, Mode.Extrapolate, Retype.As<T, float>(xNew), null, Retype.As<T, float>(xOld), null, Retype.As<T, float>(yNew),
+                sliceLength, Retype.As<T, float>(momenta), default, default);
+        else
+            Launch<double, F64>(gpu, Mode.Extrapolate, Retype.As<T, double>(xNew), null, Retype.As<T, double>(xOld), null, Retype.As<T, double>(yNew),
+                sliceLength, Retype.As<T, double>(momenta), default, default);
     }
 
     /// <summary>
@@ -149,20 +136,84 @@ public static class VectorOps
             }
             return;
         }
-        var cuda = (CudaBackend)backend;
-        var kernel = cuda.GetKernel(Source.Value, "fista_update_" + ElementTypes.CudaSuffix<T>());
-        var (cy, cg, cxo, cxn, cyn) = (cuda.Own(y), cuda.Own(gradient), cuda.Own(xOld), cuda.Own(xNew), cuda.Own(yNew));
-        for (int first = 0; first < slices; first += CudaSlices.MaxSlicesPerLaunch)
+        var gpu = (IlgpuBackend)backend;
+        if (Retype.IsSingle<T>())
+            Launch<float, F32>(gpu, Mode.Fista, Retype.As<T, float>(y), Retype.As<T, float>(gradient), Retype.As<T, float>(xOld),
+                Retype.As<T, float>(xNew), Retype.As<T, float>(yNew), sliceLength,
+                Retype.As<T, float>(steps), Retype.As<T, float>(lambdas), Retype.As<T, float>(momenta));
+        else
+            Launch<double, F64>(gpu, Mode.Fista, Retype.As<T, double>(y), Retype.As<T, double>(gradient), Retype.As<T, double>(xOld),
+                Retype.As<T, double>(xNew), Retype.As<T, double>(yNew), sliceLength,
+                Retype.As<T, double>(steps), Retype.As<T, double>(lambdas), Retype.As<T, double>(momenta));
+    }
+
+    /// <summary>Which update <see cref="Kernel{T, TE}"/> performs (uniform per launch, so the branch costs nothing on a GPU).</summary>
+    private enum Mode
+    {
+        Axpby,
+        ProxGradient,
+        Extrapolate,
+        Fista,
+    }
+
+    // One ILGPU kernel for the four updates: absent buffers are passed as `a` (never read). Scalars are packed
+    // [first | second | third] with one per slice (IlgpuBackend.UploadScalars).
+    private static void Launch<T, TE>(IlgpuBackend gpu, Mode mode, DeviceBuffer<T> a, DeviceBuffer<T>? g, DeviceBuffer<T>? xOld,
+        DeviceBuffer<T>? outX, DeviceBuffer<T>? outY, int sliceLength, ReadOnlySpan<T> first, ReadOnlySpan<T> second, ReadOnlySpan<T> third)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var kernel = gpu.GetKernel($"VectorOps<{typeof(T).Name}>", acc => acc.LoadAutoGroupedStreamKernel<
+            Index1D, Spread, int, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, ArrayView<T>>(Kernel<T, TE>));
+        var va = gpu.Own(a).View;
+        lock (gpu.ScalarGate)
         {
-            int count = Math.Min(CudaSlices.MaxSlicesPerLaunch, slices - first);
-            long o = (long)first * sliceLength;
-            var args = CudaLaunchArgs.Rent()
-                .Add(CudaSlices.Offset(cy, o)).Add(CudaSlices.Offset(cg, o)).Add(CudaSlices.Offset(cxo, o))
-                .Add(CudaSlices.Offset(cxn, o)).Add(CudaSlices.Offset(cyn, o)).Add((long)sliceLength).Add(count)
-                .AddInline(steps.Slice(first, count), CudaSlices.MaxSlicesPerLaunch)
-                .AddInline(lambdas.Slice(first, count), CudaSlices.MaxSlicesPerLaunch)
-                .AddInline(momenta.Slice(first, count), CudaSlices.MaxSlicesPerLaunch);
-            cuda.Launch1D(kernel, (long)count * sliceLength, args);
+            var scalars = gpu.UploadScalars(first, second, third);
+            var spread = gpu.Spread(a.Length);
+            kernel(spread.Threads, spread, (int)mode, va, g is null ? va : gpu.Own(g).View, xOld is null ? va : gpu.Own(xOld).View,
+                outX is null ? va : gpu.Own(outX).View, outY is null ? va : gpu.Own(outY).View, sliceLength, a.Length / sliceLength, scalars);
+        }
+    }
+
+    /// <summary>
+    /// ILGPU kernel, one work item per element (see Spread); the arithmetic is <see cref="FusedCpu{T}"/>'s (and, for axpby,
+    /// <c>(x·α) + (β·y)</c> as TensorPrimitives computes it), so the ILGPU CPU accelerator matches the CPU bit for bit.
+    /// </summary>
+    private static void Kernel<T, TE>(Index1D t, Spread spread, int mode, ArrayView<T> a, ArrayView<T> g, ArrayView<T> xOld, ArrayView<T> outX, ArrayView<T> outY, int sliceLength, int slices, ArrayView<T> scalars)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        for (int i = spread.First(t); i < spread.End(t); i += spread.Step) KernelItem<T, TE>(i, mode, a, g, xOld, outX, outY, sliceLength, slices, scalars);
+    }
+
+    private static void KernelItem<T, TE>(int i, int mode, ArrayView<T> a, ArrayView<T> g, ArrayView<T> xOld, ArrayView<T> outX, ArrayView<T> outY, int sliceLength, int slices, ArrayView<T> scalars)
+        where T : unmanaged where TE : struct, IElement<T>
+    {
+        var e = default(TE);
+        int s = i / sliceLength;
+        T first = scalars[s];
+        if (mode == (int)Mode.Axpby)
+        {
+            outX[i] = e.Add(e.Mul(a[i], first), e.Mul(scalars[slices + s], outX[i]));
+            return;
+        }
+        if (mode == (int)Mode.Extrapolate)
+        {
+            T xn = a[i];
+            outY[i] = e.Add(xn, e.Mul(first, e.Sub(xn, xOld[i])));
+            return;
+        }
+        // ProxGradient / Fista: x⁺ = S_{tλ}(y − t g), y⁺ = x⁺ + β (x⁺ − x_old); reads everything before writing.
+        T tau = e.Mul(first, scalars[slices + s]);
+        T v = e.Sub(a[i], e.Mul(first, g[i]));
+        T x = e.Add(e.Max(e.Sub(v, tau), default), e.Min(e.Add(v, tau), default));
+        if (mode == (int)Mode.Fista)
+        {
+            T xo = xOld[i];
+            outX[i] = x;
+            outY[i] = e.Add(x, e.Mul(scalars[2 * slices + s], e.Sub(x, xo)));
+        }
+        else
+        {
+            outX[i] = x;
         }
     }
 
@@ -223,7 +274,7 @@ public static class VectorOps
             if (others[i].Length != first.Length)
                 KernelGuard.Length(others[i].Length, first.Length, $"buffer #{i + 2} length");
         }
-        if (backend is not CpuBackend and not CudaBackend) throw new NotSupportedException($"Backend {backend.Kind} has no vector kernels.");
+        if (backend is not CpuBackend and not IlgpuBackend) throw new NotSupportedException($"Backend {backend.Kind} has no vector kernels.");
         return backend;
     }
 

@@ -4,31 +4,30 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Saliency.Kernels.Backends;
-using Saliency.Kernels.Cuda;
+using Saliency.Kernels.Ilgpu;
 using Saliency.Kernels.Ops;
 
 namespace Saliency.Bench.Kernels;
 
 /// <summary>
-/// The GPU counterpart of <see cref="HvpBandwidthBenchmarks"/>: batched HVP on the CUDA backend (cuBLAS SGEMMs where
-/// cuBLAS is installed — the 64-class subset gathered once at the first call, outside the measured iterations —
-/// otherwise the project's kernels) against a device-to-device
-/// copy of the same active rows of W, twice (<c>CopyBaseline</c>, the Ratio baseline). Every call ends with a stream
-/// synchronisation so the measured time covers the GPU work. Needs a CUDA GPU: on a machine without one the setup
-/// fails with <see cref="BackendUnavailableException"/> and its reason. Run:
-/// <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*HvpBandwidthCuda*'</c>.
+/// The GPU counterpart of <see cref="HvpBandwidthBenchmarks"/>: batched HVP with the ILGPU kernels on the CUDA backend
+/// (ILGPU's CUDA accelerator; no cuBLAS) against a device-to-device copy of the same active rows of W, twice
+/// (<c>CopyBaseline</c>, the Ratio baseline). Every call ends with a stream synchronisation so the measured time covers
+/// the GPU work. Needs a CUDA GPU: on a machine without one the setup fails with
+/// <see cref="BackendUnavailableException"/> and its reason. Run:
+/// <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- --filter '*HvpBandwidthIlgpuCuda*'</c>.
 /// </summary>
 [Config(typeof(Config))]
-public class HvpBandwidthCudaBenchmarks
+public class HvpBandwidthIlgpuCudaBenchmarks
 {
     private const int D = HvpGigabytesPerSecondColumn.Dimension;
     private const int C = 1000;
 
-    private CudaBackend _cuda = null!;
-    private CudaBuffer<float> _w = null!;
+    private IlgpuBackend _cuda = null!;
+    private DeviceBuffer<float> _w = null!;
     private DeviceBuffer<float> _v = null!;
     private DeviceBuffer<float> _hv = null!;
-    private CudaBuffer<float> _copyTarget = null!;
+    private DeviceBuffer<float> _copyTarget = null!;
     private HessianVectorProduct _op = null!;
     private int[] _rows = [];
 
@@ -43,8 +42,8 @@ public class HvpBandwidthCudaBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _cuda = (CudaBackend)ComputeBackends.Create(BackendKind.Cuda);
-        _w = _cuda.Own(_cuda.Allocate<float>(D * C));
+        _cuda = (IlgpuBackend)ComputeBackends.Create(BackendKind.Cuda);
+        _w = _cuda.Allocate<float>(D * C);
         GaussianRng.Fill(_w, seed: 1, std: 1e-3);
         var p = new float[C];
         GaussianRng.Fill<float>(p, seed: 2);
@@ -56,7 +55,7 @@ public class HvpBandwidthCudaBenchmarks
         _v = _cuda.Allocate<float>(K * D);
         GaussianRng.Fill(_v, seed: 3);
         _hv = _cuda.Allocate<float>(K * D);
-        _copyTarget = _cuda.Own(_cuda.Allocate<float>(ActiveClasses * D));
+        _copyTarget = _cuda.Allocate<float>(ActiveClasses * D);
         _cuda.Synchronize();
     }
 
