@@ -3,6 +3,7 @@ using System.Globalization;
 using Saliency.Explainers;
 using Saliency.Imaging;
 using Saliency.Models.Autodiff;
+using Saliency.Models.Caching;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Solvers.Caso;
@@ -58,9 +59,10 @@ internal static class ExplainCommand
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        var noCache = new Option<bool>("--no-cache") { Description = "Export the Jacobian model afresh instead of using the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency)." };
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale,
+            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, noCache,
         };
         foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -76,7 +78,7 @@ internal static class ExplainCommand
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
 
-            using var classifier = OpenClassifier(modelPath);
+            using var classifier = OpenClassifier(modelPath, useCache: !parseResult.GetValue(noCache));
             var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
             if (overlayPath is not null && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
                 throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
@@ -129,12 +131,15 @@ internal static class ExplainCommand
         _ => throw new UserInputException($"unknown method '{method}'; use one of {string.Join(", ", Methods)}."),
     };
 
-    /// <summary>Opens the classifier (forward and Jacobian sessions); a model that cannot be differentiated is a user error.</summary>
-    internal static OnnxClassifier OpenClassifier(string modelPath)
+    /// <summary>
+    /// Opens the classifier (forward and Jacobian sessions), the Jacobian model from the per-user cache unless
+    /// <paramref name="useCache"/> is false; a model that cannot be differentiated is a user error.
+    /// </summary>
+    internal static OnnxClassifier OpenClassifier(string modelPath, bool useCache = true)
     {
         try
         {
-            return OnnxClassifier.Create(modelPath);
+            return OnnxClassifier.Create(modelPath, cache: useCache ? JacobianModelCache.CreateDefault() : null);
         }
         catch (JacobianExportException e)
         {
