@@ -60,9 +60,10 @@ internal static class ExplainCommand
         };
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
         var noCache = new Option<bool>("--no-cache") { Description = "Export the Jacobian model afresh instead of using the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency)." };
+        var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, noCache,
+            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, noCache, backendName,
         };
         foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -77,6 +78,8 @@ internal static class ExplainCommand
             string? overlayPath = parseResult.GetValue(overlay)?.FullName;
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
+            // The backend before any model work: asking for one that cannot run here fails at once.
+            using var backend = BackendOption.Open(parseResult.GetValue(backendName));
 
             using var classifier = OpenClassifier(modelPath, useCache: !parseResult.GetValue(noCache));
             var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
@@ -85,8 +88,8 @@ internal static class ExplainCommand
             double kl = parseResult.GetValue(boundFactor);
             if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
             var explainer = BaselineMethods.Handles(name)
-                ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1))
-                : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
+                ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1), backend)
+                : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl, backend);
             Explanation explanation;
             try
             {
@@ -116,11 +119,12 @@ internal static class ExplainCommand
     }
 
     /// <summary>The explainer for a method name, with the CLI's settings.</summary>
-    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor) => method switch
+    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor,
+        Saliency.Kernels.Backends.IComputeBackend? backend = null) => method switch
     {
         "gradient" => new GradientExplainer(),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = lambda1 }),
-        "caso" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso }, Lambda1 = lambda1 }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = lambda1, Backend = backend }),
+        "caso" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso }, Lambda1 = lambda1, Backend = backend }),
         "leg" or "leg-tv" => new LegExplainer(new LegExplainerOptions
         {
             TotalVariation = method == "leg-tv",
@@ -229,7 +233,7 @@ internal static class ExplainCommand
         {
             Grid = new Saliency.Linalg.Grid.GridShape(height, width), SampleCount = 4000, Antithetic = true, Upsampling = Saliency.Kernels.Ops.UpsamplingMode.Nearest,
         };
-        IExplainer[] explainers = [new CasoExplainer(), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
+        IExplainer[] explainers = [new CasoExplainer(new CasoExplainerOptions { Backend = c.Backend }), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
         Explanation? last = null;
         Lambda1SweepResult? casoSweep = null;
         foreach (var explainer in explainers)

@@ -14,6 +14,11 @@ namespace Saliency.Solvers.Lp;
 /// <see cref="TvLpOptions.AdaptiveStepSize"/> is not available here (it needs a host decision per step).
 /// Finished LPs are frozen (skipped by the kernels) while the others continue. Certificates are computed on the
 /// host from the downloaded vectors, exactly as for <see cref="TvLpSolver"/>.
+/// <para><b>Host traffic.</b> A PDHG step is one queued kernel (<see cref="PrimalDualTvBatch.Step"/>) and reads nothing
+/// back; the iterates stay on the device for the whole solve. Every <see cref="TvLpOptions.CheckInterval"/> steps the
+/// check reads the KKT sums (B·4 doubles, plus B·4 for the running average when restarting to it) and, when some LP
+/// restarts, the restart distances (2B doubles); per-LP parameters go up only when a status or primal weight changed.
+/// The final x and y are downloaded once.</para>
 /// </remarks>
 public static class TvLpDeviceBatchSolver
 {
@@ -94,6 +99,7 @@ public static class TvLpDeviceBatchSolver
             var hostScale = new double[batch];
             var hostDist = new double[2 * batch];
 
+            double[]? uploaded = null;
             void UploadParameters()
             {
                 for (int k = 0; k < batch; k++)
@@ -106,7 +112,10 @@ public static class TvLpDeviceBatchSolver
                     hostPar[o + PrimalDualTvBatch.AverageWeight] = eta;
                     hostPar[o + PrimalDualTvBatch.Active] = status[k] is null ? 1 : 0;
                 }
+                // Only when a status or a primal weight changed since the last upload.
+                if (uploaded is not null && hostPar.AsSpan().SequenceEqual(uploaded)) return;
                 backend.Upload<double>(hostPar, par);
+                uploaded = (double[])hostPar.Clone();
             }
 
             KktPoint Kkt(double[] e, int k)
