@@ -112,6 +112,7 @@ internal static class ExplainCommand
                 ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
             }
             Render(console, explanation, source, outPath, png, overlayPath);
+            if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
         return command;
@@ -234,6 +235,7 @@ internal static class ExplainCommand
         };
         IExplainer[] explainers = [new CasoExplainer(new CasoExplainerOptions { Backend = c.Backend }), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
         Explanation? last = null;
+        Lambda1SweepResult? casoSweep = null;
         foreach (var explainer in explainers)
         {
             var started = System.Diagnostics.Stopwatch.StartNew();
@@ -246,6 +248,7 @@ internal static class ExplainCommand
                 + string.Create(CultureInfo.InvariantCulture, $"\ntime: {elapsed.TotalSeconds:0.00} s");
             table.AddRow(Markup.Escape(explanation.Method), Markup.Escape(report), Markup.Escape(path));
             last = explanation;
+            casoSweep ??= (explanation as CasoExplanation)?.Sweep;
         }
         if (last is not null)
         {
@@ -254,6 +257,7 @@ internal static class ExplainCommand
                 $"Digit {index} (label {c.Digits.Label(index)}): predicted {last.PredictedClass} (p = {p[last.PredictedClass]:0.0000}); explaining class {last.Target}. Input picture: {digitPath}"));
         }
         c.Console.Write(table);
+        if (casoSweep is not null) c.Console.Write(SweepPathTable.Create(casoSweep));
     }
 
     /// <summary>

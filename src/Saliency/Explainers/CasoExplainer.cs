@@ -101,9 +101,7 @@ public sealed class CasoExplainer : IExplainer
         {
             sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
             // No λ1 reached the sparsity range: keep the sparsest solution that is not all zero (the closest to the range).
-            result = sweep.Selected
-                ?? sweep.Tried.Where(r => r.SparsityRatio < 1).OrderByDescending(r => r.SparsityRatio).FirstOrDefault()
-                ?? sweep.Tried.OrderBy(r => r.Lambda1).First();
+            result = sweep.Chosen;
         }
 
         var details = new List<KeyValuePair<string, string>>
@@ -117,7 +115,8 @@ public sealed class CasoExplainer : IExplainer
             new("modelled loss", ExplainerGuard.Format(result.Loss)),
         };
         if (sweep is not null)
-            details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches"));
+            details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches" + (sweep.Unrefined is { } u && !ReferenceEquals(u, result)
+                ? $"; before bisection λ1 = {ExplainerGuard.Format(u.Lambda1)}, η = {ExplainerGuard.Format(u.SparsityRatio)}" : "")));
         var map = SaliencyMap.FromDoubles(result.Solution, channels, height, width);
         return new CasoExplanation(Name, map, t, jacobian.Scores, details, result, sweep);
     }
