@@ -99,6 +99,15 @@ public static class TvLpDeviceBatchSolver
             var hostMode = new int[batch];
             var hostScale = new double[batch];
             var hostDist = new double[2 * batch];
+            // Steps done when each LP was frozen. A frozen LP is skipped by Step, so its iterate stays in the buffer it
+            // was in while x/xo swap every step: after an odd number of further steps it lies in xo/yo.
+            var frozenAt = Enumerable.Repeat(-1, batch).ToArray();
+            int done = 0;
+            void MarkFrozen()
+            {
+                for (int k = 0; k < batch; k++)
+                    if (status[k] is not null && frozenAt[k] < 0) frozenAt[k] = done;
+            }
 
             double[]? uploaded = null;
             void UploadParameters()
@@ -141,8 +150,8 @@ public static class TvLpDeviceBatchSolver
                 kktAtRestart[k] = q.Error;
                 if (Converged(q, k)) status[k] = TvLpStatus.Optimal;
             }
+            MarkFrozen();
 
-            int done = 0;
             while (status.Any(s => s is null) && done < options.MaxIterations)
             {
                 UploadParameters();
@@ -197,6 +206,7 @@ public static class TvLpDeviceBatchSolver
                     sinceRestart[k] = 0;
                     restarts[k]++;
                 }
+                MarkFrozen();
                 if (hostMode.Any(v => v != 0))
                 {
                     backend.Upload<int>(hostMode, mode);
@@ -218,6 +228,19 @@ public static class TvLpDeviceBatchSolver
             var hy = new double[batch * m];
             backend.Download<double>(x, hx);
             backend.Download<double>(y, hy);
+            if (Enumerable.Range(0, batch).Any(k => frozenAt[k] >= 0 && (done - frozenAt[k]) % 2 == 1))
+            {
+                var hxo = new double[batch * p];
+                var hyo = new double[batch * m];
+                backend.Download<double>(xo, hxo);
+                backend.Download<double>(yo, hyo);
+                for (int k = 0; k < batch; k++)
+                {
+                    if (frozenAt[k] < 0 || (done - frozenAt[k]) % 2 == 0) continue;
+                    Array.Copy(hxo, k * p, hx, k * p, p);
+                    Array.Copy(hyo, k * m, hy, k * m, m);
+                }
+            }
             var results = new TvLpSolution[batch];
             for (int k = 0; k < batch; k++)
             {

@@ -170,17 +170,25 @@ public class TvLpDeviceBatchTests
 
     /// <summary>TargetMean sets the mean of every g (the constant is free, D1 = 0) without changing the objective;
     /// MaxIterations caps the steps exactly (window-sized checks of CheckInterval); converged LPs stop on a check,
-    /// so their iteration counts are multiples of CheckInterval.</summary>
+    /// so their iteration counts are multiples of CheckInterval. An odd CheckInterval leaves LPs frozen for an odd
+    /// number of buffer swaps: each LP of the batch must still equal its batch-of-one solve (the LPs are independent).</summary>
     [Test]
     public void TargetMean_MaxIterations_CheckInterval_AreHonoured()
     {
         var problems = Batch(10, 9);
-        var shifted = TvLpDeviceBatchSolver.Solve(ComputeBackends.Cpu, problems, new TvLpDeviceBatchOptions { TargetMean = 2.5, CheckInterval = 7 });
+        var options = new TvLpDeviceBatchOptions { TargetMean = 2.5, CheckInterval = 7 };
+        var shifted = TvLpDeviceBatchSolver.Solve(ComputeBackends.Cpu, problems, options);
         AssertHostOptimum(problems, shifted, "mean 2.5");
-        foreach (var s in shifted)
+        Assert.That(shifted.Select(s => s.Iterations).Distinct().Count(), Is.GreaterThan(1), "some LPs must freeze before others");
+        for (int i = 0; i < problems.Length; i++)
         {
+            var s = shifted[i];
             Assert.That(s.G.Average(), Is.EqualTo(2.5).Within(1e-12));
             Assert.That(s.Iterations % 7, Is.EqualTo(0));
+            var alone = TvLpDeviceBatchSolver.Solve(ComputeBackends.Cpu, [problems[i]], options)[0];
+            Assert.That(s.Iterations, Is.EqualTo(alone.Iterations), $"LP {i}");
+            Assert.That(s.G, Is.EqualTo(alone.G).Within(1e-12), $"LP {i}");
+            Assert.That(s.U, Is.EqualTo(alone.U).Within(1e-12), $"LP {i}");
         }
 
         var capped = TvLpDeviceBatchSolver.Solve(ComputeBackends.Cpu, problems, new TvLpDeviceBatchOptions { MaxIterations = 5, CheckInterval = 2 });
