@@ -75,7 +75,7 @@ internal static class Benchmarks
     {
         var shape = new GridShape(side, side);
         var lps = Enumerable.Range(0, 3).Select(ch => LegTvInstance(shape, ch)).ToArray();
-        var options = new TvLpOptions { MaxIterations = full ? 100_000 : 300 };
+        var options = new TvLpDeviceBatchOptions { MaxIterations = full ? 100_000 : 300 };
         TvLpDeviceBatchSolver.Solve(device, [lps[0]], options with { MaxIterations = 10 }); // warm-up: kernel compilation
         foreach (var batch in new[] { lps[..1], lps })
         {
@@ -90,7 +90,7 @@ internal static class Benchmarks
         }
         // Peer: the same batch of 3 on the CPU reference, a fixed number of iterations (a tolerance far out of reach).
         int peerIterations = full ? 300 : 100;
-        var fixedOptions = new TvLpOptions { MaxIterations = peerIterations, RelativeTolerance = 1e-14 }; // not reached in so few iterations
+        var fixedOptions = new TvLpDeviceBatchOptions { MaxIterations = peerIterations, RelativeTolerance = 1e-14 }; // not reached in so few iterations
         var swr = Stopwatch.StartNew();
         TvLpDeviceBatchSolver.Solve(reference, lps, fixedOptions);
         double tr = swr.Elapsed.TotalSeconds;

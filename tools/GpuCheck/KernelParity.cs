@@ -185,7 +185,7 @@ internal static class KernelParity
         {
             var shape = new Saliency.Linalg.Grid.GridShape(12, 12);
             var lps = Enumerable.Range(0, 3).Select(i => Benchmarks.LegTvInstance(shape, i)).ToArray();
-            var options = new Saliency.Solvers.Lp.TvLpOptions { MaxIterations = 20_000 };
+            var options = new Saliency.Solvers.Lp.TvLpDeviceBatchOptions { MaxIterations = 20_000 };
             return [.. Saliency.Solvers.Lp.TvLpDeviceBatchSolver.Solve(be, lps, options)
                 .Select(s => s.Status == Saliency.Solvers.Lp.TvLpStatus.Optimal ? s.Certificate.PrimalObjective : double.NaN)];
         });

@@ -59,11 +59,13 @@ internal static class ExplainCommand
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
-        var noCache = new Option<bool>("--no-cache") { Description = "Export the Jacobian model afresh instead of using the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency)." };
+        // Opt-in: since the exporter's node schedule made session creation linear, exporting afresh is cheaper than a
+        // cache hit on large models (ResNet-18: 42 ms export vs 292 ms hit, bench/Saliency.Bench/Jacobian/RESULTS.md).
+        var useCache = new Option<bool>("--cache") { Description = "Reuse the exported Jacobian model from the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency) instead of exporting it afresh." };
         var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, noCache, backendName,
+            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
         };
         foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -81,7 +83,7 @@ internal static class ExplainCommand
             // The backend before any model work: asking for one that cannot run here fails at once.
             using var backend = BackendOption.Open(parseResult.GetValue(backendName));
 
-            using var classifier = OpenClassifier(modelPath, useCache: !parseResult.GetValue(noCache));
+            using var classifier = OpenClassifier(modelPath, useCache: parseResult.GetValue(useCache));
             var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
             if (overlayPath is not null && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
                 throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
@@ -136,10 +138,10 @@ internal static class ExplainCommand
     };
 
     /// <summary>
-    /// Opens the classifier (forward and Jacobian sessions), the Jacobian model from the per-user cache unless
-    /// <paramref name="useCache"/> is false; a model that cannot be differentiated is a user error.
+    /// Opens the classifier (forward and Jacobian sessions), the Jacobian model from the per-user cache when
+    /// <paramref name="useCache"/> is set (<c>--cache</c>); a model that cannot be differentiated is a user error.
     /// </summary>
-    internal static OnnxClassifier OpenClassifier(string modelPath, bool useCache = true)
+    internal static OnnxClassifier OpenClassifier(string modelPath, bool useCache = false)
     {
         try
         {

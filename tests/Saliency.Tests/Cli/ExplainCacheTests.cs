@@ -5,7 +5,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary>
 /// <c>saliency explain</c> and the Jacobian model cache: the cache folder comes from <c>SALIENCY_CACHE_DIR</c>, a run
-/// stores one entry per model, a second run reuses it, <c>--no-cache</c> writes none, and the map is the same bytes
+/// stores one entry per model, a second run reuses it, without <c>--cache</c> none is written, and the map is the same bytes
 /// either way.
 /// </summary>
 [TestFixture]
@@ -36,24 +36,24 @@ public class ExplainCacheTests : CliTestBase
         Directory.Exists(Path.Combine(Temp, "cache")) ? Directory.GetFiles(Path.Combine(Temp, "cache")) : [];
 
     [Test]
-    public void NoCacheWritesNothing()
+    public void WithoutTheCacheOptionNothingIsWritten()
     {
-        Explain("a.png", "--no-cache");
+        Explain("a.png");
         Assert.That(Entries(), Is.Empty);
     }
 
     [Test]
     public void OneEntryIsStoredThenReusedAndTheMapIsTheSame()
     {
-        var uncached = Explain("a.png", "--no-cache");
-        var first = Explain("b.png");
+        var uncached = Explain("a.png");
+        var first = Explain("b.png", "--cache");
         var entries = Entries();
         Assert.That(entries, Has.Length.EqualTo(1));
         Assert.That(Path.GetFileName(entries[0]), Does.Match("^[0-9a-f]{64}\\.jacobian$"));
         var written = File.GetLastWriteTimeUtc(entries[0]);
         var stored = File.ReadAllBytes(entries[0]);
 
-        var second = Explain("c.png");
+        var second = Explain("c.png", "--cache");
         Assert.That(Entries(), Is.EqualTo(entries));
         Assert.That(File.ReadAllBytes(entries[0]), Is.EqualTo(stored), "a valid entry is read, not rewritten");
         Assert.That(File.GetLastWriteTimeUtc(entries[0]), Is.EqualTo(written));
