@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Saliency.Gpu needs on a fresh Debian machine with the .NET SDK: Debian packages used by
-# tests and benchmarks, then NuGet restore (the ONNX Runtime native library is fetched by the build,
-# see native/onnxruntime). Idempotent: a second run only checks.
+# tests and benchmarks, then NuGet restore (ONNX Runtime comes from NuGet, see docs/onnxruntime.md).
+# Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +16,5 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
-
-# ONNX Runtime native library (pinned npm package; the build runs this too, it is idempotent).
-native/onnxruntime/fetch.sh
 
 dotnet restore Saliency.Gpu.sln --nologo -v quiet

@@ -5,8 +5,17 @@ namespace Saliency.Bench;
 /// <summary>
 /// Benchmark entry point: <c>dotnet run -c Release --project bench/Saliency.Bench -- --filter '*Name*'</c>.
 /// Peer comparisons (HiGHS, CLP, memory copy baselines) are measured in the same run as ours.
+/// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs).
 /// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static void Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "coldstart")
+        {
+            Environment.ExitCode = ColdStart.FirstExplanation.Run(args);
+            return;
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    }
 }

@@ -57,7 +57,8 @@ internal sealed class BaselineMethods
     };
 
     /// <summary>The explainer of <paramref name="method"/> with the parsed options.</summary>
-    public IExplainer Explainer(string method, ParseResult parse, ulong seed, int samples, double? lambda1)
+    public IExplainer Explainer(string method, ParseResult parse, ulong seed, int samples, double? lambda1,
+        Saliency.Kernels.Backends.IComputeBackend? backend = null)
     {
         float baseline = parse.GetValue(BaselineValue);
         if (!float.IsFinite(baseline)) throw new UserInputException($"--baseline-value must be finite, got {baseline}.");
@@ -84,6 +85,7 @@ internal sealed class BaselineMethods
                 Seed = seed,
                 Lambda1 = lambda1,
                 Solver = new CasoOptions { Kind = method == "smooth-caso" ? CasoObjectiveKind.Caso : CasoObjectiveKind.Cafo },
+                Backend = backend,
             }),
             _ => throw new UserInputException($"unknown method '{method}'; use one of {string.Join(", ", Methods)}."),
         };

@@ -27,7 +27,7 @@ internal static class DemoCommand
     /// <param name="Digits">The labelled digits.</param>
     /// <param name="Shown">How many digits the per-digit sections show.</param>
     internal sealed record DemoContext(IAnsiConsole Console, string ModelPath, OnnxModel Model, InferenceSession Session,
-        CommandSupport.ClassifierLayout Layout, DigitSet Digits, int Shown);
+        CommandSupport.ClassifierLayout Layout, DigitSet Digits, int Shown, Saliency.Kernels.Backends.IComputeBackend? Backend = null);
 
     /// <summary>The demo, in order.</summary>
     private static readonly (string Title, Action<DemoContext> Run)[] Sections =
@@ -57,12 +57,15 @@ internal static class DemoCommand
             Description = "How many digits to show predictions for.",
             DefaultValueFactory = _ => 8,
         };
+        var backendName = BackendOption.Create();
         var command = new Command("demo", "Run the demo on the bundled model and held-out digits: model summary, predictions, accuracy.")
         {
-            model, images, labels, count,
+            model, images, labels, count, backendName,
         };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
+            // The backend first: asking for one that cannot run here fails before any model work.
+            using var backend = BackendOption.Open(parseResult.GetValue(backendName));
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             var imagesPath = CommandSupport.ResolvePath(parseResult.GetValue(images), () => Bundled(BundledAssets.ImagesRelativePath), "image file");
             var labelsPath = CommandSupport.ResolvePath(parseResult.GetValue(labels), () => Bundled(BundledAssets.LabelsRelativePath), "label file");
@@ -78,7 +81,7 @@ internal static class DemoCommand
                 throw new UserInputException(
                     $"the model takes {layout.Channels}×{layout.Height}×{layout.Width} images but the digits are 1×{digits.Rows}×{digits.Cols}.");
 
-            var context = new DemoContext(console, modelPath, onnx, session, layout, digits, Math.Min(shown, digits.Count));
+            var context = new DemoContext(console, modelPath, onnx, session, layout, digits, Math.Min(shown, digits.Count), backend);
             foreach (var (title, run) in Sections)
             {
                 console.Write(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
@@ -98,7 +101,7 @@ internal static class DemoCommand
     private static void ModelSection(DemoContext c)
     {
         InfoCommand.Render(c.Console, c.ModelPath, c.Model);
-        c.Console.WriteLine($"ONNX Runtime {InferenceSession.RuntimeVersion} ({InferenceSession.RuntimeLibraryPath})");
+        c.Console.WriteLine(InfoCommand.RuntimeLine());
     }
 
     private static void PredictionSection(DemoContext c)

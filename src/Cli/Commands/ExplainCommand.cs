@@ -3,6 +3,7 @@ using System.Globalization;
 using Saliency.Explainers;
 using Saliency.Imaging;
 using Saliency.Models.Autodiff;
+using Saliency.Models.Caching;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Solvers.Caso;
@@ -58,9 +59,13 @@ internal static class ExplainCommand
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
         var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        // Opt-in: since the exporter's node schedule made session creation linear, exporting afresh is cheaper than a
+        // cache hit on large models (ResNet-18: 42 ms export vs 292 ms hit, bench/Saliency.Bench/Jacobian/RESULTS.md).
+        var useCache = new Option<bool>("--cache") { Description = "Reuse the exported Jacobian model from the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency) instead of exporting it afresh." };
+        var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale,
+            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
         };
         foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -75,16 +80,18 @@ internal static class ExplainCommand
             string? overlayPath = parseResult.GetValue(overlay)?.FullName;
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
+            // The backend before any model work: asking for one that cannot run here fails at once.
+            using var backend = BackendOption.Open(parseResult.GetValue(backendName));
 
-            using var classifier = OpenClassifier(modelPath);
+            using var classifier = OpenClassifier(modelPath, useCache: parseResult.GetValue(useCache));
             var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
             if (overlayPath is not null && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
                 throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
             double kl = parseResult.GetValue(boundFactor);
             if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
             var explainer = BaselineMethods.Handles(name)
-                ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1))
-                : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl);
+                ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1), backend)
+                : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl, backend);
             Explanation explanation;
             try
             {
@@ -107,17 +114,19 @@ internal static class ExplainCommand
                 ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
             }
             Render(console, explanation, source, outPath, png, overlayPath);
+            if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
         return command;
     }
 
     /// <summary>The explainer for a method name, with the CLI's settings.</summary>
-    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor) => method switch
+    internal static IExplainer Explainer(string method, double? lambda1, ulong seed, int samples, double boundFactor = DefaultBoundFactor,
+        Saliency.Kernels.Backends.IComputeBackend? backend = null) => method switch
     {
         "gradient" => new GradientExplainer(),
-        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = lambda1 }),
-        "caso" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso }, Lambda1 = lambda1 }),
+        "cafo" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = lambda1, Backend = backend }),
+        "caso" => new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso }, Lambda1 = lambda1, Backend = backend }),
         "leg" or "leg-tv" => new LegExplainer(new LegExplainerOptions
         {
             TotalVariation = method == "leg-tv",
@@ -128,12 +137,15 @@ internal static class ExplainCommand
         _ => throw new UserInputException($"unknown method '{method}'; use one of {string.Join(", ", Methods)}."),
     };
 
-    /// <summary>Opens the classifier (forward and Jacobian sessions); a model that cannot be differentiated is a user error.</summary>
-    internal static OnnxClassifier OpenClassifier(string modelPath)
+    /// <summary>
+    /// Opens the classifier (forward and Jacobian sessions), the Jacobian model from the per-user cache when
+    /// <paramref name="useCache"/> is set (<c>--cache</c>); a model that cannot be differentiated is a user error.
+    /// </summary>
+    internal static OnnxClassifier OpenClassifier(string modelPath, bool useCache = false)
     {
         try
         {
-            return OnnxClassifier.Create(modelPath);
+            return OnnxClassifier.Create(modelPath, cache: useCache ? JacobianModelCache.CreateDefault() : null);
         }
         catch (JacobianExportException e)
         {
@@ -223,8 +235,9 @@ internal static class ExplainCommand
         {
             Grid = new Saliency.Linalg.Grid.GridShape(height, width), SampleCount = 4000, Antithetic = true, Upsampling = Saliency.Kernels.Ops.UpsamplingMode.Nearest,
         };
-        IExplainer[] explainers = [new CasoExplainer(), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
+        IExplainer[] explainers = [new CasoExplainer(new CasoExplainerOptions { Backend = c.Backend }), new LegExplainer(new LegExplainerOptions { TotalVariation = true, Sampling = legSampling })];
         Explanation? last = null;
+        Lambda1SweepResult? casoSweep = null;
         foreach (var explainer in explainers)
         {
             var started = System.Diagnostics.Stopwatch.StartNew();
@@ -237,6 +250,7 @@ internal static class ExplainCommand
                 + string.Create(CultureInfo.InvariantCulture, $"\ntime: {elapsed.TotalSeconds:0.00} s");
             table.AddRow(Markup.Escape(explanation.Method), Markup.Escape(report), Markup.Escape(path));
             last = explanation;
+            casoSweep ??= (explanation as CasoExplanation)?.Sweep;
         }
         if (last is not null)
         {
@@ -245,6 +259,7 @@ internal static class ExplainCommand
                 $"Digit {index} (label {c.Digits.Label(index)}): predicted {last.PredictedClass} (p = {p[last.PredictedClass]:0.0000}); explaining class {last.Target}. Input picture: {digitPath}"));
         }
         c.Console.Write(table);
+        if (casoSweep is not null) c.Console.Write(SweepPathTable.Create(casoSweep));
     }
 
     /// <summary>

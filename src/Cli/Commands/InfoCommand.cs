@@ -1,11 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using Saliency.Models.Onnx;
+using Saliency.Models.Runtime;
 using Spectre.Console;
 
 namespace Saliency.Cli.Commands;
 
-/// <summary><c>saliency info [--model m.onnx]</c>: inputs, outputs, opsets, parameter count and op histogram of an ONNX model.</summary>
+/// <summary><c>saliency info [--model m.onnx]</c>: inputs, outputs, opsets, parameter count and op histogram of an ONNX model, and the ONNX Runtime in use.</summary>
 internal static class InfoCommand
 {
     public static Command Create()
@@ -19,6 +20,7 @@ internal static class InfoCommand
         {
             var path = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             Render(console, path, OnnxModel.Load(path));
+            console.WriteLine(RuntimeLine());
             return 0;
         }));
         return command;
@@ -51,6 +53,10 @@ internal static class InfoCommand
             ops.AddRow(Markup.Escape(op), count.ToString(CultureInfo.InvariantCulture));
         console.Write(ops);
     }
+
+    /// <summary>The ONNX Runtime in use: version, providers and the library file the NuGet runtime assets resolved to.</summary>
+    public static string RuntimeLine() =>
+        $"ONNX Runtime {InferenceSession.RuntimeVersion} ({string.Join(", ", InferenceSession.AvailableProviders)}): {InferenceSession.RuntimeLibraryPath}";
 
     private static string ShapeText(OnnxValueInfo v) => v.Dims is null ? "?" : $"[{string.Join(", ", v.Dims)}]";
 }

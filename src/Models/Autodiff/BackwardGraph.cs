@@ -8,12 +8,11 @@ namespace Saliency.Models.Autodiff;
 /// forward graph, and the accumulation of gradient contributions per forward tensor (a tensor read by several
 /// nodes gets the <c>Sum</c> of their contributions).
 /// </summary>
-internal sealed class BackwardGraph(HashSet<string> existingNames, string cotangents)
+internal sealed class BackwardGraph(HashSet<string> existingNames)
 {
     private readonly HashSet<string> _names = existingNames;
     private readonly Dictionary<string, List<string>> _gradients = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
-    private string? _k;
     private int _counter;
 
     public List<NodeProto> Nodes { get; } = [];
@@ -68,9 +67,6 @@ internal sealed class BackwardGraph(HashSet<string> existingNames, string cotang
         _constants[key] = name;
         return name;
     }
-
-    /// <summary>The run-time row count k of the cotangents, as a 1-D int64 tensor of length 1.</summary>
-    public string K => _k ??= Op("Shape", [cotangents], OnnxAttributes.Int("start", 0), OnnxAttributes.Int("end", 1));
 
     public void AddGradient(string tensor, string gradient)
     {

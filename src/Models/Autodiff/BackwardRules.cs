@@ -31,8 +31,9 @@ public static partial class JacobianExporter
                     break;
                 case "Relu":
                     {
-                        var mask = _emit.Op("Cast", [_emit.Op("Greater", node.Input[0], _emit.Scalar(0f))], Int("to", (long)TensorProto.Types.DataType.Float));
-                        Flow(node.Input[0], _emit.Op("Mul", gy, mask));
+                        // The mask [x > 0] is sign(ReLU(x)) ∈ {0, 1}: one node on the forward output instead of
+                        // Greater + Cast on the input (fewer nodes for ONNX Runtime to plan and run).
+                        Flow(node.Input[0], _emit.Op("Mul", gy, _emit.Op("Sign", node.Output[0])));
                         break;
                     }
                 case "LeakyRelu":
@@ -290,9 +291,13 @@ public static partial class JacobianExporter
             if (node.Output.Count < 2) node.Output.Add(_emit.Fresh("maxpool_indices"));
             else if (node.Output[1].Length == 0) node.Output[1] = _emit.Fresh("maxpool_indices");
             long nIn = StaticShapes.Product(x[1..]), nOut = StaticShapes.Product(y[1..]);
-            var indices = _emit.Op("Expand", _emit.Op("Reshape", node.Output[1], _emit.Int64s(1, nOut)), _emit.Op("Concat", [_emit.K, _emit.Int64s(1)], Int("axis", 0)));
+            // The k-dependent shapes are read from the gradient itself (not from the cotangents input), so that
+            // these nodes become ready only when the gradient does (see NodeSchedule).
             var updates = _emit.Op("Reshape", gy, _emit.Int64s(-1, nOut));
-            var zeros = _emit.Op("ConstantOfShape", _emit.Op("Concat", [_emit.K, _emit.Int64s(nIn)], Int("axis", 0)));
+            var updatesShape = _emit.Op("Shape", updates);
+            var indices = _emit.Op("Expand", _emit.Op("Reshape", node.Output[1], _emit.Int64s(1, nOut)), updatesShape);
+            var rows = _emit.Op("Shape", [updates], Int("start", 0), Int("end", 1));
+            var zeros = _emit.Op("ConstantOfShape", _emit.Op("Concat", [rows, _emit.Int64s(nIn)], Int("axis", 0)));
             // reduction="add", not MaxUnpool: overlapping windows can pick the same input element twice.
             var scattered = _emit.Op("ScatterElements", [zeros, indices, updates], Int("axis", 1), OnnxAttributes.String("reduction", "add"));
             Flow(node.Input[0], _emit.Op("Reshape", scattered, _emit.Int64s([-1, .. x[1..]])));

@@ -46,6 +46,13 @@ public static partial class JacobianExporter
     /// <summary>Metadata key of the exported model: "true" when the classifier's output is a final Softmax of the logits.</summary>
     public const string MetadataEndsInSoftmax = "saliency.jacobian.ends_in_softmax";
 
+    /// <summary>
+    /// Version of the exported graph's form. Bump it whenever a change to the exporter changes its output for some
+    /// model: it is part of the <see cref="Caching.JacobianModelCache"/> key, so stale cached exports are not reused.
+    /// </summary>
+    /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); ReLU mask as Sign of the output; MaxPool shapes from the gradient.</remarks>
+    public const int FormatVersion = 2;
+
     /// <summary>The lowest default-domain opset the exporter accepts (opset 13 fixed Softmax, ReduceSum and Squeeze semantics).</summary>
     public const long MinimumSourceOpset = 13;
 
@@ -147,7 +154,7 @@ public static partial class JacobianExporter
 
             var taken = new HashSet<string>(existing, StringComparer.Ordinal) { options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName };
             taken.UnionWith(_graph.Node.Select(n => n.Name));
-            _emit = new BackwardGraph(taken, options.CotangentsName);
+            _emit = new BackwardGraph(taken);
             _emit.AddGradient(logits, options.CotangentsName);
             for (int r = relevant.Count - 1; r >= 0; r--)
             {
@@ -184,6 +191,13 @@ public static partial class JacobianExporter
             SetMetadata(MetadataInput, input.Name);
             SetMetadata(MetadataLogits, logits);
             SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");
+
+            // List every node where ONNX Runtime's topological sort wants it (NodeSchedule: linear, not quadratic,
+            // session creation in the depth).
+            var appended = _graph.Node.Skip(_forward.Count).ToList();
+            var ordered = NodeSchedule.Order(_forward, appended, options.CotangentsName);
+            _graph.Node.Clear();
+            _graph.Node.AddRange(ordered);
         }
 
         private void SetMetadata(string key, string value)

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Google.Protobuf;
 using Saliency.Models.Autodiff;
+using Saliency.Models.Caching;
 using Saliency.Models.Onnx.Proto;
 using Saliency.Models.Runtime;
 
@@ -28,7 +29,7 @@ public sealed class OnnxClassifier : IClassifier
     private readonly Lazy<float[]> _allClassCotangents;
     private int _disposed;
 
-    private OnnxClassifier(ModelProto classifier, ModelProto augmented, JacobianExportOptions names, InferenceSessionOptions? sessionOptions)
+    private OnnxClassifier(ModelProto classifier, ModelProto augmented, byte[] augmentedBytes, JacobianExportOptions names, InferenceSessionOptions? sessionOptions)
     {
         _names = names;
         var cotangents = augmented.Graph.Input.First(i => i.Name == names.CotangentsName);
@@ -54,7 +55,7 @@ public sealed class OnnxClassifier : IClassifier
         _forward = InferenceSession.Create(forward.ToByteArray(), sessionOptions);
         try
         {
-            _jacobian = InferenceSession.Create(augmented.ToByteArray(), sessionOptions);
+            _jacobian = InferenceSession.Create(augmentedBytes, sessionOptions);
         }
         catch
         {
@@ -64,32 +65,61 @@ public sealed class OnnxClassifier : IClassifier
     }
 
     /// <summary>Exports the Jacobian model of <paramref name="classifier"/> and opens sessions on both.</summary>
+    /// <param name="classifier">The classifier.</param>
+    /// <param name="sessionOptions">ONNX Runtime options of both sessions.</param>
+    /// <param name="exportOptions">Names and shapes for the exporter.</param>
+    /// <param name="cache">Where to look up and store the exported model (keyed by the serialised classifier); null: export every time.</param>
     /// <exception cref="JacobianExportException">The classifier cannot be differentiated.</exception>
-    public static OnnxClassifier Create(ModelProto classifier, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null)
+    public static OnnxClassifier Create(ModelProto classifier, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null,
+        JacobianModelCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(classifier);
-        exportOptions ??= new JacobianExportOptions();
-        var augmented = JacobianExporter.Export(classifier, exportOptions);
-        return new OnnxClassifier(classifier, augmented, exportOptions, sessionOptions);
+        return cache is null
+            ? CreateCore(null, classifier, sessionOptions, exportOptions, null)
+            : CreateCore(classifier.ToByteArray(), classifier, sessionOptions, exportOptions, cache);
     }
 
     /// <summary>Reads an ONNX file and creates the classifier.</summary>
+    /// <param name="onnxPath">The classifier's ONNX file.</param>
+    /// <param name="sessionOptions">ONNX Runtime options of both sessions.</param>
+    /// <param name="exportOptions">Names and shapes for the exporter.</param>
+    /// <param name="cache">Where to look up and store the exported model (keyed by the file's bytes); null: export every time.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="JacobianExportException">The file is not an ONNX model, or it cannot be differentiated.</exception>
-    public static OnnxClassifier Create(string onnxPath, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null)
+    public static OnnxClassifier Create(string onnxPath, InferenceSessionOptions? sessionOptions = null, JacobianExportOptions? exportOptions = null,
+        JacobianModelCache? cache = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(onnxPath);
         if (!File.Exists(onnxPath)) throw new FileNotFoundException($"The model file '{onnxPath}' does not exist.", onnxPath);
+        var bytes = File.ReadAllBytes(onnxPath);
         ModelProto model;
         try
         {
-            model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnxPath));
+            model = ModelProto.Parser.ParseFrom(bytes);
         }
         catch (InvalidProtocolBufferException e)
         {
             throw new JacobianExportException($"'{onnxPath}' is not a valid ONNX model: {e.Message}");
         }
-        return Create(model, sessionOptions, exportOptions);
+        return CreateCore(bytes, model, sessionOptions, exportOptions, cache);
+    }
+
+    private static OnnxClassifier CreateCore(byte[]? bytes, ModelProto classifier, InferenceSessionOptions? sessionOptions,
+        JacobianExportOptions? exportOptions, JacobianModelCache? cache)
+    {
+        exportOptions ??= new JacobianExportOptions();
+        ModelProto augmented;
+        byte[] augmentedBytes;
+        if (cache is null || bytes is null)
+        {
+            augmented = JacobianExporter.Export(classifier, exportOptions);
+            augmentedBytes = augmented.ToByteArray();
+        }
+        else
+        {
+            (augmented, augmentedBytes) = cache.GetOrExport(bytes, classifier, exportOptions);
+        }
+        return new OnnxClassifier(classifier, augmented, augmentedBytes, exportOptions, sessionOptions);
     }
 
     /// <inheritdoc />

@@ -4,7 +4,7 @@ namespace Saliency.Models.Runtime;
 
 /// <summary>
 /// A named dense float tensor in row-major order: the unit of data passed to and returned by
-/// <see cref="InferenceSession.Run(IReadOnlyList{FloatTensor}, IReadOnlyList{string}?)"/>. The array is used
+/// <see cref="InferenceSession.Run"/>. The array is used
 /// in place (pinned for the duration of a call, never copied on input).
 /// </summary>
 /// <param name="Name">Input or output name in the model.</param>

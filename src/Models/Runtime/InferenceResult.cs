@@ -37,7 +37,7 @@ public sealed class InferenceDiagnostics
 }
 
 /// <summary>
-/// The outputs of <see cref="InferenceSession.Run(IReadOnlyList{FloatTensor}, IReadOnlyList{string}?)"/>, in the
+/// The outputs of <see cref="InferenceSession.Run"/>, in the
 /// order requested, plus the run's <see cref="Diagnostics"/>.
 /// </summary>
 public sealed class InferenceResult : IReadOnlyList<FloatTensor>

@@ -1,62 +1,52 @@
-using System.Runtime.InteropServices;
-using System.Text;
 using Saliency.Models.Onnx;
-using Saliency.Models.Runtime.Interop;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Saliency.Models.Runtime;
 
 /// <summary>
-/// An ONNX model loaded into ONNX Runtime (our own binding over the C API, version 29).
+/// An ONNX model loaded into ONNX Runtime: our façade over the official binding (NuGet Microsoft.ML.OnnxRuntime),
+/// which adds what the project relies on — validation before any native call, typed errors, zero-copy float tensors,
+/// non-finite diagnostics, cancellation and reference-counted disposal.
 /// </summary>
 /// <remarks>
-/// <para><b>Threads.</b> <see cref="Run(IReadOnlyList{FloatTensor}, IReadOnlyList{string}?)"/> and
-/// <see cref="RunInto"/> may be called from many threads at once: ONNX Runtime's <c>Run</c> is thread-safe and
-/// every per-call object (tensor values, pinned buffers) is local to the call. <see cref="Dispose"/> during a
-/// call is safe too: the native session lives until the last running call returns.</para>
+/// <para><b>Threads.</b> <see cref="Run"/> and <see cref="RunInto"/> may be called from many threads at once: ONNX
+/// Runtime's <c>Run</c> is thread-safe and every per-call object (tensor values, pinned buffers, run options) is local
+/// to the call. <see cref="Dispose"/> during a call is safe too: the native session is released when the last running
+/// call returns, and calls that start after <see cref="Dispose"/> throw <see cref="ObjectDisposedException"/>.</para>
 /// <para><b>Memory.</b> Inputs are never copied: each array is pinned and wrapped as an <c>OrtValue</c> for the
-/// duration of the call (<c>CreateTensorWithDataAsOrtValue</c>). <see cref="RunInto"/> does the same for outputs.</para>
-/// <para><b>Validation.</b> Names, element types, ranks, fixed dimensions and data lengths are checked before
-/// any native call (<see cref="TensorNameException"/>, <see cref="TensorElementTypeException"/>,
-/// <see cref="TensorShapeException"/>); what ONNX Runtime itself rejects becomes an <see cref="OrtException"/>.</para>
+/// duration of the call (<c>OrtValue.CreateTensorValueFromMemory</c>). <see cref="RunInto"/> does the same for the
+/// outputs, so ONNX Runtime writes straight into the caller's arrays.</para>
+/// <para><b>Validation.</b> Names, element types, ranks, fixed dimensions and data lengths are checked before any
+/// native call (<see cref="TensorNameException"/>, <see cref="TensorElementTypeException"/>,
+/// <see cref="TensorShapeException"/>); what ONNX Runtime itself rejects becomes an <see cref="OrtException"/> carrying
+/// its code and message, with the binding's <c>OnnxRuntimeException</c> as inner exception.</para>
+/// <para><b>Ownership.</b> Sessions made by <c>Create</c> are owned and released by <see cref="Dispose"/>. A session
+/// passed to <see cref="Wrap"/> stays the host's unless <c>takeOwnership</c> is true; a host's
+/// <c>Microsoft.ML.OnnxRuntime.SessionOptions</c> passed to <c>Create</c> is never disposed here.</para>
 /// </remarks>
-public sealed unsafe class InferenceSession : IDisposable
+public sealed class InferenceSession : IDisposable
 {
-    private const int ElementTypeFloat = (int)OnnxElementType.Float;
-    private const int OnnxTypeTensor = 1; // ONNXType.ONNX_TYPE_TENSOR
-
-    private readonly OrtSessionHandle _session;
-    private readonly OrtApi _api;
-    // Unmanaged UTF-8 names (owned by _session): ONNX Runtime takes `const char* const*` name arrays in Run.
-    private readonly byte** _inputNames;
-    private readonly byte** _outputNames;
+    private readonly Ort.InferenceSession _session;
+    private readonly bool _ownsSession;
+    // Shared by every run whose token cannot be cancelled: Run only reads its options (const OrtRunOptions* in the C API).
+    private readonly Ort.RunOptions _sharedRunOptions = new();
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
     private readonly Dictionary<string, int> _inputIndex;
     private readonly Dictionary<string, int> _outputIndex;
+    // 2 × (runs in progress), plus 1 once Dispose was called; the native objects go when it drops to exactly 1.
+    private int _state;
 
-    private InferenceSession(OrtSessionHandle session, OrtApi api)
+    private InferenceSession(Ort.InferenceSession session, bool ownsSession)
     {
         _session = session;
-        _api = api;
-        Inputs = ReadMetadata(isInput: true);
-        Outputs = ReadMetadata(isInput: false);
+        _ownsSession = ownsSession;
+        Inputs = ReadMetadata(session.InputNames, session.InputMetadata);
+        Outputs = ReadMetadata(session.OutputNames, session.OutputMetadata);
+        _inputNames = Inputs.Select(t => t.Name).ToArray();
+        _outputNames = Outputs.Select(t => t.Name).ToArray();
         _inputIndex = IndexByName(Inputs);
         _outputIndex = IndexByName(Outputs);
-
-        // One block: input pointers, output pointers, then the NUL-terminated strings they point to.
-        var encoded = Inputs.Concat(Outputs).Select(m => Encoding.UTF8.GetBytes(m.Name + "\0")).ToArray();
-        int pointerBytes = encoded.Length * sizeof(nint);
-        nuint total = (nuint)(pointerBytes + encoded.Sum(e => e.Length));
-        byte* block = (byte*)NativeMemory.Alloc(total);
-        session.AdoptNames((nint)block);
-        byte** pointers = (byte**)block;
-        byte* text = block + pointerBytes;
-        for (int i = 0; i < encoded.Length; i++)
-        {
-            pointers[i] = text;
-            encoded[i].CopyTo(new Span<byte>(text, encoded[i].Length));
-            text += encoded[i].Length;
-        }
-        _inputNames = pointers;
-        _outputNames = pointers + Inputs.Count;
     }
 
     /// <summary>The model's inputs (graph inputs that are not initializers), in graph order.</summary>
@@ -65,91 +55,170 @@ public sealed unsafe class InferenceSession : IDisposable
     /// <summary>The model's outputs, in graph order.</summary>
     public IReadOnlyList<TensorMetadata> Outputs { get; }
 
-    /// <summary>Version of the ONNX Runtime library in use, e.g. "1.29.0".</summary>
-    public static string RuntimeVersion => OrtRuntime.Api.VersionString;
+    /// <summary>The official session underneath, for what this façade does not cover (profiling, model metadata).</summary>
+    /// <remarks>Owned by this object unless it was passed to <see cref="Wrap"/> without ownership; do not dispose it.</remarks>
+    public Ort.InferenceSession OrtSession => _session;
 
-    /// <summary>Where the ONNX Runtime library in use was loaded from.</summary>
-    public static string RuntimeLibraryPath => OrtRuntime.Api.LibraryPath;
+    /// <summary>Version of the ONNX Runtime library in use, e.g. "1.31.1".</summary>
+    /// <exception cref="OnnxRuntimeNotFoundException">The native library cannot be loaded.</exception>
+    public static string RuntimeVersion => OrtRuntimeInfo.Version;
+
+    /// <summary>
+    /// Where the ONNX Runtime library in use was loaded from (the NuGet runtime asset
+    /// <c>runtimes/linux-x64/native/libonnxruntime.so</c>, copied next to the app by the build).
+    /// </summary>
+    public static string RuntimeLibraryPath => OrtRuntimeInfo.LibraryPath;
+
+    /// <summary>Execution providers compiled into the ONNX Runtime library in use (e.g. CPUExecutionProvider, CUDAExecutionProvider).</summary>
+    public static IReadOnlyList<string> AvailableProviders => OrtRuntimeInfo.Providers;
 
     /// <summary>Loads a model from an ONNX file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="OrtException">ONNX Runtime rejected the model (e.g. <see cref="OrtErrorCode.InvalidProtobuf"/>, <see cref="OrtErrorCode.InvalidGraph"/>).</exception>
     /// <exception cref="CudaProviderUnavailableException">CUDA was requested and cannot be used.</exception>
-    /// <exception cref="OnnxRuntimeNotFoundException">No usable ONNX Runtime library.</exception>
+    /// <exception cref="OnnxRuntimeNotFoundException">The native library cannot be loaded.</exception>
     public static InferenceSession Create(string path, InferenceSessionOptions? options = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string fullPath = Path.GetFullPath(path);
-        if (!File.Exists(fullPath))
-            throw new FileNotFoundException($"ONNX model file not found: '{fullPath}'.", fullPath);
-        byte[] pathUtf8 = Encoding.UTF8.GetBytes(fullPath + "\0");
-        return CreateWith(options, (api, env, sessionOptions) =>
-        {
-            nint session;
-            fixed (byte* p = pathUtf8)
-                api.Check(api.CreateSession(env, p, sessionOptions, &session));
-            return session;
-        });
+        string fullPath = CheckedModelPath(path);
+        return CreateOwned(options, sessionOptions => new Ort.InferenceSession(fullPath, sessionOptions));
     }
 
     /// <summary>Loads a model from the bytes of an ONNX file.</summary>
     /// <exception cref="ArgumentException">The array is empty.</exception>
     /// <exception cref="OrtException">ONNX Runtime rejected the model.</exception>
     /// <exception cref="CudaProviderUnavailableException">CUDA was requested and cannot be used.</exception>
-    /// <exception cref="OnnxRuntimeNotFoundException">No usable ONNX Runtime library.</exception>
+    /// <exception cref="OnnxRuntimeNotFoundException">The native library cannot be loaded.</exception>
     public static InferenceSession Create(byte[] model, InferenceSessionOptions? options = null)
+    {
+        CheckModelBytes(model);
+        return CreateOwned(options, sessionOptions => new Ort.InferenceSession(model, sessionOptions));
+    }
+
+    /// <summary>
+    /// Loads a model from an ONNX file with the host's own session options (execution providers, threading, custom
+    /// ops — used as they are, none of <see cref="InferenceSessionOptions"/> applies).
+    /// </summary>
+    /// <param name="path">The ONNX file.</param>
+    /// <param name="sessionOptions">Stays the caller's: not disposed here. ONNX Runtime copies it into the session,
+    /// so it may be disposed once this returns (unless it registered custom-op libraries, which must outlive the session).</param>
+    public static InferenceSession Create(string path, Ort.SessionOptions sessionOptions)
+    {
+        ArgumentNullException.ThrowIfNull(sessionOptions);
+        string fullPath = CheckedModelPath(path);
+        return FromHostOptions(() => new Ort.InferenceSession(fullPath, sessionOptions));
+    }
+
+    /// <summary>Loads a model from bytes with the host's own session options (see <see cref="Create(string, Ort.SessionOptions)"/>).</summary>
+    public static InferenceSession Create(byte[] model, Ort.SessionOptions sessionOptions)
+    {
+        ArgumentNullException.ThrowIfNull(sessionOptions);
+        CheckModelBytes(model);
+        return FromHostOptions(() => new Ort.InferenceSession(model, sessionOptions));
+    }
+
+    /// <summary>
+    /// Wraps a session the host created with the official binding, adding this façade's validation, typed errors,
+    /// diagnostics and cancellation.
+    /// </summary>
+    /// <param name="session">The host's session.</param>
+    /// <param name="takeOwnership">False (default): the host keeps the session, must keep it alive while this wrapper
+    /// is used and disposes it itself; <see cref="Dispose"/> leaves it alone. True: <see cref="Dispose"/> disposes it
+    /// (after the last running call).</param>
+    public static InferenceSession Wrap(Ort.InferenceSession session, bool takeOwnership = false)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        return new InferenceSession(session, takeOwnership);
+    }
+
+    private static string CheckedModelPath(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string fullPath = Path.GetFullPath(path);
+        if (!File.Exists(fullPath))
+            throw new FileNotFoundException($"ONNX model file not found: '{fullPath}'.", fullPath);
+        return fullPath;
+    }
+
+    private static void CheckModelBytes(byte[] model)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (model.Length == 0) throw new ArgumentException("The ONNX model is empty (0 bytes).", nameof(model));
-        return CreateWith(options, (api, env, sessionOptions) =>
-        {
-            nint session;
-            fixed (byte* p = model)
-                api.Check(api.CreateSessionFromArray(env, p, (nuint)model.Length, sessionOptions, &session));
-            return session;
-        });
     }
 
-    /// <summary>Creates an <c>OrtSession*</c> from the environment and session options (raw pointers, valid during the call).</summary>
-    private delegate nint SessionFactory(OrtApi api, nint env, nint sessionOptions);
-
-    /// <summary>
-    /// What both <c>Create</c> overloads share: the process-wide environment and the session options, each
-    /// reference-held for the duration of the native call that makes the session, then the wrapping.
-    /// </summary>
-    private static InferenceSession CreateWith(InferenceSessionOptions? options, SessionFactory create)
+    private static InferenceSession CreateOwned(InferenceSessionOptions? options, Func<Ort.SessionOptions, Ort.InferenceSession> create)
     {
-        var api = OrtRuntime.Api;
-        // The environment first: it registers ONNX Runtime's default logger, which loading a provider needs.
-        var env = OrtRuntime.Env;
-        using var sessionOptions = CreateSessionOptions(api, options ?? new InferenceSessionOptions());
-        nint session;
-        bool envRef = false, optRef = false;
-        try
-        {
-            env.DangerousAddRef(ref envRef);
-            sessionOptions.DangerousAddRef(ref optRef);
-            session = create(api, env.DangerousGetHandle(), sessionOptions.DangerousGetHandle());
-        }
-        finally
-        {
-            if (optRef) sessionOptions.DangerousRelease();
-            if (envRef) env.DangerousRelease();
-        }
-        return Wrap(session, api);
+        options ??= new InferenceSessionOptions();
+        options.Validate();
+        OrtRuntimeInfo.EnsureLoaded();
+        using var sessionOptions = BuildSessionOptions(options);
+        return FromHostOptions(() => create(sessionOptions));
     }
 
-    private static InferenceSession Wrap(nint session, OrtApi api)
+    private static InferenceSession FromHostOptions(Func<Ort.InferenceSession> create)
     {
-        var handle = new OrtSessionHandle(session);
+        OrtRuntimeInfo.EnsureLoaded();
+        Ort.InferenceSession session;
         try
         {
-            return new InferenceSession(handle, api);
+            session = create();
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw OrtException.From(e);
+        }
+        try
+        {
+            return new InferenceSession(session, ownsSession: true);
         }
         catch
         {
-            handle.Dispose();
+            session.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Our options → the binding's. Thread settings per <see cref="InferenceSessionOptions"/>'s remarks.</summary>
+    private static Ort.SessionOptions BuildSessionOptions(InferenceSessionOptions options)
+    {
+        var sessionOptions = new Ort.SessionOptions();
+        try
+        {
+            // Fatal only: every error reaches the caller as an exception with ONNX Runtime's message, so its own log lines
+            // (warnings about unused initializers, "Non-zero status code returned while running ...") would only repeat
+            // them on the host's stderr.
+            sessionOptions.LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+            sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
+            sessionOptions.InterOpNumThreads = options.InterOpThreads;
+            string spin = options.AllowSpinning ? "1" : "0";
+            sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", spin);
+            sessionOptions.AddSessionConfigEntry("session.inter_op.allow_spinning", spin);
+            // Same numbers as the C API's GraphOptimizationLevel.
+            sessionOptions.GraphOptimizationLevel = (Ort.GraphOptimizationLevel)(int)options.GraphOptimizationLevel;
+            if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.CudaDeviceId);
+            return sessionOptions;
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            sessionOptions.Dispose();
+            throw OrtException.From(e);
+        }
+        catch
+        {
+            sessionOptions.Dispose();
+            throw;
+        }
+    }
+
+    private static void AppendCuda(Ort.SessionOptions sessionOptions, int deviceId)
+    {
+        CudaProviderProbe.ThrowIfUnavailable(OrtRuntimeInfo.Providers, deviceId);
+        try
+        {
+            sessionOptions.AppendExecutionProvider_CUDA(deviceId);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw CudaProviderProbe.Refused(deviceId, OrtException.From(e));
         }
     }
 
@@ -159,33 +228,24 @@ public sealed unsafe class InferenceSession : IDisposable
     /// </summary>
     /// <param name="inputs">The inputs (pinned and used in place, not copied).</param>
     /// <param name="outputNames">Outputs to compute, or null for all.</param>
+    /// <param name="cancellationToken">Cancels the run: ONNX Runtime stops between operators (<c>RunOptions.Terminate</c>).</param>
     /// <returns>The outputs in the requested order, with counts of non-finite input/output values.</returns>
     /// <exception cref="TensorNameException">Unknown, duplicate or missing input; unknown or duplicate output.</exception>
     /// <exception cref="TensorElementTypeException">A requested input or output is not a float tensor.</exception>
     /// <exception cref="TensorShapeException">Wrong rank, fixed dimension mismatch, negative dimension, or data length ≠ shape product.</exception>
     /// <exception cref="OrtException">ONNX Runtime failed while running.</exception>
-    public InferenceResult Run(IReadOnlyList<FloatTensor> inputs, IReadOnlyList<string>? outputNames = null)
+    /// <exception cref="OperationCanceledException">The token was cancelled before or during the run.</exception>
+    public InferenceResult Run(IReadOnlyList<FloatTensor> inputs, IReadOnlyList<string>? outputNames = null,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        ObjectDisposedException.ThrowIf(_session.IsClosed, this);
+        ThrowIfDisposed();
         int[] inputOrder = ValidateInputs(inputs);
         int[] outputOrder = SelectOutputs(outputNames);
         var nonFiniteInputs = CountNonFinite(inputs);
 
-        var produced = new nint[outputOrder.Length];
         var results = new FloatTensor[outputOrder.Length];
-        RunCore(inputs, inputOrder, outputOrder, produced, preallocated: null);
-        var handles = new OrtValueHandle[produced.Length];
-        for (int i = 0; i < produced.Length; i++) handles[i] = new OrtValueHandle(produced[i]);
-        try
-        {
-            for (int i = 0; i < handles.Length; i++)
-                results[i] = ReadFloatTensor(Outputs[outputOrder[i]].Name, handles[i]);
-        }
-        finally
-        {
-            foreach (var h in handles) h.Dispose();
-        }
+        RunCore(inputs, inputOrder, outputOrder, preallocated: null, results, cancellationToken);
         return new InferenceResult(results, new InferenceDiagnostics(nonFiniteInputs, CountNonFinite(results)));
     }
 
@@ -196,135 +256,122 @@ public sealed unsafe class InferenceSession : IDisposable
     /// </summary>
     /// <param name="inputs">The inputs (pinned and used in place).</param>
     /// <param name="outputs">Destination tensors; their <see cref="FloatTensor.Data"/> arrays are overwritten.</param>
+    /// <param name="cancellationToken">Cancels the run (see <see cref="Run"/>); the outputs are then partly written.</param>
     /// <returns>Counts of non-finite input and output values.</returns>
     /// <exception cref="TensorNameException">Unknown/duplicate/missing names.</exception>
     /// <exception cref="TensorElementTypeException">A tensor is not float in the model.</exception>
     /// <exception cref="TensorShapeException">A shape or a buffer length does not fit.</exception>
     /// <exception cref="OrtException">ONNX Runtime failed, e.g. an output shape differs in a dynamic dimension.</exception>
-    public InferenceDiagnostics RunInto(IReadOnlyList<FloatTensor> inputs, IReadOnlyList<FloatTensor> outputs)
+    /// <exception cref="OperationCanceledException">The token was cancelled before or during the run.</exception>
+    public InferenceDiagnostics RunInto(IReadOnlyList<FloatTensor> inputs, IReadOnlyList<FloatTensor> outputs,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentNullException.ThrowIfNull(outputs);
-        ObjectDisposedException.ThrowIf(_session.IsClosed, this);
+        ThrowIfDisposed();
         int[] inputOrder = ValidateInputs(inputs);
         int[] outputOrder = SelectOutputs(outputs.Select(o => o?.Name ?? throw new ArgumentNullException(nameof(outputs), "An output tensor is null.")).ToList());
         for (int i = 0; i < outputs.Count; i++)
             ValidateTensor(outputs[i], Outputs[outputOrder[i]], "output");
         var nonFiniteInputs = CountNonFinite(inputs);
 
-        var produced = new nint[outputOrder.Length];
-        RunCore(inputs, inputOrder, outputOrder, produced, outputs);
-        // The output values only wrapped the caller's buffers; release the wrappers.
-        foreach (nint v in produced)
-            if (v != 0) new OrtValueHandle(v).Dispose();
+        RunCore(inputs, inputOrder, outputOrder, outputs, results: null, cancellationToken);
         return new InferenceDiagnostics(nonFiniteInputs, CountNonFinite(outputs));
     }
 
-    /// <summary>Pins the buffers, wraps them as OrtValues, calls OrtApi::Run and releases the input wrappers.</summary>
-    private void RunCore(IReadOnlyList<FloatTensor> inputs, int[] inputOrder, int[] outputOrder, nint[] produced,
-        IReadOnlyList<FloatTensor>? preallocated)
+    /// <summary>
+    /// Wraps the (validated) buffers as OrtValues over the pinned arrays, runs, and reads the outputs into
+    /// <paramref name="results"/> unless ONNX Runtime wrote them into <paramref name="preallocated"/>.
+    /// </summary>
+    private void RunCore(IReadOnlyList<FloatTensor> inputs, int[] inputOrder, int[] outputOrder,
+        IReadOnlyList<FloatTensor>? preallocated, FloatTensor[]? results, CancellationToken cancellationToken)
     {
-        int nIn = inputs.Count, nOut = outputOrder.Length;
-        var pins = new GCHandle[nIn + (preallocated?.Count ?? 0)];
-        var inputValues = new nint[nIn];
-        var inputNames = new nint[nIn];
-        var outputNames = new nint[nOut];
-        bool sessionRef = false;
+        cancellationToken.ThrowIfCancellationRequested();
+        AcquireRun();
+        var inputValues = new Ort.OrtValue[inputs.Count];
+        var outputValues = preallocated is null ? null : new Ort.OrtValue[preallocated.Count];
+        Ort.RunOptions runOptions = _sharedRunOptions;
+        CancellationTokenRegistration registration = default;
         try
         {
-            _session.DangerousAddRef(ref sessionRef);
-            var memoryInfo = OrtRuntime.CpuMemoryInfo.DangerousGetHandle();
-            for (int i = 0; i < nIn; i++)
+            var inputNames = new string[inputs.Count];
+            for (int i = 0; i < inputs.Count; i++)
             {
-                pins[i] = GCHandle.Alloc(inputs[i].Data, GCHandleType.Pinned);
-                inputValues[i] = WrapPinned(memoryInfo, pins[i], inputs[i]);
-                inputNames[i] = (nint)_inputNames[inputOrder[i]];
+                inputNames[i] = _inputNames[inputOrder[i]];
+                inputValues[i] = Ort.OrtValue.CreateTensorValueFromMemory(inputs[i].Data, inputs[i].Shape);
             }
-            for (int i = 0; i < nOut; i++)
+            var outputNames = new string[outputOrder.Length];
+            for (int i = 0; i < outputOrder.Length; i++)
             {
-                outputNames[i] = (nint)_outputNames[outputOrder[i]];
-                if (preallocated is not null)
-                {
-                    pins[nIn + i] = GCHandle.Alloc(preallocated[i].Data, GCHandleType.Pinned);
-                    produced[i] = WrapPinned(memoryInfo, pins[nIn + i], preallocated[i]);
-                }
+                outputNames[i] = _outputNames[outputOrder[i]];
+                if (outputValues is not null)
+                    outputValues[i] = Ort.OrtValue.CreateTensorValueFromMemory(preallocated![i].Data, preallocated[i].Shape);
             }
-            fixed (nint* inNames = inputNames, inVals = inputValues, outNames = outputNames, outVals = produced)
+            if (cancellationToken.CanBeCanceled)
             {
-                nint status = _api.Run(_session.DangerousGetHandle(), 0, (byte**)inNames, inVals, (nuint)nIn,
-                    (byte**)outNames, (nuint)nOut, outVals);
-                if (status != 0)
+                // Own options per cancellable run: Terminate stops this run only. The callback may fire at any time,
+                // also before Run starts (then Run returns at once with an error); the registration is disposed —
+                // which waits for a running callback — before the options are.
+                runOptions = new Ort.RunOptions();
+                registration = cancellationToken.UnsafeRegister(static o => ((Ort.RunOptions)o!).Terminate = true, runOptions);
+            }
+
+            if (outputValues is not null)
+            {
+                _session.Run(runOptions, inputNames, inputValues, outputNames, outputValues);
+            }
+            else
+            {
+                using var produced = _session.Run(runOptions, inputNames, inputValues, outputNames);
+                int k = 0;
+                foreach (var value in produced)
                 {
-                    if (preallocated is null) ReleaseAll(produced);
-                    throw _api.ToException(status);
+                    results![k] = ReadFloatTensor(outputNames[k], value);
+                    k++;
                 }
             }
         }
-        catch when (preallocated is not null)
+        catch (Ort.OnnxRuntimeException e) when (cancellationToken.IsCancellationRequested)
         {
-            ReleaseAll(produced);
-            throw;
+            throw new OperationCanceledException("The ONNX Runtime run was cancelled (RunOptions.Terminate).", e, cancellationToken);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw OrtException.From(e);
         }
         finally
         {
-            ReleaseAll(inputValues);
-            foreach (var pin in pins)
-                if (pin.IsAllocated) pin.Free();
-            if (sessionRef) _session.DangerousRelease();
+            registration.Dispose();
+            if (!ReferenceEquals(runOptions, _sharedRunOptions)) runOptions.Dispose();
+            DisposeAll(inputValues);
+            DisposeAll(outputValues);
+            ReleaseRun();
         }
     }
 
-    private nint WrapPinned(nint memoryInfo, GCHandle pin, FloatTensor tensor)
+    private static void DisposeAll(Ort.OrtValue[]? values)
     {
-        nint value;
-        fixed (long* shape = tensor.Shape)
-            _api.Check(_api.CreateTensorWithDataAsOrtValue(memoryInfo, (void*)pin.AddrOfPinnedObject(),
-                (nuint)tensor.Data.Length * sizeof(float), shape, (nuint)tensor.Shape.Length, ElementTypeFloat, &value));
-        return value;
+        if (values is null) return;
+        foreach (var v in values) v?.Dispose();
     }
 
-    private void ReleaseAll(nint[] values)
+    private static FloatTensor ReadFloatTensor(string name, Ort.OrtValue value)
     {
-        for (int i = 0; i < values.Length; i++)
-        {
-            if (values[i] != 0) _api.ReleaseValue(values[i]);
-            values[i] = 0;
-        }
-    }
-
-    private FloatTensor ReadFloatTensor(string name, OrtValueHandle value)
-    {
-        nint info;
-        _api.Check(_api.GetTensorTypeAndShape(value.DangerousGetHandle(), &info));
-        using var infoHandle = new OrtTensorTypeAndShapeInfoHandle(info);
-        int elementType;
-        _api.Check(_api.GetTensorElementType(info, &elementType));
-        if (elementType != ElementTypeFloat)
-            throw new TensorElementTypeException(name, OnnxElementType.Float, (OnnxElementType)elementType,
-                $"Output '{name}' is {(OnnxElementType)elementType}, but this binding reads Float outputs only.");
-        long[] shape = ReadDimensions(info);
+        if (value.OnnxType != Ort.OnnxValueType.ONNX_TYPE_TENSOR)
+            throw new TensorElementTypeException(name, OnnxElementType.Float, OnnxElementType.Undefined,
+                $"Output '{name}' is a {value.OnnxType}, not a tensor; this binding reads Float tensors only.");
+        var info = value.GetTensorTypeAndShape();
+        var elementType = (OnnxElementType)(int)info.ElementDataType;
+        if (elementType != OnnxElementType.Float)
+            throw new TensorElementTypeException(name, OnnxElementType.Float, elementType,
+                $"Output '{name}' is {elementType}, but this binding reads Float outputs only.");
+        long[] shape = info.Shape;
         long count = FloatTensor.CheckedElementCount(shape);
         if (count > Array.MaxLength)
             throw new OrtException(OrtErrorCode.Fail, "output too large", $"Output '{name}' has {count} elements, more than a .NET array can hold.");
         var data = new float[count];
-        if (count > 0)
-        {
-            void* source;
-            _api.Check(_api.GetTensorMutableData(value.DangerousGetHandle(), &source));
-            new ReadOnlySpan<float>(source, (int)count).CopyTo(data);
-        }
+        if (count > 0) value.GetTensorDataAsSpan<float>().CopyTo(data);
         return new FloatTensor(name, data, shape);
-    }
-
-    private long[] ReadDimensions(nint tensorInfo)
-    {
-        nuint rank;
-        _api.Check(_api.GetDimensionsCount(tensorInfo, &rank));
-        var dims = new long[(int)rank];
-        if (rank > 0)
-            fixed (long* d = dims)
-                _api.Check(_api.GetDimensions(tensorInfo, d, rank));
-        return dims;
     }
 
     private int[] ValidateInputs(IReadOnlyList<FloatTensor> inputs)
@@ -438,81 +485,51 @@ public sealed unsafe class InferenceSession : IDisposable
         return index;
     }
 
-    private TensorMetadata[] ReadMetadata(bool isInput)
+    /// <summary>The binding's metadata in graph order; non-tensor values (sequences, maps) get element type Undefined.</summary>
+    private static TensorMetadata[] ReadMetadata(IReadOnlyList<string> names, IReadOnlyDictionary<string, Ort.NodeMetadata> metadata)
     {
-        nint session = _session.DangerousGetHandle();
-        nuint count;
-        _api.Check(isInput ? _api.SessionGetInputCount(session, &count) : _api.SessionGetOutputCount(session, &count));
-        var result = new TensorMetadata[(int)count];
-        nint allocator = OrtRuntime.DefaultAllocator;
-        for (nuint i = 0; i < count; i++)
+        var result = new TensorMetadata[names.Count];
+        for (int i = 0; i < names.Count; i++)
         {
-            byte* rawName;
-            _api.Check(isInput
-                ? _api.SessionGetInputName(session, i, allocator, &rawName)
-                : _api.SessionGetOutputName(session, i, allocator, &rawName));
-            string name;
-            using (var nameHandle = new OrtAllocatedBufferHandle(allocator, (nint)rawName))
-                name = nameHandle.ReadUtf8String();
-
-            nint typeInfo;
-            _api.Check(isInput
-                ? _api.SessionGetInputTypeInfo(session, i, &typeInfo)
-                : _api.SessionGetOutputTypeInfo(session, i, &typeInfo));
-            using var typeInfoHandle = new OrtTypeInfoHandle(typeInfo);
-            int onnxType;
-            _api.Check(_api.GetOnnxTypeFromTypeInfo(typeInfo, &onnxType));
-            if (onnxType != OnnxTypeTensor)
-            {
-                result[(int)i] = new TensorMetadata(name, OnnxElementType.Undefined, []);
-                continue;
-            }
-            nint tensorInfo; // owned by typeInfo: not released separately
-            _api.Check(_api.CastTypeInfoToTensorInfo(typeInfo, &tensorInfo));
-            int elementType;
-            _api.Check(_api.GetTensorElementType(tensorInfo, &elementType));
-            result[(int)i] = new TensorMetadata(name, (OnnxElementType)elementType, ReadDimensions(tensorInfo));
+            var node = metadata[names[i]];
+            result[i] = node.OnnxValueType == Ort.OnnxValueType.ONNX_TYPE_TENSOR
+                ? new TensorMetadata(names[i], (OnnxElementType)(int)node.ElementDataType, node.Dimensions.Select(d => (long)d).ToArray())
+                : new TensorMetadata(names[i], OnnxElementType.Undefined, []);
         }
         return result;
     }
 
-    private static OrtSessionOptionsHandle CreateSessionOptions(OrtApi api, InferenceSessionOptions options)
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf((Volatile.Read(ref _state) & 1) != 0, this);
+
+    /// <summary>Counts a run in, unless the session is disposed.</summary>
+    private void AcquireRun()
     {
-        options.Validate();
-        nint raw;
-        api.Check(api.CreateSessionOptions(&raw));
-        var handle = new OrtSessionOptionsHandle(raw);
-        try
+        while (true)
         {
-            api.Check(api.SetIntraOpNumThreads(raw, options.IntraOpThreads));
-            api.Check(api.SetSessionGraphOptimizationLevel(raw, (int)options.GraphOptimizationLevel));
-            if (options.UseCuda) AppendCuda(api, raw, options.CudaDeviceId);
-            return handle;
-        }
-        catch
-        {
-            handle.Dispose();
-            throw;
+            int state = Volatile.Read(ref _state);
+            ObjectDisposedException.ThrowIf((state & 1) != 0, this);
+            if (Interlocked.CompareExchange(ref _state, state + 2, state) == state) return;
         }
     }
 
-    private static void AppendCuda(OrtApi api, nint sessionOptions, int deviceId)
+    /// <summary>Counts a run out; the last one out after <see cref="Dispose"/> releases the native objects.</summary>
+    private void ReleaseRun()
     {
-        var cuda = OrtCudaProviderOptions.Defaults(deviceId);
-        nint status = api.SessionOptionsAppendExecutionProviderCuda(sessionOptions, &cuda);
-        if (status != 0) throw CudaUnavailable(api, status, deviceId);
+        if (Interlocked.Add(ref _state, -2) == 1) ReleaseNative();
     }
 
-    private static CudaProviderUnavailableException CudaUnavailable(OrtApi api, nint status, int deviceId)
+    /// <summary>
+    /// Releases the native session (if owned) and run options — at once, or when the last running call returns.
+    /// Idempotent.
+    /// </summary>
+    public void Dispose()
     {
-        var inner = api.ToException(status);
-        return new CudaProviderUnavailableException(inner.ErrorCode, inner.OrtMessage,
-            $"The CUDA execution provider (device {deviceId}) cannot be used: {inner.OrtMessage}\n" +
-            "It needs libonnxruntime_providers_cuda.so next to libonnxruntime.so (run `SALIENCY_ORT_GPU=1 native/onnxruntime/fetch.sh` " +
-            "and rebuild, which fetches com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9, 230 MB), the CUDA 13 runtime with cuBLAS " +
-            "and cuDNN 9 on the loader path, and a visible GPU. Or set UseCuda = false to run on the CPU.");
+        if (Interlocked.Or(ref _state, 1) == 0) ReleaseNative();
     }
 
-    /// <summary>Releases the native session (after the last running call, if any, returns).</summary>
-    public void Dispose() => _session.Dispose();
+    private void ReleaseNative()
+    {
+        _sharedRunOptions.Dispose();
+        if (_ownsSession) _session.Dispose();
+    }
 }

@@ -1,6 +1,6 @@
 namespace Saliency.Models.Runtime;
 
-/// <summary>ONNX Runtime's error codes (<c>OrtErrorCode</c> in <c>onnxruntime_error_code.h</c>, 1.29).</summary>
+/// <summary>ONNX Runtime's error codes (<c>OrtErrorCode</c> in <c>onnxruntime_error_code.h</c>, 1.31).</summary>
 public enum OrtErrorCode
 {
     /// <summary>Success (never carried by an exception).</summary>
@@ -37,7 +37,12 @@ public enum OrtErrorCode
     DeviceReset = 15,
 }
 
-/// <summary>An error reported by ONNX Runtime through a non-null <c>OrtStatus</c>: its code and message.</summary>
+/// <summary>
+/// An error reported by ONNX Runtime: its code and message. The official binding throws
+/// <c>Microsoft.ML.OnnxRuntime.OnnxRuntimeException</c>, whose code is internal and only spelled into the message as
+/// <c>[ErrorCode:Name] text</c>; <see cref="From"/> reads it back so that callers can branch on <see cref="ErrorCode"/>,
+/// and keeps the original as <see cref="Exception.InnerException"/>.
+/// </summary>
 public class OrtException : Exception
 {
     /// <summary>Creates the exception for an ONNX Runtime status.</summary>
@@ -59,30 +64,66 @@ public class OrtException : Exception
     /// <summary>ONNX Runtime's error code.</summary>
     public OrtErrorCode ErrorCode { get; }
 
-    /// <summary>ONNX Runtime's message, verbatim.</summary>
+    /// <summary>ONNX Runtime's message, verbatim (without the binding's <c>[ErrorCode:…]</c> prefix).</summary>
     public string OrtMessage { get; }
-}
 
-/// <summary>
-/// The CUDA execution provider was requested but cannot be used (its library is absent, or CUDA/cuDNN or the GPU
-/// is missing). The message says what to fetch or install.
-/// </summary>
-public sealed class CudaProviderUnavailableException : OrtException
-{
-    internal CudaProviderUnavailableException(OrtErrorCode code, string ortMessage, string message)
-        : base(code, ortMessage, message)
+    // The names OnnxRuntimeException writes (csharp/src/Microsoft.ML.OnnxRuntime/Exceptions.shared.cs): the C
+    // names, except that codes 11 and 12 keep the binding's historical names.
+    private static readonly Dictionary<string, OrtErrorCode> CodeNames = new(StringComparer.Ordinal)
     {
+        ["ShapeInferenceNotRegistered"] = OrtErrorCode.EpFail,
+        ["RequirementNotRegistered"] = OrtErrorCode.ModelLoadCanceled,
+    };
+
+    /// <summary>Converts the official binding's exception, reading the code from its message.</summary>
+    public static OrtException From(Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        var (code, text) = ParseMessage(e.Message);
+        return new OrtException(code, text, $"ONNX Runtime error {code}: {text}", e);
+    }
+
+    /// <summary>Splits <c>[ErrorCode:Name] text</c>; an unknown or absent code reads as <see cref="OrtErrorCode.Fail"/>.</summary>
+    internal static (OrtErrorCode Code, string Text) ParseMessage(string message)
+    {
+        const string Prefix = "[ErrorCode:";
+        if (!message.StartsWith(Prefix, StringComparison.Ordinal)) return (OrtErrorCode.Fail, message);
+        int close = message.IndexOf(']', Prefix.Length);
+        if (close < 0) return (OrtErrorCode.Fail, message);
+        string name = message[Prefix.Length..close];
+        string text = message[(close + 1)..].TrimStart();
+        if (CodeNames.TryGetValue(name, out var aliased)) return (aliased, text);
+        return Enum.TryParse<OrtErrorCode>(name, ignoreCase: false, out var code) && Enum.IsDefined(code)
+            ? (code, text)
+            : (OrtErrorCode.Fail, text);
     }
 }
 
 /// <summary>
-/// No usable ONNX Runtime library (C API version 29) was found. The message lists every place that was tried and
-/// exactly what to run, set or install.
+/// The CUDA execution provider was requested but cannot be used. <see cref="Missing"/> names each missing piece —
+/// the GPU build of ONNX Runtime (<c>-p:SaliencyOrtGpu=true</c>), the driver (<c>libcuda.so.1</c>), the CUDA runtime,
+/// cuBLAS, cuDNN — and the message says how to get it. Thrown instead of silently running on the CPU.
+/// </summary>
+public sealed class CudaProviderUnavailableException : OrtException
+{
+    internal CudaProviderUnavailableException(IReadOnlyList<string> missing, string ortMessage, string message, Exception? inner = null)
+        : base(OrtErrorCode.EpFail, ortMessage, message, inner)
+    {
+        Missing = missing;
+    }
+
+    /// <summary>What is missing, one entry per component (empty when everything was found and ONNX Runtime still refused).</summary>
+    public IReadOnlyList<string> Missing { get; }
+}
+
+/// <summary>
+/// The ONNX Runtime native library of the NuGet package could not be loaded (e.g. a platform without runtime assets,
+/// or a published app whose <c>runtimes/</c> folder was removed). The message says what was tried.
 /// </summary>
 public sealed class OnnxRuntimeNotFoundException : Exception
 {
     /// <summary>Creates the exception with the full diagnostic message.</summary>
-    public OnnxRuntimeNotFoundException(string message) : base(message)
+    public OnnxRuntimeNotFoundException(string message, Exception? inner = null) : base(message, inner)
     {
     }
 }

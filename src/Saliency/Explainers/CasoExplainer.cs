@@ -20,8 +20,18 @@ public sealed record CasoExplainerOptions
     /// <summary>Keep only the k most probable classes (plus the target) in W; null = all classes.</summary>
     public int? TopClasses { get; init; }
 
-    /// <summary>Where the Hessian-vector products run; null = the CPU backend.</summary>
+    /// <summary>
+    /// Where the solve runs, as a live backend (the caller owns it); null = <see cref="BackendKind"/>. On an accelerator
+    /// the whole FISTA solve stays there (<see cref="CasoSolverPath.Auto"/>); on the CPU reference FISTA runs on the host
+    /// with the CPU HVP kernel.
+    /// </summary>
     public IComputeBackend? Backend { get; init; }
+
+    /// <summary>
+    /// The backend to create for each explanation when <see cref="Backend"/> is null (default <see cref="BackendKind.Cpu"/>).
+    /// A kind that cannot run here throws <see cref="BackendUnavailableException"/> with the reason.
+    /// </summary>
+    public BackendKind BackendKind { get; init; } = BackendKind.Cpu;
 }
 
 /// <summary>A CAFO/CASO explanation with the solver's full report.</summary>
@@ -74,7 +84,10 @@ public sealed class CasoExplainer : IExplainer
         int t = target ?? jacobian.Scores.PredictedClass();
         // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
         var p = Softmax.Probabilities(jacobian.Scores.LogitsOf(0));
-        using var problem = CasoProblem.FromClassMajor(Options.Backend ?? CpuBackend.Shared, jacobian.Data,
+        // A backend created here is ours to dispose; a given one belongs to the caller.
+        var backend = Options.Backend ?? (Options.BackendKind == BackendKind.Cpu ? CpuBackend.Shared : ComputeBackends.Create(Options.BackendKind));
+        using var owned = ReferenceEquals(backend, Options.Backend) || backend is CpuBackend ? null : backend;
+        using var problem = CasoProblem.FromClassMajor(backend, jacobian.Data,
             classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
         var solver = Options.Solver;
 
@@ -88,9 +101,7 @@ public sealed class CasoExplainer : IExplainer
         {
             sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
             // No λ1 reached the sparsity range: keep the sparsest solution that is not all zero (the closest to the range).
-            result = sweep.Selected
-                ?? sweep.Tried.Where(r => r.SparsityRatio < 1).OrderByDescending(r => r.SparsityRatio).FirstOrDefault()
-                ?? sweep.Tried.OrderBy(r => r.Lambda1).First();
+            result = sweep.Chosen;
         }
 
         var details = new List<KeyValuePair<string, string>>
@@ -100,10 +111,12 @@ public sealed class CasoExplainer : IExplainer
             new("L = λmax(H)", $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
             new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
             new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
+            new("backend", $"{backend.Kind}, {(CasoSolver.DeviceBackend(problem, solver) is null ? "host" : "device-resident")} FISTA; {backend.DeviceName}"),
             new("modelled loss", ExplainerGuard.Format(result.Loss)),
         };
         if (sweep is not null)
-            details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches"));
+            details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches" + (sweep.Unrefined is { } u && !ReferenceEquals(u, result)
+                ? $"; before bisection λ1 = {ExplainerGuard.Format(u.Lambda1)}, η = {ExplainerGuard.Format(u.SparsityRatio)}" : "")));
         var map = SaliencyMap.FromDoubles(result.Solution, channels, height, width);
         return new CasoExplanation(Name, map, t, jacobian.Scores, details, result, sweep);
     }

@@ -77,9 +77,7 @@ public sealed class SmoothCasoExplainer : IExplainer
         {
             // As CasoExplainer: no λ1 in the sparsity range keeps the sparsest non-zero solution.
             sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
-            result = sweep.Selected
-                ?? sweep.Tried.Where(r => r.SparsityRatio < 1).OrderByDescending(r => r.SparsityRatio).FirstOrDefault()
-                ?? sweep.Tried.OrderBy(r => r.Lambda1).First();
+            result = sweep.Chosen;
         }
 
         var runs = new ModelRuns(1, n, 1 + n);

@@ -11,6 +11,17 @@ public enum CasoObjectiveKind
     Caso,
 }
 
+/// <summary>Where <see cref="CasoSolver"/> keeps the FISTA state.</summary>
+public enum CasoSolverPath
+{
+    /// <summary>Device-resident when the problem's Hessian runs on an accelerator backend (anything but <see cref="Saliency.Kernels.Backends.BackendKind.Cpu"/>), host otherwise.</summary>
+    Auto,
+    /// <summary><see cref="FistaSolver"/>: float64 vectors on the host, products through <see cref="IHessianOperator"/> (the reference).</summary>
+    Host,
+    /// <summary><see cref="DeviceFistaSolver"/>: float32 state on the problem's backend, device HVPs, a few scalars read per check.</summary>
+    Device,
+}
+
 /// <summary>Settings of <see cref="CasoSolver"/>.</summary>
 public sealed record CasoOptions
 {
@@ -41,10 +52,17 @@ public sealed record CasoOptions
     /// <summary>Record FISTA's objective history in the results.</summary>
     public bool RecordHistory { get; init; }
 
+    /// <summary>Host or device-resident FISTA; <see cref="CasoSolverPath.Auto"/> follows the problem's backend.</summary>
+    public CasoSolverPath Path { get; init; } = CasoSolverPath.Auto;
+
+    /// <summary>Device path: iterations between convergence checks (see <see cref="FistaOptions.CheckInterval"/>).</summary>
+    public int CheckInterval { get; init; } = 10;
+
     internal void Validate()
     {
         if (!(Lambda2Margin > 0) || !double.IsFinite(Lambda2Margin))
             throw new NotStronglyConcaveException(double.NaN, 0, $"The λ2 margin {Lambda2Margin} must be positive and finite.");
+        if (CheckInterval < 1) throw new CasoInputException($"CheckInterval = {CheckInterval} must be ≥ 1.", nameof(CheckInterval));
         if (MaxBatch < 1) throw new CasoInputException($"MaxBatch = {MaxBatch} must be ≥ 1.", nameof(MaxBatch));
         if (Lambda2 is double l2 && !double.IsFinite(l2)) throw new CasoInputException($"λ2 = {l2} is not finite.", nameof(Lambda2));
     }

@@ -87,6 +87,13 @@ public sealed class CasoProblem : IDisposable
     /// <summary>Batched products with H (averaged over copies for Smooth CASO).</summary>
     public IHessianOperator Hessian { get; }
 
+    /// <summary>
+    /// The compute backend the Hessian's products run on, device to device (problems built by
+    /// <see cref="FromClassMajor"/> / the backend overload of <see cref="FromNoisyCopies(IComputeBackend, IClassMajorJacobianProvider, CasoProblemOptions?)"/>,
+    /// or over an <see cref="IDeviceHessianOperator"/>); null for the float64 host paths.
+    /// </summary>
+    public IComputeBackend? Backend => (Hessian as IDeviceHessianOperator)?.Backend;
+
     /// <summary>L = λ_max(H), or the bound/estimate named by <see cref="LambdaMaxKind"/>.</summary>
     public double LambdaMax { get; }
 

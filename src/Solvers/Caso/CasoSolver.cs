@@ -48,13 +48,16 @@ public static class CasoSolver
             if (!(lambda1[i] >= 0) || !double.IsFinite(lambda1[i]))
                 throw new CasoInputException($"λ1[{i}] = {lambda1[i]} must be finite and non-negative.", nameof(lambda1));
 
+        var device = DeviceBackend(problem, options);
         var quadratic = new CasoQuadratic(problem, lambda2, options.Kind);
+        var deviceQuadratic = device is null ? null : new DeviceCasoQuadratic(problem, device, lambda2, options.Kind);
         var fista = new FistaOptions
         {
             Tolerance = options.Tolerance,
             MaxIterations = options.MaxIterations,
             RestartOnIncrease = options.RestartOnIncrease,
             RecordHistory = options.RecordHistory,
+            CheckInterval = options.CheckInterval,
         };
         var results = new CasoResult[lambda1.Count];
         for (int start = 0; start < lambda1.Count; start += options.MaxBatch)
@@ -62,10 +65,27 @@ public static class CasoSolver
             int count = Math.Min(options.MaxBatch, lambda1.Count - start);
             var batch = new double[count];
             for (int j = 0; j < count; j++) batch[j] = lambda1[start + j];
-            var solved = FistaSolver.Solve(quadratic, batch, fista);
+            var solved = deviceQuadratic is null ? FistaSolver.Solve(quadratic, batch, fista) : DeviceFistaSolver.Solve(deviceQuadratic, batch, fista);
             for (int j = 0; j < count; j++) results[start + j] = ToResult(problem, options.Kind, lambda2, solved[j]);
         }
         return results;
+    }
+
+    /// <summary>
+    /// The backend of the device-resident path, or null for the host path: <see cref="CasoSolverPath.Auto"/> picks the
+    /// device when the problem's Hessian runs on an accelerator (so the backend the user chose runs the whole solve).
+    /// </summary>
+    /// <exception cref="CasoInputException">The device path was requested for a problem whose Hessian is host-only.</exception>
+    public static Saliency.Kernels.Backends.IComputeBackend? DeviceBackend(CasoProblem problem, CasoOptions options)
+    {
+        var backend = problem.Backend;
+        return options.Path switch
+        {
+            CasoSolverPath.Host => null,
+            CasoSolverPath.Device => backend ?? throw new CasoInputException(
+                "The device-resident solver needs a problem built on a compute backend (CasoProblem.FromClassMajor / FromNoisyCopies with a backend).", nameof(options)),
+            _ => backend is not null && backend.Kind != Saliency.Kernels.Backends.BackendKind.Cpu ? backend : null,
+        };
     }
 
     /// <summary>Translates a FISTA minimisation result back to the maximisation's terms.</summary>

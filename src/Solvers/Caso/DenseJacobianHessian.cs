@@ -44,14 +44,48 @@ internal sealed class DenseJacobianHessian : IHessianOperator
 }
 
 /// <summary>Sum of several Hessian operators (Smooth CASO: each already weighted 1/n). Disposes its parts.</summary>
-internal sealed class SumHessian : IHessianOperator, IDisposable
+internal sealed class SumHessian : IDeviceHessianOperator, IDisposable
 {
     private readonly IHessianOperator[] _parts;
     private double[] _scratch = [];
+    private Saliency.Kernels.Backends.DeviceBuffer<float>? _deviceScratch;
 
     public SumHessian(IHessianOperator[] parts) => _parts = parts;
 
     public int Dimension => _parts[0].Dimension;
+
+    /// <summary>The parts' common backend when every part runs on the same device; else null.</summary>
+    public Saliency.Kernels.Backends.IComputeBackend? Backend
+    {
+        get
+        {
+            var first = (_parts[0] as IDeviceHessianOperator)?.Backend;
+            foreach (var part in _parts)
+                if (first is null || part is not IDeviceHessianOperator dp || !ReferenceEquals(dp.Backend, first)) return null;
+            return first;
+        }
+    }
+
+    /// <summary>H v = Σⱼ Hⱼ v on the device: the first part into hv, the others through one scratch buffer, added by axpby.</summary>
+    public void Multiply(Saliency.Kernels.Backends.DeviceBuffer<float> v, Saliency.Kernels.Backends.DeviceBuffer<float> hv)
+    {
+        var backend = Backend ?? throw new InvalidOperationException("A part of this Hessian runs on the host only.");
+        ((IDeviceHessianOperator)_parts[0]).Multiply(v, hv);
+        if (_parts.Length == 1) return;
+        if (_deviceScratch is null || _deviceScratch.Length != v.Length)
+        {
+            _deviceScratch?.Dispose();
+            _deviceScratch = backend.Allocate<float>(v.Length);
+        }
+        int slices = v.Length / Dimension;
+        var ones = new float[slices];
+        Array.Fill(ones, 1f);
+        for (int j = 1; j < _parts.Length; j++)
+        {
+            ((IDeviceHessianOperator)_parts[j]).Multiply(v, _deviceScratch);
+            Saliency.Kernels.Ops.VectorOps.Axpby<float>(_deviceScratch, hv, Dimension, ones, ones);
+        }
+    }
 
     public void Multiply(ReadOnlySpan<double> v, Span<double> hv, int count)
     {
@@ -67,12 +101,14 @@ internal sealed class SumHessian : IHessianOperator, IDisposable
 
     public void Dispose()
     {
+        _deviceScratch?.Dispose();
+        _deviceScratch = null;
         foreach (var part in _parts) (part as IDisposable)?.Dispose();
     }
 }
 
 /// <summary><c>weight · H</c> for an operator without a weight of its own (the kernel HVP). Disposes the inner operator.</summary>
-internal sealed class ScaledHessian : IHessianOperator, IDisposable
+internal sealed class ScaledHessian : IDeviceHessianOperator, IDisposable
 {
     private readonly IHessianOperator _inner;
     private readonly double _weight;
@@ -90,6 +126,22 @@ internal sealed class ScaledHessian : IHessianOperator, IDisposable
         _inner.Multiply(v, hv, count);
         if (_weight != 1.0)
             System.Numerics.Tensors.TensorPrimitives.Multiply<double>(hv[..(count * Dimension)], _weight, hv[..(count * Dimension)]);
+    }
+
+    public Saliency.Kernels.Backends.IComputeBackend? Backend => (_inner as IDeviceHessianOperator)?.Backend;
+
+    /// <summary>weight · H v on the device (the inner product, then one in-place scaling pass).</summary>
+    public void Multiply(Saliency.Kernels.Backends.DeviceBuffer<float> v, Saliency.Kernels.Backends.DeviceBuffer<float> hv)
+    {
+        if (Backend is null) throw new InvalidOperationException("The inner Hessian runs on the host only.");
+        ((IDeviceHessianOperator)_inner).Multiply(v, hv);
+        if (_weight == 1.0) return;
+        int slices = v.Length / Dimension;
+        var zero = new float[slices];
+        var w = new float[slices];
+        Array.Fill(w, (float)_weight);
+        // hv ← 0·hv + w·hv: axpby with x = y scales in place (β y first, then += α x with α = 0).
+        Saliency.Kernels.Ops.VectorOps.Axpby<float>(hv, hv, Dimension, zero, w);
     }
 
     public void Dispose() => (_inner as IDisposable)?.Dispose();

@@ -11,7 +11,7 @@ namespace Saliency.Solvers.Caso;
 /// and widened on the way out, so a product carries float32 round-off (about 1e-7 relative, times √c for the sums).
 /// </summary>
 /// <remarks>Owns the device copy of W it uploads; dispose it (or the <see cref="CasoProblem"/> holding it).</remarks>
-public sealed class KernelHessianOperator : IHessianOperator, IDisposable
+public sealed class KernelHessianOperator : IDeviceHessianOperator, IDisposable
 {
     private readonly IComputeBackend _backend;
     private readonly DeviceBuffer<float> _w;
@@ -49,6 +49,14 @@ public sealed class KernelHessianOperator : IHessianOperator, IDisposable
 
     /// <inheritdoc />
     public int Dimension { get; }
+
+    /// <inheritdoc />
+    public IComputeBackend Backend => _backend;
+
+    IComputeBackend? IDeviceHessianOperator.Backend => _backend;
+
+    /// <inheritdoc />
+    public void Multiply(DeviceBuffer<float> v, DeviceBuffer<float> hv) => _hvp.Apply(v, hv);
 
     /// <summary>Bytes of W the kernel streams per product (two passes over the active classes).</summary>
     public long BytesStreamedPerMultiply => _hvp.BytesStreamedPerApply;

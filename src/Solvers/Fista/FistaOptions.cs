@@ -33,8 +33,16 @@ public sealed record FistaOptions
     /// <summary>Record F(x_k) after every iteration (for tests and plots); off by default (it costs nothing but memory).</summary>
     public bool RecordHistory { get; init; }
 
+    /// <summary>
+    /// <see cref="DeviceFistaSolver"/> only: iterations between two convergence checks (each check reads a few scalars
+    /// per slice back to the host; the iterations in between make no host round trip). 10 by default.
+    /// </summary>
+    public int CheckInterval { get; init; } = 10;
+
     internal void Validate()
     {
+        if (CheckInterval < 1)
+            throw new ArgumentOutOfRangeException(nameof(CheckInterval), CheckInterval, "Check at least every iteration (≥ 1).");
         if (!(Tolerance >= 0) || !double.IsFinite(Tolerance))
             throw new ArgumentOutOfRangeException(nameof(Tolerance), Tolerance, "The tolerance must be finite and non-negative.");
         if (MaxIterations < 1)

@@ -7,28 +7,34 @@ namespace Saliency.Solvers.Lp;
 /// Solves a batch of paper's-covariance LEG-TV LPs on one grid (e.g. 3 colour channels × images × L values) in
 /// lockstep on a compute backend: every PDHG step is one kernel launch for the whole batch on CUDA
 /// (<see cref="PrimalDualTvBatch"/>), and the restart/termination logic of <see cref="TvLpSolver"/> runs on the
-/// host every <see cref="TvLpOptions.CheckInterval"/> steps from per-LP sums that the device reduces.
+/// host every <see cref="TvLpDeviceBatchOptions.CheckInterval"/> steps from per-LP sums that the device reduces.
 /// </summary>
 /// <remarks>
-/// Uses constant steps (η = 0.998/‖D‖), restarts to the average or the current point, and primal weight updates;
-/// <see cref="TvLpOptions.AdaptiveStepSize"/> is not available here (it needs a host decision per step).
+/// Runs PDLP's averaged restart scheme (Applegate et al. 2021) with constant steps (η = 0.998/‖D‖): restarts to the
+/// average or the current point, and primal weight updates. It takes its own <see cref="TvLpDeviceBatchOptions"/>, not
+/// <see cref="TvLpOptions"/>: the host's default reflected Halpern scheme and its adaptive steps (a host decision per
+/// step) have no device kernel.
 /// Finished LPs are frozen (skipped by the kernels) while the others continue. Certificates are computed on the
 /// host from the downloaded vectors, exactly as for <see cref="TvLpSolver"/>.
+/// <para><b>Host traffic.</b> A PDHG step is one queued kernel (<see cref="PrimalDualTvBatch.Step"/>) and reads nothing
+/// back; the iterates stay on the device for the whole solve. Every <see cref="TvLpDeviceBatchOptions.CheckInterval"/> steps the
+/// check reads the KKT sums (B·4 doubles, plus B·4 for the running average when restarting to it) and, when some LP
+/// restarts, the restart distances (2B doubles); per-LP parameters go up only when a status or primal weight changed.
+/// The final x and y are downloaded once.</para>
 /// </remarks>
 public static class TvLpDeviceBatchSolver
 {
     private const double SufficientDecay = 0.2, NecessaryDecay = 0.8, ArtificialFraction = 0.36;
 
     /// <summary>Solves <paramref name="problems"/> (same grid, paper's covariance) on <paramref name="backend"/>.</summary>
-    /// <exception cref="ArgumentException">Empty batch, mixed grids, an operator-form problem, or adaptive steps requested.</exception>
-    public static TvLpSolution[] Solve(IComputeBackend backend, IReadOnlyList<TvLpProblem> problems, TvLpOptions? options = null)
+    /// <exception cref="ArgumentException">Empty batch, mixed grids or an operator-form problem.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An invalid setting in <paramref name="options"/>.</exception>
+    public static TvLpSolution[] Solve(IComputeBackend backend, IReadOnlyList<TvLpProblem> problems, TvLpDeviceBatchOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(backend);
         ArgumentNullException.ThrowIfNull(problems);
-        options ??= new TvLpOptions();
+        options ??= new TvLpDeviceBatchOptions();
         options.Validate();
-        if (options.AdaptiveStepSize)
-            throw new ArgumentException("The device batch solver uses constant steps; AdaptiveStepSize is not available.", nameof(options));
         if (problems.Count == 0) throw new ArgumentException("The batch is empty.", nameof(problems));
         var shape = problems[0]?.Shape ?? throw new ArgumentNullException(nameof(problems));
         foreach (var pr in problems)
@@ -93,7 +99,17 @@ public static class TvLpDeviceBatchSolver
             var hostMode = new int[batch];
             var hostScale = new double[batch];
             var hostDist = new double[2 * batch];
+            // Steps done when each LP was frozen. A frozen LP is skipped by Step, so its iterate stays in the buffer it
+            // was in while x/xo swap every step: after an odd number of further steps it lies in xo/yo.
+            var frozenAt = Enumerable.Repeat(-1, batch).ToArray();
+            int done = 0;
+            void MarkFrozen()
+            {
+                for (int k = 0; k < batch; k++)
+                    if (status[k] is not null && frozenAt[k] < 0) frozenAt[k] = done;
+            }
 
+            double[]? uploaded = null;
             void UploadParameters()
             {
                 for (int k = 0; k < batch; k++)
@@ -106,7 +122,10 @@ public static class TvLpDeviceBatchSolver
                     hostPar[o + PrimalDualTvBatch.AverageWeight] = eta;
                     hostPar[o + PrimalDualTvBatch.Active] = status[k] is null ? 1 : 0;
                 }
+                // Only when a status or a primal weight changed since the last upload.
+                if (uploaded is not null && hostPar.AsSpan().SequenceEqual(uploaded)) return;
                 backend.Upload<double>(hostPar, par);
+                uploaded = (double[])hostPar.Clone();
             }
 
             KktPoint Kkt(double[] e, int k)
@@ -131,8 +150,8 @@ public static class TvLpDeviceBatchSolver
                 kktAtRestart[k] = q.Error;
                 if (Converged(q, k)) status[k] = TvLpStatus.Optimal;
             }
+            MarkFrozen();
 
-            int done = 0;
             while (status.Any(s => s is null) && done < options.MaxIterations)
             {
                 UploadParameters();
@@ -187,6 +206,7 @@ public static class TvLpDeviceBatchSolver
                     sinceRestart[k] = 0;
                     restarts[k]++;
                 }
+                MarkFrozen();
                 if (hostMode.Any(v => v != 0))
                 {
                     backend.Upload<int>(hostMode, mode);
@@ -208,6 +228,19 @@ public static class TvLpDeviceBatchSolver
             var hy = new double[batch * m];
             backend.Download<double>(x, hx);
             backend.Download<double>(y, hy);
+            if (Enumerable.Range(0, batch).Any(k => frozenAt[k] >= 0 && (done - frozenAt[k]) % 2 == 1))
+            {
+                var hxo = new double[batch * p];
+                var hyo = new double[batch * m];
+                backend.Download<double>(xo, hxo);
+                backend.Download<double>(yo, hyo);
+                for (int k = 0; k < batch; k++)
+                {
+                    if (frozenAt[k] < 0 || (done - frozenAt[k]) % 2 == 0) continue;
+                    Array.Copy(hxo, k * p, hx, k * p, p);
+                    Array.Copy(hyo, k * m, hy, k * m, m);
+                }
+            }
             var results = new TvLpSolution[batch];
             for (int k = 0; k < batch; k++)
             {

@@ -202,7 +202,7 @@ public sealed class ReferenceEvaluatorBackwardOpsTests
         string picked = b.Node("Where", [b.Node("GreaterOrEqual", [ct, zero]), ct, b.Node("Neg", [ct])]);             // |ct|
         string math = b.Node("Sum", [b.Node("Sqrt", [b.Node("Abs", [picked])]), b.Node("Softplus", [ct]),
                                     b.Node("Log", [b.Node("Exp", [mask])]), b.Node("Reciprocal", [b.Node("Add", [picked, b.Initializer("one", [1f])])]),
-                                    b.Node("Pow", [picked, b.Initializer("two", [2f])])]);
+                                    b.Node("Pow", [picked, b.Initializer("two", [2f])]), b.Node("Mul", [b.Node("Sign", [ct]), picked])]);
         string sliced = b.Node("Slice", [math, b.Initializer("st", [1L, 0L], 2), b.Initializer("en", [10L, long.MaxValue], 2),
                                           b.Initializer("ax", [2L, 3L], 2), b.Initializer("sp", [3L, 2L], 2)]);             // [2,3,3,6]
         string rs = b.Node("ReduceSum", [sliced, b.Initializer("rax", [3L], 1)], [Int("keepdims", 1)]);                   // [2,3,3,1]

@@ -54,12 +54,15 @@ public class NativeMemoryTests
         }
 
         for (int i = 0; i < 10_000; i++) TwoRuns();
-        double[] windows = MeasureWindows(windows: 4, iterationsPerWindow: 12_500, TwoRuns, out double totalMb);
+        // Eight windows of 12,500 runs: a leak grows all of them, while the runtime's own background work (tiered JIT,
+        // delayed on a loaded machine) lands in one or two — seen once with four windows at load 38 on 2 cores:
+        // 0.33, 0.01, 2.34, 3.08 MB, and −2.36 / +0.87 MB in other runs. More windows keep the median on the quiet ones.
+        double[] windows = MeasureWindows(windows: 8, iterationsPerWindow: 6_250, TwoRuns, out double totalMb);
 
-        TestContext.Out.WriteLine($"native growth per 25,000 runs: {string.Join(", ", windows.Select(w => w.ToString("F2")))} MB; total {totalMb:F2} MB");
-        // A leaked output OrtValue (≥ 100 bytes per run) would add ≥ 2.4 MB per window.
+        TestContext.Out.WriteLine($"native growth per 12,500 runs: {string.Join(", ", windows.Select(w => w.ToString("F2")))} MB; total {totalMb:F2} MB");
+        // A leaked output OrtValue (≥ 100 bytes per run) would add ≥ 1.2 MB to every window.
         Assert.That(Median(windows), Is.LessThan(0.5), "native memory grows with every window: an OrtValue or tensor info is leaking");
-        Assert.That(windows.Count(w => w > 2.0), Is.LessThanOrEqualTo(1), $"more than one window grew by over 2 MB (total {totalMb:F2} MB)");
+        Assert.That(windows.Count(w => w > 2.0), Is.LessThanOrEqualTo(2), $"more than two windows grew by over 2 MB (total {totalMb:F2} MB)");
         Assert.That(outputs[0].Data, Is.EqualTo(a.Zip(b, (p, q) => p + q).ToArray()));
     }
 

@@ -72,6 +72,29 @@ internal static class RuntimeTestModels
         return Serialize(graph);
     }
 
+    /// <summary>
+    /// A model that runs long: input "x" float [M,n] (M dynamic), <paramref name="depth"/> MatMul nodes in a chain, each by
+    /// the same initializer W = I (so the values stay those of x and the output "y" = x is checkable), output "y" float [M,n].
+    /// Nothing can be folded away (x is an input), and ONNX Runtime checks RunOptions.Terminate between the nodes.
+    /// </summary>
+    public static byte[] MatMulChain(int n, int depth)
+    {
+        var graph = new GraphProto { Name = "chain" };
+        graph.Input.Add(FloatInfo("x", ["M", n]));
+        graph.Output.Add(FloatInfo("y", ["M", n]));
+        var identity = new float[n * n];
+        for (int i = 0; i < n; i++) identity[i * n + i] = 1f;
+        graph.Initializer.Add(FloatInitializer("W", identity, n, n));
+        string previous = "x";
+        for (int k = 0; k < depth; k++)
+        {
+            string next = k == depth - 1 ? "y" : $"h{k}";
+            graph.Node.Add(Node("MatMul", [previous, "W"], [next]));
+            previous = next;
+        }
+        return Serialize(graph);
+    }
+
     /// <summary>Double-precision reference of <see cref="Mlp"/> for a [n,4] batch.</summary>
     public static double[] MlpReference(float[] x, int n)
     {

@@ -52,16 +52,12 @@ public class KernelBackedCasoTests
         Assert.That(CasoTestData.RelativeError(r.Solution, closed), Is.LessThan(1e-4));
     }
 
-    [Test]
-    public void CpuKernelMatchesFloat64DensePath() => Check(ComputeBackends.Cpu);
-
-    [TestCase(BackendKind.IlgpuCpu)]
-    [TestCase(BackendKind.Cuda)]
-    public void IlgpuKernelMatchesFloat64DensePath(BackendKind kind)
+    /// <summary>Every backend that runs here (CUDA and the ILGPU accelerators where available; the others are ignored with the reason).</summary>
+    [TestCaseSource(typeof(Fista.DeviceBackendCases), nameof(Fista.DeviceBackendCases.Kinds))]
+    public void KernelMatchesFloat64DensePath(BackendKind kind)
     {
-        using var backend = ComputeBackends.TryCreate(kind, out string reason);
-        if (backend is null) Assert.Ignore($"No {kind} backend here: {reason}");
-        Check(backend!);
+        using var backend = Fista.DeviceBackendCases.Create(kind);
+        Check(backend);
     }
 
     [Test]

@@ -17,7 +17,7 @@ internal static partial class ReferenceOps
     /// <summary>Op types implemented in this file.</summary>
     internal static readonly string[] BackwardGraphOps =
     [
-        "Neg", "Abs", "Exp", "Log", "Sqrt", "Reciprocal", "Pow", "Softplus", "LogSoftmax",
+        "Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Reciprocal", "Pow", "Softplus", "LogSoftmax",
         "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal", "And", "Or", "Xor", "Not", "Where", "Cast",
         "Shape", "Size", "ConstantOfShape", "Expand", "Unsqueeze", "Squeeze", "Slice", "Gather",
         "ReduceSum", "ReduceMean", "ReduceMax", "Sum", "Max", "Min", "ConvTranspose", "ScatterElements", "GlobalMaxPool",
@@ -34,6 +34,7 @@ internal static partial class ReferenceOps
         {
             case "Neg": return [Map(In(0), static v => -v)];
             case "Abs": return [Map(In(0), Math.Abs)];
+            case "Sign": return [Map(In(0), static v => double.IsNaN(v) ? v : Math.Sign(v))];
             case "Exp": return [Map(In(0), Math.Exp)];
             case "Log": return [Map(In(0), Math.Log)];
             case "Sqrt": return [Map(In(0), Math.Sqrt)];
