@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Google.Protobuf;
 using Saliency.Models.Autodiff;
+using Saliency.Models.IO;
 using Saliency.Models.Onnx.Proto;
 using Spectre.Console;
 
@@ -49,8 +50,9 @@ internal static class ExportJacobianCommand
             {
                 throw new UserInputException(e.Message);
             }
-            // Written only after the export succeeded, so a refusal leaves no partial file behind.
-            File.WriteAllBytes(outFile.FullName, exported.ToByteArray());
+            // Written only after the export succeeded, and atomically, so neither a refusal nor a full disk leaves
+            // a partial file behind (an earlier file at --out stays as it was).
+            AtomicFile.WriteAllBytes(outFile.FullName, exported.ToByteArray());
 
             var meta = exported.MetadataProps.ToDictionary(e => e.Key, e => e.Value);
             console.WriteLine($"wrote {outFile.FullName}");

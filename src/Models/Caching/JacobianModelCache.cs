@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
 using Saliency.Models.Autodiff;
+using Saliency.Models.IO;
 using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Caching;
@@ -194,24 +195,21 @@ public sealed class JacobianModelCache
 
     private void Store(string path, string key, byte[] payload)
     {
-        string temp = Path.Combine(Directory, $".{key}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
             System.IO.Directory.CreateDirectory(Directory);
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            // Temporary file + rename: a reader racing this writer sees the old entry or the new one, never half of one.
+            AtomicFile.Write(path, stream =>
             {
                 stream.Write(Magic);
                 stream.Write(Convert.FromHexString(key));
                 stream.Write(SHA256.HashData(payload));
                 stream.Write(payload);
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, path, overwrite: true);
+            });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Interlocked.Increment(ref _writeFailures);
-            TryDelete(temp);
         }
     }
 

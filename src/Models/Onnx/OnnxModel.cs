@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Saliency.Models.IO;
 using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Onnx;
@@ -83,11 +84,11 @@ public sealed class OnnxModel
     /// <summary>The model as protobuf bytes (deterministic for a given <see cref="Proto"/>).</summary>
     public byte[] ToBytes() => Proto.ToByteArray();
 
-    /// <summary>Writes the model to a file (created or overwritten).</summary>
+    /// <summary>Writes the model to a file (created or replaced atomically, see <see cref="AtomicFile"/>).</summary>
     public void Save(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        File.WriteAllBytes(path, ToBytes());
+        AtomicFile.WriteAllBytes(path, ToBytes());
     }
 
     /// <summary>ONNX IR version of the file.</summary>

@@ -1,3 +1,4 @@
+using Saliency.Models.IO;
 using SkiaSharp;
 
 namespace Saliency.Imaging;
@@ -116,11 +117,14 @@ public static class ImageCodec
         });
     }
 
-    /// <summary>Writes <paramref name="image"/> to <paramref name="path"/> as PNG (see <see cref="EncodePng"/>).</summary>
+    /// <summary>
+    /// Writes <paramref name="image"/> to <paramref name="path"/> as PNG (see <see cref="EncodePng"/>), atomically:
+    /// a failed write (e.g. a full disk) leaves an earlier file at <paramref name="path"/> as it was.
+    /// </summary>
     public static void WritePng(string path, ImageBuffer image)
     {
         ArgumentNullException.ThrowIfNull(path);
-        File.WriteAllBytes(path, EncodePng(image));
+        AtomicFile.WriteAllBytes(path, EncodePng(image));
     }
 }
 
