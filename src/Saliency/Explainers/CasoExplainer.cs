@@ -90,30 +90,14 @@ public sealed class CasoExplainer : IExplainer
         using var problem = CasoProblem.FromClassMajor(backend, jacobian.Data,
             classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
         var solver = Options.Solver;
+        var (result, sweep) = CasoSolveSteps.Solve(problem, Options.Lambda1, solver, Options.Sweep);
 
-        Lambda1SweepResult? sweep = null;
-        CasoResult result;
-        if (Options.Lambda1 is double lambda1)
-        {
-            result = CasoSolver.Solve(problem, [lambda1], solver)[0];
-        }
-        else
-        {
-            sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
-            // No λ1 reached the sparsity range: keep the sparsest solution that is not all zero (the closest to the range).
-            result = sweep.Chosen;
-        }
-
-        var details = new List<KeyValuePair<string, string>>
-        {
-            new("λ1", ExplainerGuard.Format(result.Lambda1) + (sweep is null ? " (given)" : sweep.FoundInRange ? " (sweep)" : " (sweep: none in range)")),
-            new("λ2", ExplainerGuard.Format(result.Lambda2)),
-            new("L = λmax(H)", $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
-            new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
-            new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
+        List<KeyValuePair<string, string>> details =
+        [
+            .. CasoSolveSteps.SolverRows(result, sweep, "L = λmax(H)"),
             new("backend", $"{backend.Kind}, {(CasoSolver.DeviceBackend(problem, solver) is null ? "host" : "device-resident")} FISTA; {backend.DeviceName}"),
             new("modelled loss", ExplainerGuard.Format(result.Loss)),
-        };
+        ];
         if (sweep is not null)
             details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches" + (sweep.Unrefined is { } u && !ReferenceEquals(u, result)
                 ? $"; before bisection λ1 = {ExplainerGuard.Format(u.Lambda1)}, η = {ExplainerGuard.Format(u.SparsityRatio)}" : "")));
@@ -122,4 +106,31 @@ public sealed class CasoExplainer : IExplainer
     }
 
     Explanation IExplainer.Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target) => Explain(classifier, image, target);
+}
+
+/// <summary>
+/// What CASO/CAFO and Smooth CASO/CAFO share once their problem is built: the solve at a given λ1 or the λ1 sweep, and
+/// the solver rows of the report.
+/// </summary>
+internal static class CasoSolveSteps
+{
+    /// <summary>Solves at <paramref name="lambda1"/>, or runs the sparsity sweep when it is null (its choice, or the sparsest
+    /// non-zero solution when no λ1 reached the range: the closest to it).</summary>
+    public static (CasoResult Result, Lambda1SweepResult? Sweep) Solve(CasoProblem problem, double? lambda1, CasoOptions solver,
+        Lambda1SweepOptions sweepOptions)
+    {
+        if (lambda1 is double l1) return (CasoSolver.Solve(problem, [l1], solver)[0], null);
+        var sweep = Lambda1Sweep.Run(problem, solver, sweepOptions);
+        return (sweep.Chosen, sweep);
+    }
+
+    /// <summary>λ1 (and where it came from), λ2, L, FISTA's status and the sparsity η.</summary>
+    public static KeyValuePair<string, string>[] SolverRows(CasoResult result, Lambda1SweepResult? sweep, string lambdaMaxLabel) =>
+    [
+        new("λ1", ExplainerGuard.Format(result.Lambda1) + (sweep is null ? " (given)" : sweep.FoundInRange ? " (sweep)" : " (sweep: none in range)")),
+        new("λ2", ExplainerGuard.Format(result.Lambda2)),
+        new(lambdaMaxLabel, $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
+        new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
+        new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
+    ];
 }

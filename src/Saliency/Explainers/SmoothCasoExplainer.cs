@@ -67,31 +67,16 @@ public sealed class SmoothCasoExplainer : IExplainer
         using var problem = CasoProblem.FromNoisyCopies(Options.Backend ?? CpuBackend.Shared, provider,
             new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
         var solver = Options.Solver;
-        Lambda1SweepResult? sweep = null;
-        CasoResult result;
-        if (Options.Lambda1 is double lambda1)
-        {
-            result = CasoSolver.Solve(problem, [lambda1], solver)[0];
-        }
-        else
-        {
-            // As CasoExplainer: no λ1 in the sparsity range keeps the sparsest non-zero solution.
-            sweep = Lambda1Sweep.Run(problem, solver, Options.Sweep);
-            result = sweep.Chosen;
-        }
+        var (result, sweep) = CasoSolveSteps.Solve(problem, Options.Lambda1, solver, Options.Sweep);
 
         var runs = new ModelRuns(1, n, 1 + n);
-        var details = new List<KeyValuePair<string, string>>
-        {
+        List<KeyValuePair<string, string>> details =
+        [
             new("noisy copies n", $"{n}, seed {Options.Seed}"),
             new("σ", $"{ExplainerGuard.Format(sigma)} ({ExplainerGuard.Format(Options.Smoothing.NoiseFraction)} × input range)"),
-            new("λ1", ExplainerGuard.Format(result.Lambda1) + (sweep is null ? " (given)" : sweep.FoundInRange ? " (sweep)" : " (sweep: none in range)")),
-            new("λ2", ExplainerGuard.Format(result.Lambda2)),
-            new("L = λmax(H̄)", $"{ExplainerGuard.Format(result.LambdaMax)} ({result.LambdaMaxKind})"),
-            new("FISTA", $"{result.Status}, {result.Iterations} iterations, residual {ExplainerGuard.Format(result.Residual)}"),
-            new("sparsity η", ExplainerGuard.Format(result.SparsityRatio)),
+            .. CasoSolveSteps.SolverRows(result, sweep, "L = λmax(H̄)"),
             new("model runs", runs.ToString()),
-        };
+        ];
         var map = SaliencyMap.FromDoubles(result.Solution, channels, height, width);
         return new CasoExplanation(Name, map, t, scores, details, result, sweep);
     }
