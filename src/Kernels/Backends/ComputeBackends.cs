@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.Cuda;
 using Saliency.Kernels.Cpu;
@@ -42,15 +43,25 @@ public static class ComputeBackends
     /// <summary>Creates a backend of kind <paramref name="kind"/>, or returns null with the reason it is unavailable.</summary>
     public static IComputeBackend? TryCreate(BackendKind kind, out string reason, int deviceOrdinal = 0)
     {
-        if (!IsAvailable(kind, out reason, deviceOrdinal)) return null;
+        if (kind == BackendKind.Cpu)
+        {
+            reason = "";
+            return Cpu;
+        }
+        return IsAvailable(kind, out reason, deviceOrdinal) ? TryCreateIlgpu(kind, out reason, deviceOrdinal) : null;
+    }
+
+    /// <summary>A new ILGPU accelerator of <paramref name="kind"/>. Kept out of <see cref="TryCreate"/> so that the CPU
+    /// backend never loads ILGPU (its assembly load and JIT are a measurable part of a one-shot CLI run).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static IlgpuBackend? TryCreateIlgpu(BackendKind kind, out string reason, int deviceOrdinal)
+    {
+        reason = "";
         try
         {
-            return kind switch
-            {
-                BackendKind.Cpu => Cpu,
-                BackendKind.IlgpuCpu => new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel)),
-                _ => new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCudaAccelerator(deviceOrdinal)),
-            };
+            return kind == BackendKind.IlgpuCpu
+                ? new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCPUAccelerator(0, CPUAcceleratorMode.Parallel))
+                : new IlgpuBackend(kind, IlgpuRuntime.Context.CreateCudaAccelerator(deviceOrdinal));
         }
         catch (Exception ex) when (ex is ILGPU.Runtime.AcceleratorException or InvalidOperationException or NotSupportedException)
         {

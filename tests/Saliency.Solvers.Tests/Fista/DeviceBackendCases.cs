@@ -19,7 +19,7 @@ internal static class DeviceBackendCases
         }
         catch (BackendUnavailableException ex)
         {
-            NUnit.Framework.Assert.Ignore(ex.Message);
+            NUnit.Framework.Assert.Ignore($"The {kind} backend cannot run here (no GPU): {ex.Message}");
             throw;
         }
     }
