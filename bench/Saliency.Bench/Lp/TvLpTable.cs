@@ -12,8 +12,8 @@ namespace Saliency.Bench.Lp;
 /// the 3×224² batch. Instances: <c>disc</c> = <see cref="TvLpBenchData.Problem"/> (pixel-level noise) and
 /// <c>paper</c> = <see cref="PaperProblem"/> (the LEG estimate of a 28×28 perturbation grid upsampled ×8).
 /// Run: <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- lp-table [--sizes 28,56,112,224] [--repeats 3]
-/// [--instance disc|paper|both] [--no-batch] [--double] [--kkt-restarts] [--no-projection] [--step-threads n]</c>
-/// (the first three switch off the float iteration, the fixed-point restarts and the dual projection one by one). "cpu s" is the process CPU time of the solve: on
+/// [--instance disc|paper|both] [--no-batch] [--double] [--kkt-restarts] [--no-projection] [--no-multilevel] [--step-threads n]</c>
+/// (the first four switch off the float iteration, the fixed-point restarts, the dual projection and the multilevel start one by one; iterations are the finest level's). "cpu s" is the process CPU time of the solve: on
 /// the shared machine it tracks the idle-machine time of a one-thread solve better than the wall clock.
 /// </summary>
 internal static class TvLpTable
@@ -37,13 +37,14 @@ internal static class TvLpTable
                 case "--double": options = options with { SinglePrecisionIterations = false }; break;
                 case "--kkt-restarts": options = options with { FixedPointRestarts = false }; break;
                 case "--no-projection": options = options with { DualProjection = false }; break;
+                case "--no-multilevel": options = options with { Multilevel = false }; break;
                 case "--step-threads": options = options with { StepThreads = int.Parse(args[++i], CultureInfo.InvariantCulture) }; break;
                 default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
             }
         }
         string[] kinds = instance == "both" ? ["disc", "paper"] : [instance];
         Console.WriteLine($"# options: single={options.SinglePrecisionIterations} fixed-point restarts={options.FixedPointRestarts} " +
-            $"dual projection={options.DualProjection} step threads={options.StepThreads}");
+            $"dual projection={options.DualProjection} multilevel={options.Multilevel} step threads={options.StepThreads}");
         Console.WriteLine($"# load average {LoadAverage()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         TvLpSolver.Solve(TvLpBenchData.Problem(28), options);   // JIT warm-up
         Console.WriteLine("| instance | grid | iterations | restarts | median s | runs s | cpu s (median) | max rel. residual/gap | status |");

@@ -89,10 +89,11 @@ internal sealed class PdhgDriver
             bool toDouble = false;
             if (state is SingleState)
             {
-                // Float's floor: once within 100× of the tolerance without a new best for SingleStallChecks checks.
+                // Float's floor: no new best (by 30 %) for SingleStallChecks checks within 100× of the tolerance, or for
+                // 4× as many anywhere (a tolerance below float's reach). A early switch only costs speed.
                 double quality = Quality(kkt, eps);
                 if (quality < 0.7 * bestQuality) { bestQuality = quality; stalledChecks = 0; }
-                else if (quality < 100 && ++stalledChecks >= SingleStallChecks) toDouble = true;
+                else if (++stalledChecks >= (quality < 100 ? SingleStallChecks : 4 * SingleStallChecks)) toDouble = true;
             }
             double e = opt.FixedPointRestarts ? FixedPointResidual(stats, tau, sigma) : kkt.Error;
             bool restart = toDouble || (opt.AdaptiveRestarts && (e <= SufficientDecay * atRestart

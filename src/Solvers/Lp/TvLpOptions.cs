@@ -48,6 +48,11 @@ public sealed record TvLpOptions
     /// the returned point and its certificate are double. Off: double throughout.</summary>
     public bool SinglePrecisionIterations { get; init; } = true;
 
+    /// <summary>Paper's covariance, grids with even sides from 56 up whose h = D⁺b is constant on 2×2 blocks (an
+    /// upsampled perturbation grid), no warm start given: solve the 2×-coarser LP first (recursively, down to 28-pixel
+    /// sides) and start from its prolongated solution (<c>TvLpMultilevel</c>). Other problems are solved as without it.</summary>
+    public bool Multilevel { get; init; } = true;
+
     /// <summary>Primal weight ω smoothed toward ‖Δy‖/‖Δx‖ at every restart (θ = 0.5).</summary>
     public bool PrimalWeightUpdates { get; init; } = true;
 
