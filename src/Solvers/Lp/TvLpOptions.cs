@@ -72,7 +72,8 @@ public sealed record TvLpOptions
     /// <summary>Threads one step of a single large LP (stencil form, from 128² pixels; <see cref="TvLpSolver.Solve"/>
     /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks; the iterates do not depend on
     /// it. Default 1: on the shared 2-core machine the per-step fork/join lost to time-slicing (224²: 10.8 s with 2 vs
-    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores.</summary>
+    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores. Applies to double iterations only
+    /// (<see cref="SinglePrecisionIterations"/> off, or after float's switch to double): the float step is one sweep.</summary>
     public int StepThreads { get; init; } = 1;
 
     internal void Validate()
