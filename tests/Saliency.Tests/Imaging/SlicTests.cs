@@ -13,12 +13,16 @@ public sealed class SlicTests
 {
     private const int Size = 60;
 
-    /// <summary>Four regions: a disc, a rectangle, and the rest split by a slanted line.</summary>
+    /// <summary>
+    /// Four regions, each at least 8 pixels thick everywhere (SLIC merges slivers thinner than its connectivity
+    /// threshold into a neighbour, so a thinner region could not be recovered): a disc, a rectangle on the right
+    /// border, a bottom-left quadrilateral with a slanted side (no corner sharper than 60°), and the rest.
+    /// </summary>
     private static int RegionOf(int y, int x)
     {
         if ((y - 20) * (y - 20) + (x - 22) * (x - 22) <= 12 * 12) return 0;
-        if (y >= 38 && x >= 34 && y < 56 && x < 58) return 1;
-        return 2 * y < x + 50 ? 2 : 3;
+        if (y >= 8 && y < 28 && x >= 44) return 1;
+        return y >= 40 && 2 * x < 48 + (y - 40) ? 3 : 2;
     }
 
     private static float[] Image(float[][] colours)
@@ -75,8 +79,11 @@ public sealed class SlicTests
         }
     }
 
+    [TestCase(16)]
     [TestCase(25)]
+    [TestCase(36)]
     [TestCase(64)]
+    [TestCase(100)]
     public void ColourRegionsAreRecovered(int segments)
     {
         float[][] colours = [[0.9f, 0.1f, 0.1f], [0.95f, 0.9f, 0.2f], [0.1f, 0.2f, 0.8f], [0.2f, 0.7f, 0.3f]];
