@@ -56,7 +56,9 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
                 Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
             });
         _forward = InferenceSession.Create(forward.ToByteArray(), sessionOptions);
-        (_source, _sessionOptions) = (forward, sessionOptions);
+        // Kept for the activation taps (LayerGradient): exported from the classifier on first use of a layer. The
+        // initializers are immutable ByteStrings shared with the caller's model, not copies.
+        (_source, _sessionOptions) = (classifier, sessionOptions);
         try
         {
             _jacobian = InferenceSession.Create(augmentedBytes, sessionOptions);
