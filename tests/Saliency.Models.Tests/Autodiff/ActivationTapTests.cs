@@ -93,13 +93,21 @@ public sealed class ActivationTapTests
     [Test]
     public void TheDefaultLayerIsTheLastSpatialActivation()
     {
-        var exported = JacobianExporter.Export(ResNet, new JacobianExportOptions { ActivationTaps = [JacobianExportOptions.DefaultLayer] });
+        // ResNetBlocks: block 1's output ReLU ([1, 4, 4, 4]), just before GlobalAveragePool. ResNet-18 layout at 64×64,
+        // width 1/16: the ReLU ending layer4.1 ([1, 32, 2, 2]), pytorch-grad-cam's layer4[-1].
+        AssertDefaultLayer(ResNet, "block1.add", [4, 4, 4]);
+        AssertDefaultLayer(RandomModels.ResNet18(seed: 1, classes: 10, size: 64, widthScale: 1.0 / 16), "layer4.1.add", [32, 2, 2]);
+    }
+
+    private static void AssertDefaultLayer(ModelProto model, string reluInput, long[] shape)
+    {
+        var exported = JacobianExporter.Export(model, new JacobianExportOptions { ActivationTaps = [JacobianExportOptions.DefaultLayer] });
         string layer = exported.MetadataProps.Single(e => e.Key == JacobianExporter.MetadataTapPrefix + "0").Value;
-        // Block 1's output ReLU ([1, 4, 4, 4]), just before GlobalAveragePool.
-        var producer = ResNet.Graph.Node.Single(n => n.Output.Contains(layer));
-        Assert.That((producer.OpType, producer.Input[0]), Is.EqualTo(("Relu", "block1.add")));
+        var producer = model.Graph.Node.Single(n => n.Output.Contains(layer));
+        Assert.That((producer.OpType, producer.Input[0]), Is.EqualTo(("Relu", reluInput)));
         var declared = exported.Graph.Output.Single(o => o.Name == JacobianExportOptions.ActivationVjpName(0)).Type.TensorType.Shape.Dim;
-        Assert.That(declared.Select(d => d.DimParam.Length > 0 ? -1 : d.DimValue), Is.EqualTo(new long[] { -1, 4, 4, 4 }));
+        long[] expected = [-1, .. shape];
+        Assert.That(declared.Select(d => d.DimParam.Length > 0 ? -1 : d.DimValue), Is.EqualTo(expected));
     }
 
     [Test]
