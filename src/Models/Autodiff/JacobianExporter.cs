@@ -24,7 +24,7 @@ namespace Saliency.Models.Autodiff;
 /// (PyTorch's <c>Shape → Gather → Concat → Reshape</c>) are folded to constants. For piecewise-linear networks
 /// (ReLU, max pooling, affine layers) the exported Jacobian is exact within the input's activation region.</para>
 /// </remarks>
-public static partial class JacobianExporter
+internal static partial class JacobianExporter
 {
     /// <summary>The operators that have a backward rule.</summary>
     public static IReadOnlyCollection<string> SupportedOperators { get; } = new SortedSet<string>(StringComparer.Ordinal)

@@ -6,7 +6,7 @@ using Saliency.Solvers.Caso;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="CasoExplainer"/>.</summary>
-public sealed record CasoExplainerOptions
+internal sealed record CasoExplainerOptions
 {
     /// <summary>A fixed λ1; null (default) runs the paper's λ1 sparsity sweep (<see cref="Lambda1Sweep"/>).</summary>
     public double? Lambda1 { get; init; }
@@ -35,7 +35,7 @@ public sealed record CasoExplainerOptions
 }
 
 /// <summary>A CAFO/CASO explanation with the solver's full report.</summary>
-public sealed class CasoExplanation : Explanation
+internal sealed class CasoExplanation : Explanation
 {
     internal CasoExplanation(string method, SaliencyMap map, int target, ClassScores scores,
         IReadOnlyList<KeyValuePair<string, string>> details, CasoResult result, Lambda1SweepResult? sweep)
@@ -58,7 +58,7 @@ public sealed class CasoExplanation : Explanation
 /// maximise <c>gᵀΔ + ½ΔᵀHΔ − λ2‖Δ‖² − λ1‖Δ‖₁</c> (CAFO without H) with λ2 from the rule <c>L/2 + margin</c> and λ1
 /// fixed or from the sparsity sweep. The map is Δ.
 /// </summary>
-public sealed class CasoExplainer : IExplainer
+internal sealed class CasoExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public CasoExplainer(CasoExplainerOptions? options = null) => Options = options ?? new CasoExplainerOptions();

@@ -6,7 +6,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="LegExplainer"/>.</summary>
-public sealed record LegExplainerOptions
+internal sealed record LegExplainerOptions
 {
     /// <summary>LEG-TV (true) or empirical LEG <c>Σ⁻¹y</c> (false, default).</summary>
     public bool TotalVariation { get; init; }
@@ -58,7 +58,7 @@ public sealed record LegExplainerOptions
 }
 
 /// <summary>A LEG / LEG-TV explanation with the estimator's report.</summary>
-public sealed class LegExplanation : Explanation
+internal sealed class LegExplanation : Explanation
 {
     internal LegExplanation(string method, SaliencyMap map, int target, ClassScores scores,
         IReadOnlyList<KeyValuePair<string, string>> details, LegMoments moments, LegResult result, int constantRegions)
@@ -88,7 +88,7 @@ public sealed class LegExplanation : Explanation
 /// (<see cref="ClassifierProbabilityFunction"/>), then <see cref="LegEstimator"/> forms <c>γ̂ = Σ⁻¹y</c> or solves the
 /// LEG-TV LP per channel. The map is the signed per-channel estimate on the grid.
 /// </summary>
-public sealed class LegExplainer : IExplainer
+internal sealed class LegExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public LegExplainer(LegExplainerOptions? options = null) => Options = options ?? new LegExplainerOptions();
