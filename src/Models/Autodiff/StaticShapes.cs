@@ -122,6 +122,7 @@ internal sealed class StaticShapes
             case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Greater" or "Less" or "Equal" or "And" or "Or"
                 or "GreaterOrEqual" or "LessOrEqual":
                 Set(node, 0, Broadcast(In(node, 0), In(node, 1)));
+                FoldIntegerArithmetic(node);
                 break;
             case "Sum" or "Max" or "Min" or "Mean":
                 Set(node, 0, node.Input.Select(i => _shapes[i]).Aggregate(Broadcast));
@@ -214,6 +215,31 @@ internal sealed class StaticShapes
                 if (IntValues(node.Input[0]) is { } dims) Set(node, 0, dims);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Integer Add/Sub/Mul/Div of known shape values (PyTorch's Slice bounds for <c>chunk</c>: Shape → Gather →
+    /// Add → Div → Mul). Scalars and 1-D tensors only; Div truncates toward zero as ONNX Runtime's integer Div does.
+    /// </summary>
+    private void FoldIntegerArithmetic(NodeProto node)
+    {
+        if (node.OpType is not ("Add" or "Sub" or "Mul" or "Div")) return;
+        if (IntValues(node.Input[0]) is not { } a || IntValues(node.Input[1]) is not { } b) return;
+        if (a.Length != b.Length && a.Length != 1 && b.Length != 1) return;
+        int n = Math.Max(a.Length, b.Length);
+        var r = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            long x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
+            r[i] = node.OpType switch
+            {
+                "Add" => checked(x + y),
+                "Sub" => checked(x - y),
+                "Mul" => checked(x * y),
+                _ => y == 0 ? throw new DivideByZeroException() : x / y,
+            };
+        }
+        _ints[node.Output[0]] = r;
     }
 
     private static bool IsIntegerCast(NodeProto node)

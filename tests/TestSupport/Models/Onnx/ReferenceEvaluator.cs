@@ -32,6 +32,7 @@ public sealed class ReferenceEvaluator
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape",
         "Transpose", "Concat", "Identity", "Dropout", "Clip", "Constant",
         .. ReferenceOps.BackwardGraphOps,
+        .. ReferenceOps.FamilyOps,
     ], StringComparer.Ordinal);
 
     private readonly ModelProto _model;

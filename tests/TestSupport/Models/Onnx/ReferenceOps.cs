@@ -53,7 +53,7 @@ internal static partial class ReferenceOps
                 return [Concat(inputs.Select((t, i) => t ?? throw new ArgumentException($"Concat input #{i} is empty.")).ToArray(),
                                Find(node, "axis")?.I ?? throw new ArgumentException("Concat needs an 'axis' attribute."))];
             case "Constant": return [Constant(node)];
-            default: return ApplyBackwardGraphOp(node, inputs, opset);
+            default: return ApplyFamilyOp(node, inputs, opset) ?? ApplyBackwardGraphOp(node, inputs, opset);
         }
     }
 
