@@ -354,22 +354,39 @@ internal sealed class StaticShapes
         var x = In(node, 0);
         var (starts, ends, axes, steps) = SliceArguments(node);
         var y = x.ToArray();
-        var ranges = new (long Start, long Step, long Count)[x.Length];
-        for (int i = 0; i < x.Length; i++) ranges[i] = (0, 1, x[i]);
+        var picked = new long[x.Length][];
         for (int i = 0; i < starts.Length; i++)
         {
             int axis = (int)NormalizeAxis(axes[i], x.Length);
-            long dim = x[axis], step = steps[i];
-            if (step <= 0) throw new InvalidOperationException("only positive slice steps are folded");
-            long start = Math.Clamp(starts[i] < 0 ? starts[i] + dim : starts[i], 0, dim);
-            long end = Math.Clamp(ends[i] < 0 ? ends[i] + dim : ends[i], 0, dim);
-            long count = Math.Max(0, (end - start + step - 1) / step);
-            y[axis] = count;
-            ranges[axis] = (start, step, count);
+            picked[axis] = SliceSource(starts[i], ends[i], steps[i], x[axis]);
+            y[axis] = picked[axis].Length;
         }
         Set(node, 0, y);
         if (x.Length == 1 && IntValues(node.Input[0]) is { } v)
-            _ints[node.Output[0]] = Enumerable.Range(0, (int)ranges[0].Count).Select(i => v[ranges[0].Start + i * ranges[0].Step]).ToArray();
+            _ints[node.Output[0]] = picked[0] is { } p ? p.Select(i => v[i]).ToArray() : v;
+    }
+
+    /// <summary>The input index read by each output position of a Slice along one axis (ONNX clamping rules, either step sign).</summary>
+    public static long[] SliceSource(long start, long end, long step, long dim)
+    {
+        if (step == 0) throw new InvalidOperationException("a slice step of 0");
+        // Clamp before adding dim: exporters write ±(2⁶³ − 1) for "to the end".
+        start = start < 0 ? Math.Max(start, -dim - 1) + dim : start;
+        end = end < 0 ? Math.Max(end, -dim - 1) + dim : end;
+        var list = new List<long>();
+        if (step > 0)
+        {
+            start = Math.Clamp(start, 0, dim);
+            end = Math.Clamp(end, 0, dim);
+            for (long i = start; i < end; i += step) list.Add(i);
+        }
+        else
+        {
+            start = Math.Clamp(start, 0, dim - 1);
+            end = Math.Clamp(end, -1, dim - 1);
+            for (long i = start; i > end; i += step) list.Add(i);
+        }
+        return list.ToArray();
     }
 
     /// <summary>Slice's starts, ends, axes and steps: inputs from opset 10, attributes before (no steps then).</summary>
