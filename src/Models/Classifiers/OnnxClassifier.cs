@@ -39,6 +39,7 @@ public sealed class OnnxClassifier : IClassifier
         InputSize = checked((int)_imageShape.Aggregate(1L, (a, b) => a * b));
         var metadata = augmented.MetadataProps.ToDictionary(e => e.Key, e => e.Value);
         _inputName = metadata[JacobianExporter.MetadataInput];
+        IsPiecewiseLinear = JacobianExporter.IsPiecewiseLinear(augmented);
         _logitsTensor = metadata[JacobianExporter.MetadataLogits];
         var batch = classifier.Graph.Input.First(i => i.Name == _inputName).Type.TensorType.Shape.Dim[0];
         _batchedForward = batch.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
@@ -121,6 +122,10 @@ public sealed class OnnxClassifier : IClassifier
         }
         return new OnnxClassifier(classifier, augmented, augmentedBytes, exportOptions, sessionOptions);
     }
+
+    /// <inheritdoc />
+    /// <remarks>From the operators on the exported path (<see cref="JacobianExporter.MetadataPiecewiseLinear"/>).</remarks>
+    public bool? IsPiecewiseLinear { get; }
 
     /// <inheritdoc />
     public IReadOnlyList<long> InputShape => _imageShape;
