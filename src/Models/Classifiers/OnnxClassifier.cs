@@ -102,6 +102,20 @@ public sealed class OnnxClassifier : IClassifier
         {
             throw new JacobianExportException($"'{onnxPath}' is not a valid ONNX model: {e.Message}");
         }
+        if (Onnx.OnnxExternalData.HasExternalData(model))
+        {
+            // Weights beside the model (inside its folder only) are read in, so both sessions get one byte array and
+            // the cache key covers the weights too.
+            try
+            {
+                Onnx.OnnxExternalData.Inline(model, Path.GetDirectoryName(Path.GetFullPath(onnxPath)) ?? ".");
+            }
+            catch (Onnx.OnnxFormatException e)
+            {
+                throw new JacobianExportException($"'{onnxPath}': {e.Message}");
+            }
+            bytes = model.ToByteArray();
+        }
         return CreateCore(bytes, model, sessionOptions, exportOptions, cache);
     }
 
