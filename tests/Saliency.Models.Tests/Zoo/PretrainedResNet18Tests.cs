@@ -116,8 +116,8 @@ public sealed class PretrainedResNet18Tests
     /// W of the channel against float64 central differences of the original graph (reference evaluator, h = 1e-4 on
     /// two random unit directions δ), rounding-free and kink-free. A random δ in 150,528 dimensions sees a derivative
     /// ~600 times smaller than ‖w‖ (heavy cancellation in w·δ), so the error is measured against ‖w‖, the largest
-    /// directional derivative (as JacobianHarness does): |w·δ − FD| ≤ 1e-4 ‖w‖, measured 2.2e-5 (1.4 % of that tiny
-    /// FD: ONNX Runtime's float32 W, whose activation pattern can differ from float64's on units within rounding of 0).
+    /// directional derivative (as JacobianHarness does): |w·δ − FD| ≤ 1e-4 ‖w‖, measured 2.2e-5 and 4.0e-5 (1.4 % and 1.3 % of
+    /// those tiny FDs: ONNX Runtime's float32 W, whose activation pattern can differ from float64's on units within rounding of 0).
     /// A W wrong by 4 % of its norm in a generic direction fails. Each float64 evaluation of ResNet-18 at 224² takes
     /// 5–30 s here, hence explicit.
     /// </summary>
