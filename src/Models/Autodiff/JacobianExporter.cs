@@ -191,6 +191,7 @@ public static partial class JacobianExporter
             // Unsupported operators first: an op the exporter does not know also leaves the shapes after it unknown,
             // and the op is the cause worth naming.
             CheckSupported(relevant, opset);
+            ResolveTaps(relevant);
             if (!_shapes.TryGetShape(logits, out var logitShape) || logitShape.Length != 2 || logitShape[0] != 1)
                 throw new JacobianExportException(
                     $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");
@@ -210,12 +211,14 @@ public static partial class JacobianExporter
             CheckName(options.VjpName, existing, "vjp output");
             if (logits != options.LogitsName) CheckName(options.LogitsName, existing, "logits output");
             if (!(endsInSoftmax && outputName == options.ProbabilitiesName)) CheckName(options.ProbabilitiesName, existing, "probabilities output");
-            string[] added = [options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName];
+            foreach (var tapName in TapNames()) CheckName(tapName, existing, "activation tap output");
+            string[] added = [options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName, .. TapNames()];
             if (added.Distinct(StringComparer.Ordinal).Count() != added.Length)
                 throw new JacobianExportException($"The names of the added inputs and outputs must differ: {string.Join(", ", added)}.");
 
             var taken = new HashSet<string>(existing, StringComparer.Ordinal) { options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName };
             taken.UnionWith(_graph.Node.Select(n => n.Name));
+            taken.UnionWith(TapNames());
             _emit = new BackwardGraph(taken);
             _emit.AddGradient(logits, options.CotangentsName);
             for (int r = relevant.Count - 1; r >= 0; r--)
@@ -231,6 +234,7 @@ public static partial class JacobianExporter
                     }
                     var gy = _emit.TakeGradient(node.Output[0]);
                     if (gy is null) continue;
+                    CaptureTap(node.Output[0], gy);
                     Backward(node, index, gy);
                 }
                 catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or KeyNotFoundException
@@ -244,6 +248,7 @@ public static partial class JacobianExporter
             var gx = _emit.TakeGradient(input.Name)
                 ?? throw new JacobianExportException($"No derivative reaches the input '{input.Name}'.");
             _emit.Node("Identity", [gx], options.VjpName, []);
+            CheckTaps();
 
             // Everything below only appends to the clone; all checks that can fail have run.
             FixImageInput(input, imageShape);
@@ -260,6 +265,7 @@ public static partial class JacobianExporter
             SetMetadata(MetadataLogits, logits);
             SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");
             SetMetadata(MetadataPiecewiseLinear, piecewiseLinear ? "true" : "false");
+            AddTapOutputs();
 
             // List every node where ONNX Runtime's topological sort wants it (NodeSchedule: linear, not quadratic,
             // session creation in the depth).
