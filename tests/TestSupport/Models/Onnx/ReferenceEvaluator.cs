@@ -52,6 +52,7 @@ public sealed class ReferenceEvaluator
         _inputs = wrapped.Inputs;
         foreach (var t in model.Graph.Initializer)
             _initializers[t.Name] = new ReferenceTensor(OnnxTensors.ToDoubleArray(t), t.Dims.ToArray());
+        _integerTensors = IntegerTensors(model);
         for (int i = 0; i < model.Graph.Node.Count; i++)
         {
             var n = model.Graph.Node[i];
@@ -139,12 +140,52 @@ public sealed class ReferenceEvaluator
             {
                 throw new InvalidOperationException($"{OnnxModel.NodeLabel(node, i)}: {e.Message}", e);
             }
+            // Tensors are doubles here; ONNX's integer Div truncates (PyTorch's chunk: (C + 1) / 2 on a Shape value).
+            if (node.OpType == "Div" && _integerTensors.Contains(node.Output[0]))
+                outputs = [new ReferenceTensor(Array.ConvertAll(outputs[0].Data, Math.Truncate), outputs[0].Shape)];
             for (int k = 0; k < node.Output.Count && k < outputs.Length; k++)
                 if (node.Output[k].Length > 0 && !feeds.ContainsKey(node.Output[k]))
                     values[node.Output[k]] = outputs[k];
             if (stopAfter is not null && node.Output.Contains(stopAfter)) break;
         }
         return values;
+    }
+
+    private readonly HashSet<string> _integerTensors;
+
+    private static readonly HashSet<int> IntegerTypes =
+    [
+        (int)TensorProto.Types.DataType.Int64, (int)TensorProto.Types.DataType.Int32, (int)TensorProto.Types.DataType.Int16,
+        (int)TensorProto.Types.DataType.Int8, (int)TensorProto.Types.DataType.Uint64, (int)TensorProto.Types.DataType.Uint32,
+        (int)TensorProto.Types.DataType.Uint16, (int)TensorProto.Types.DataType.Uint8,
+    ];
+
+    /// <summary>
+    /// The tensors of integer element type, by a forward pass over the (topologically ordered) nodes: integer
+    /// initializers and inputs, Shape/Size, integer Constant/Cast, and ops that keep their first input's type.
+    /// </summary>
+    private static HashSet<string> IntegerTensors(ModelProto model)
+    {
+        var ints = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var t in model.Graph.Initializer)
+            if (IntegerTypes.Contains(t.DataType)) ints.Add(t.Name);
+        foreach (var i in model.Graph.Input)
+            if (IntegerTypes.Contains(i.Type?.TensorType?.ElemType ?? 0)) ints.Add(i.Name);
+        foreach (var n in model.Graph.Node)
+        {
+            bool integer = n.OpType switch
+            {
+                "Shape" or "Size" => true,
+                "Constant" => n.Attribute.FirstOrDefault(a => a.Name == "value") is { } v && IntegerTypes.Contains(v.T.DataType),
+                "Cast" => IntegerTypes.Contains((int)(n.Attribute.FirstOrDefault(a => a.Name == "to")?.I ?? 0)),
+                "Add" or "Sub" or "Mul" or "Div" or "Neg" or "Abs" or "Gather" or "Unsqueeze" or "Squeeze" or "Concat" or "Slice"
+                    or "Reshape" or "Identity" or "Expand" or "Min" or "Max" or "Sum" => n.Input.Count > 0 && ints.Contains(n.Input[0]),
+                _ => false,
+            };
+            if (integer)
+                foreach (var o in n.Output) ints.Add(o);
+        }
+        return ints;
     }
 
     private static void CheckDeclaredShape(OnnxValueInfo input, ReferenceTensor fed)
