@@ -76,10 +76,7 @@ internal static class JacobianHarness
     public static bool ReferenceSupports(ModelProto model)
     {
         if (!model.Graph.Node.All(n => n.Domain is "" or "ai.onnx" && ReferenceEvaluator.SupportedOps.Contains(n.OpType))) return false;
-        if (model.Graph.Node.Any(n => n.OpType == "AveragePool" && n.Attribute.Any(a => a.Name == "ceil_mode" && a.I != 0))) return false;
-        // The evaluator keeps integers as float64 and divides them as reals: shape arithmetic (PyTorch's chunk bounds,
-        // Shape → Add → Div) needs ONNX Runtime's integer division.
-        return !(model.Graph.Node.Any(n => n.OpType == "Shape") && model.Graph.Node.Any(n => n.OpType == "Div"));
+        return !model.Graph.Node.Any(n => n.OpType == "AveragePool" && n.Attribute.Any(a => a.Name == "ceil_mode" && a.I != 0));
     }
 
     /// <summary>The logits of each image in float64 by the independent reference evaluator (one batched evaluation when the batch is dynamic).</summary>

@@ -39,6 +39,7 @@ public sealed class ReferenceEvaluator
     private readonly long _opset;
     private readonly Dictionary<string, ReferenceTensor> _initializers = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<OnnxValueInfo> _inputs;
+    private readonly HashSet<string> _integerInitializers = new(StringComparer.Ordinal);
 
     /// <summary>Prepares a model for evaluation: validates it, decodes initializers, checks every op is supported.</summary>
     /// <exception cref="OnnxFormatException">The model is not valid.</exception>
@@ -51,8 +52,10 @@ public sealed class ReferenceEvaluator
         _opset = wrapped.DefaultOpset;
         _inputs = wrapped.Inputs;
         foreach (var t in model.Graph.Initializer)
+        {
             _initializers[t.Name] = new ReferenceTensor(OnnxTensors.ToDoubleArray(t), t.Dims.ToArray());
-        _integerTensors = IntegerTensors(model);
+            if (IsIntegerType(t.DataType)) _integerInitializers.Add(t.Name);
+        }
         for (int i = 0; i < model.Graph.Node.Count; i++)
         {
             var n = model.Graph.Node[i];
@@ -122,6 +125,9 @@ public sealed class ReferenceEvaluator
         if (stopAfter is not null && values.ContainsKey(stopAfter)) return values;
 
         var graph = _model.Graph;
+        var integers = new HashSet<string>(_integerInitializers, StringComparer.Ordinal);
+        foreach (var input in _inputs)
+            if (IsIntegerType((long)input.ElementType)) integers.Add(input.Name);
         for (int i = 0; i < graph.Node.Count; i++)
         {
             var node = graph.Node[i];
@@ -131,6 +137,12 @@ public sealed class ReferenceEvaluator
             try
             {
                 outputs = ReferenceOps.Apply(node, inputs, _opset);
+                if (ProducesIntegers(node, integers))
+                {
+                    integers.UnionWith(node.Output);
+                    // Values are float64 here; ONNX integer division truncates toward zero (PyTorch's chunk bounds).
+                    if (node.OpType == "Div") outputs[0] = new ReferenceTensor(outputs[0].Data.Select(Math.Truncate).ToArray(), outputs[0].Shape);
+                }
             }
             catch (NotSupportedException e)
             {
@@ -140,9 +152,6 @@ public sealed class ReferenceEvaluator
             {
                 throw new InvalidOperationException($"{OnnxModel.NodeLabel(node, i)}: {e.Message}", e);
             }
-            // Tensors are doubles here; ONNX's integer Div truncates (PyTorch's chunk: (C + 1) / 2 on a Shape value).
-            if (node.OpType == "Div" && _integerTensors.Contains(node.Output[0]))
-                outputs = [new ReferenceTensor(Array.ConvertAll(outputs[0].Data, Math.Truncate), outputs[0].Shape)];
             for (int k = 0; k < node.Output.Count && k < outputs.Length; k++)
                 if (node.Output[k].Length > 0 && !feeds.ContainsKey(node.Output[k]))
                     values[node.Output[k]] = outputs[k];
@@ -151,42 +160,24 @@ public sealed class ReferenceEvaluator
         return values;
     }
 
-    private readonly HashSet<string> _integerTensors;
-
-    private static readonly HashSet<int> IntegerTypes =
-    [
-        (int)TensorProto.Types.DataType.Int64, (int)TensorProto.Types.DataType.Int32, (int)TensorProto.Types.DataType.Int16,
-        (int)TensorProto.Types.DataType.Int8, (int)TensorProto.Types.DataType.Uint64, (int)TensorProto.Types.DataType.Uint32,
-        (int)TensorProto.Types.DataType.Uint16, (int)TensorProto.Types.DataType.Uint8,
-    ];
+    private static bool IsIntegerType(long dataType) =>
+        (OnnxElementType)dataType is OnnxElementType.Int64 or OnnxElementType.Int32 or OnnxElementType.Int16 or OnnxElementType.Int8
+            or OnnxElementType.UInt64 or OnnxElementType.UInt32 or OnnxElementType.UInt16 or OnnxElementType.UInt8 or OnnxElementType.Bool;
 
     /// <summary>
-    /// The tensors of integer element type, by a forward pass over the (topologically ordered) nodes: integer
-    /// initializers and inputs, Shape/Size, integer Constant/Cast, and ops that keep their first input's type.
+    /// Whether a node's outputs are integer tensors: shape readers, casts and constants of integer type, and ops whose
+    /// (first data) input is one. Only integer Div needs it (truncation), so the tracking is a light type inference.
     /// </summary>
-    private static HashSet<string> IntegerTensors(ModelProto model)
+    private static bool ProducesIntegers(NodeProto node, HashSet<string> integers) => node.OpType switch
     {
-        var ints = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var t in model.Graph.Initializer)
-            if (IntegerTypes.Contains(t.DataType)) ints.Add(t.Name);
-        foreach (var i in model.Graph.Input)
-            if (IntegerTypes.Contains(i.Type?.TensorType?.ElemType ?? 0)) ints.Add(i.Name);
-        foreach (var n in model.Graph.Node)
-        {
-            bool integer = n.OpType switch
-            {
-                "Shape" or "Size" => true,
-                "Constant" => n.Attribute.FirstOrDefault(a => a.Name == "value") is { } v && IntegerTypes.Contains(v.T.DataType),
-                "Cast" => IntegerTypes.Contains((int)(n.Attribute.FirstOrDefault(a => a.Name == "to")?.I ?? 0)),
-                "Add" or "Sub" or "Mul" or "Div" or "Neg" or "Abs" or "Gather" or "Unsqueeze" or "Squeeze" or "Concat" or "Slice"
-                    or "Reshape" or "Identity" or "Expand" or "Min" or "Max" or "Sum" => n.Input.Count > 0 && ints.Contains(n.Input[0]),
-                _ => false,
-            };
-            if (integer)
-                foreach (var o in n.Output) ints.Add(o);
-        }
-        return ints;
-    }
+        "Shape" or "Size" or "ArgMax" or "ArgMin" or "NonZero" => true,
+        "Cast" => IsIntegerType(OnnxAttributes.GetInt(node, "to", 0)),
+        "Constant" => OnnxAttributes.Find(node, "value") is { T: { } t } ? IsIntegerType(t.DataType)
+            : node.Attribute.Any(a => a.Name is "value_int" or "value_ints"),
+        "ConstantOfShape" => OnnxAttributes.Find(node, "value") is { T: { } v } && IsIntegerType(v.DataType),
+        "Where" => node.Input.Count > 1 && integers.Contains(node.Input[1]),
+        _ => node.Input.Count > 0 && integers.Contains(node.Input[0]),
+    };
 
     private static void CheckDeclaredShape(OnnxValueInfo input, ReferenceTensor fed)
     {
