@@ -196,6 +196,7 @@ public static partial class JacobianExporter
                 throw new JacobianExportException(
                     $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");
             long classes = logitShape[1];
+            ResolveTaps(relevant);
             // The added nodes need opset 13 (ReduceSum/Pad/Split with tensor arguments, float Equal) and 16 when a
             // MaxPool is differentiated (ScatterElements with reduction="add"); the forward graph is valid there too.
             long exportOpset = Math.Max(opset, relevant.Any(p => p.n.OpType == "MaxPool") ? MinimumExportOpset : OpsetUpgrade.TargetOpset);
