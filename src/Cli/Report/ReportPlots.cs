@@ -6,7 +6,7 @@ namespace Saliency.Cli.Report;
 /// <summary>The report's plots, drawn with ScottPlot and written as standalone SVG documents.</summary>
 internal static class ReportPlots
 {
-    public const int Width = 520;
+    public const int Width = 640;
     public const int Height = 340;
 
     /// <summary>
@@ -49,7 +49,8 @@ internal static class ReportPlots
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        if (count > 0) plot.ShowLegend(Alignment.UpperRight);
+        // Outside the data area, on the right: inside, a legend of 13 methods hides the curves.
+        if (count > 0) plot.ShowLegend(Edge.Right);
         if (yMin is double lo && yMax is double hi) plot.Axes.SetLimitsY(lo, hi);
         return Encoding.UTF8.GetBytes(plot.GetSvgXml(Width, Height));
     }
