@@ -93,6 +93,12 @@ internal static class ReportCommand
                 cancellation.Cancel();
             };
             Console.CancelKeyPress += onCancel;
+            // SIGTERM too: what Kubernetes and Slurm send before killing a shard (docs/scaling.md).
+            using var onTerm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+            {
+                context.Cancel = true;
+                cancellation.Cancel();
+            });
             try
             {
                 return Execute(request, console, parseResult.InvocationConfiguration.Error, cancellation.Token);
