@@ -134,11 +134,11 @@ internal static class ReportCommand
             document = WithProgress(error, slice.Count, report =>
                 ReportRunner.Run(onnx, parameters, request.Methods, slice, request.Options, p => { report(p); observe?.Invoke(p); }, cancellation));
         }
-        catch (Exception e) when (e is EvaluationInputException or ExplainerInputException or JacobianExportException)
+        catch (Exception e) when (e is EvaluationInputException or ExplainerInputException or Saliency.Solvers.Caso.CasoInputException or JacobianExportException or ArgumentOutOfRangeException)
         {
             throw new UserInputException(e.Message);
         }
-        document = document with { Shard = request.Shard };
+        document = document with { Shard = request.Shard, Versions = ReportVersions.Collect([typeof(ScottPlot.Plot).Assembly]) };
         string index = HtmlReport.Write(request.OutFolder, document, request.Shown);
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Report{(document.Partial ? " (partial: cancelled)" : "")}: {index} — {document.Images.Count} image(s), {request.Methods.Count} methods, {clock.Elapsed.TotalSeconds:0.0} s"));

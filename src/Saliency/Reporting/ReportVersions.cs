@@ -8,8 +8,8 @@ namespace Saliency.Reporting;
 /// with no git state (an informational version's "+commit" suffix is dropped).</summary>
 public static class ReportVersions
 {
-    /// <summary>Name → version.</summary>
-    public static IReadOnlyDictionary<string, string> Collect()
+    /// <summary>Name → version, of the loaded assemblies and of <paramref name="also"/> (packages not loaded yet, e.g. the plotting library).</summary>
+    public static IReadOnlyDictionary<string, string> Collect(IEnumerable<Assembly>? also = null)
     {
         var versions = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
@@ -18,7 +18,8 @@ public static class ReportVersions
             ["architecture"] = RuntimeInformation.ProcessArchitecture.ToString(),
             ["ONNX Runtime (native)"] = InferenceSession.RuntimeVersion,
         };
-        foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
+        // SkiaSharp draws the report's pictures after the run; name it now.
+        foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies().Append(typeof(SkiaSharp.SKBitmap).Assembly).Concat(also ?? []).Distinct())
         {
             string? name = assembly.GetName().Name;
             if (name is null || assembly.IsDynamic) continue;
