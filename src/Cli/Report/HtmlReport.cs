@@ -163,9 +163,9 @@ internal static class HtmlReport
             IEnumerable<ReportPlots.Series> Curve(Func<SanityCheckSummary, double> value) => d.Parameters.Methods.Select(m =>
                 new ReportPlots.Series(m, steps, steps.Select(k => summary.FirstOrDefault(s => s.Method == m && s.Depth == (int)k) is { } s ? value(s) : double.NaN).ToArray()));
             html.Append(F($"<p>Means over {summary.Select(s => s.Images).DefaultIfEmpty(0).Max()} image(s); ρ is undefined (left out) where a map is constant.</p>\n<div class=\"row\">\n"));
-            Plot("sanity-spearman-abs.svg", ReportPlots.Lines("Spearman ρ of |map| vs original", "randomization step k", "ρ (|·|)", Curve(s => s.SpearmanAbsolute)), "Spearman ρ, absolute values");
-            Plot("sanity-spearman-signed.svg", ReportPlots.Lines("Spearman ρ of signed map vs original", "randomization step k", "ρ (signed)", Curve(s => s.SpearmanSigned)), "Spearman ρ, signed values");
-            Plot("sanity-ssim.svg", ReportPlots.Lines("SSIM vs original", "randomization step k", "SSIM", Curve(s => s.Ssim)), "SSIM");
+            Plot("sanity-spearman-abs.svg", ReportPlots.Lines("Spearman ρ of |map| vs original", "randomization step k", "ρ (|·|)", Curve(s => s.SpearmanAbsolute), xStep: 1), "Spearman ρ, absolute values");
+            Plot("sanity-spearman-signed.svg", ReportPlots.Lines("Spearman ρ of signed map vs original", "randomization step k", "ρ (signed)", Curve(s => s.SpearmanSigned), xStep: 1), "Spearman ρ, signed values");
+            Plot("sanity-ssim.svg", ReportPlots.Lines("SSIM vs original", "randomization step k", "SSIM", Curve(s => s.Ssim), xStep: 1), "SSIM");
             html.Append("</div>\n");
             Table(["method", "step", "images", "ρ signed", "ρ |·|", "undefined ρ", "SSIM", "mean max|map|", "zero maps"],
                 summary.Select(s => new[] { s.Method, I(s.Depth), I(s.Images), N(s.SpearmanSigned), N(s.SpearmanAbsolute), I(s.UndefinedCorrelations), N(s.Ssim), N(s.MaxAbs), I(s.ZeroMaps) }));

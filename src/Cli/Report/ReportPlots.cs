@@ -30,7 +30,7 @@ internal static class ReportPlots
     public sealed record Series(string Name, double[] X, double[] Y);
 
     /// <summary>Lines (with markers) of several series; NaN points are left out of a series.</summary>
-    public static byte[] Lines(string title, string xLabel, string yLabel, IEnumerable<Series> series, bool markersOnly = false, double? yMin = null, double? yMax = null)
+    public static byte[] Lines(string title, string xLabel, string yLabel, IEnumerable<Series> series, bool markersOnly = false, double? xStep = null)
     {
         var plot = new Plot();
         if (HasFont) plot.Font.Set(FontName);
@@ -51,7 +51,8 @@ internal static class ReportPlots
         plot.YLabel(yLabel);
         // Outside the data area, on the right: inside, a legend of 13 methods hides the curves.
         if (count > 0) plot.ShowLegend(Edge.Right);
-        if (yMin is double lo && yMax is double hi) plot.Axes.SetLimitsY(lo, hi);
+        // Whole-number steps (the sanity check's k) get ticks at whole numbers only.
+        if (xStep is double step) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(step);
         return Encoding.UTF8.GetBytes(plot.GetSvgXml(Width, Height));
     }
 }
