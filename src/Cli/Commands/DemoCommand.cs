@@ -47,7 +47,7 @@ internal static class DemoCommand
     /// <summary>
     /// Default digits in the demo report: with every method of the catalogue, 16 digits of masking curves and CASO
     /// diagnostics, 1 of them through the 4-step sanity check, keep the whole demo under 2 minutes on 2 cores even when
-    /// they are shared (51 s for the whole demo with 14 methods at load average 57–65)
+    /// they are shared (42 s for the whole demo with 14 methods at load average 49–59)
     /// (README, "The two commands").
     /// </summary>
     internal const int DefaultReportDigits = 16;
