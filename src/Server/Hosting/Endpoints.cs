@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 using Saliency.Explainers;
 using Saliency.Models.Classifiers;
@@ -66,6 +67,15 @@ internal static class Endpoints
         app.MapGet("/metrics", () => Results.Text(c.Exporter.Render(), PrometheusExporter.ContentType))
             .WithTags("Monitoring").WithSummary("Prometheus text format.");
     }
+
+    /// <summary>The message for a status that routing answered without a body.</summary>
+    internal static string RoutingMessage(int status) => status switch
+    {
+        StatusCodes.Status404NotFound => "no such endpoint; see /openapi/v1.json.",
+        StatusCodes.Status405MethodNotAllowed => "this endpoint does not take that HTTP method; see /openapi/v1.json.",
+        StatusCodes.Status415UnsupportedMediaType => "the body must be JSON (Content-Type: application/json).",
+        _ => ReasonPhrases.GetReasonPhrase(status),
+    };
 
     private static V2ModelMetadata Metadata(ServedModel m) => new(m.Name, ["1"], "onnxruntime_onnx",
         [new V2TensorMetadata(m.Input.Name, "FP32", [-1, m.Channels, m.Height, m.Width])],

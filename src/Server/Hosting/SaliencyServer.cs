@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -81,6 +82,13 @@ public sealed class SaliencyServer : IAsyncDisposable
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Saliency.Server");
             var scheduler = new WorkScheduler(service, options, metrics, logger);
             var server = new SaliencyServer(app, models, scheduler, metrics, exporter, options);
+            // Answers that routing makes without a body (404 for an unknown path, 405, 415 from the endpoints'
+            // Accepts metadata) get the same {"error": …} body as the endpoints' own.
+            app.UseStatusCodePages(async context =>
+            {
+                var response = context.HttpContext.Response;
+                await response.WriteAsJsonAsync(new ErrorBody(Endpoints.RoutingMessage(response.StatusCode)), Json.Options).ConfigureAwait(false);
+            });
             Endpoints.Map(app, new Endpoints.Context(models, scheduler, metrics, exporter, options, logger));
             app.MapOpenApi();
             // From the first moment of shutdown new work is refused (503) while accepted work goes on.

@@ -86,7 +86,11 @@ internal sealed class WorkScheduler : IAsyncDisposable
     {
         if (_stopping) return false;
         _metrics.QueuedDelta(1);
-        if (_queue.Writer.TryWrite(item)) return true;
+        if (_queue.Writer.TryWrite(item))
+        {
+            _metrics.Accepted();
+            return true;
+        }
         _metrics.QueuedDelta(-1);
         return false;
     }

@@ -13,17 +13,20 @@ internal sealed class ServerMetrics : IDisposable
     public const string MeterName = "Saliency.Server";
 
     private readonly Counter<long> _requests;
+    private readonly Counter<long> _accepted;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _cancelled;
     private readonly Histogram<double> _duration;
     private readonly Histogram<int> _batchSize;
     private long _queued;
     private long _inFlight;
+    private long _acceptedTotal;
 
     public ServerMetrics()
     {
         Meter = new Meter(MeterName);
         _requests = Meter.CreateCounter<long>("saliency.server.requests", description: "HTTP requests answered, by endpoint and status code.");
+        _accepted = Meter.CreateCounter<long>("saliency.server.accepted", description: "Instances queued for work (each is answered, also during shutdown).");
         _rejected = Meter.CreateCounter<long>("saliency.server.rejected", description: "Instances refused because the queue was full or the server was stopping (503).");
         _cancelled = Meter.CreateCounter<long>("saliency.server.cancelled",
             description: "Instances dropped because their client disconnected or their deadline passed, by stage (queued: before any work; running: between steps).");
@@ -49,6 +52,15 @@ internal sealed class ServerMetrics : IDisposable
         var tags = new KeyValuePair<string, object?>[] { new("endpoint", endpoint), new("code", status) };
         _requests.Add(1, tags);
         _duration.Record(seconds, new KeyValuePair<string, object?>("endpoint", endpoint));
+    }
+
+    /// <summary>Instances queued since start.</summary>
+    public long AcceptedTotal => Interlocked.Read(ref _acceptedTotal);
+
+    public void Accepted()
+    {
+        Interlocked.Increment(ref _acceptedTotal);
+        _accepted.Add(1);
     }
 
     public void Rejected(int count) => _rejected.Add(count);
