@@ -54,6 +54,7 @@ internal sealed class PdhgDriver
         int iterations = 0, sinceRestart = 0, restarts = 0;
         while (iterations < opt.MaxIterations)
         {
+            opt.CancellationToken.ThrowIfCancellationRequested();
             int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
             for (int k = 0; k < window; k++)
             {
@@ -142,6 +143,7 @@ internal sealed class PdhgDriver
 
         while (iterations < opt.MaxIterations)
         {
+            opt.CancellationToken.ThrowIfCancellationRequested();
             int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
             for (int k = 0; k < window; k++)
             {

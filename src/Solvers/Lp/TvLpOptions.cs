@@ -55,6 +55,10 @@ public sealed record TvLpOptions
     /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores.</summary>
     public int StepThreads { get; init; } = 1;
 
+    /// <summary>Stops the solve with <see cref="OperationCanceledException"/>, checked between iteration windows
+    /// (every <see cref="CheckInterval"/> iterations) and before each LP of a batch or path.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
     internal void Validate()
     {
         if (!(RelativeTolerance > 0) || !double.IsFinite(RelativeTolerance))
