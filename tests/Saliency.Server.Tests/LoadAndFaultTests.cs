@@ -116,7 +116,7 @@ public class LoadAndFaultTests
             "{\"instances\":[{\"image\":{\"b64\":\"" + png + "\",\"x\":1}}]}", "{\"instances\":[{\"b64\":\"" + png[..(png.Length / 2)] + "\"}]}",
             "{\"instances\":[{\"b64\":\"" + png + "\",\"tensor\":[0]}]}", "{\"instances\":[{\"target\":1}]}",
             Param("[]"), Param("{\"method\":1}"), Param("{\"samples\":-5}"), Param("{\"seed\":-1}"), Param("{\"timeout_ms\":0}"),
-            Param("{\"resize\":\"yes\"}"), Param("{\"lambda1\":-1}"), Param("{\"bound_factor\":2}"), Param("{\"steps\":0}"),
+            Param("{\"resize\":\"yes\"}"), Param("{\"lambda1\":-1}"), Param("{\"bound_factor\":2}"), Param("{\"top_classes\":0}"), Param("{\"max_iterations\":-3}"), Param("{\"steps\":8}"),
             "{\"instances\":" + new string('[', 64) + "0" + new string(']', 64) + "}",
         ];
         for (int i = 0; i < count; i++)

@@ -33,12 +33,7 @@ internal static class ServeCommand
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
             var folder = parseResult.GetValue(models);
-            IReadOnlyList<string> paths;
-            try
-            {
-                paths = folder is null ? [CommandSupport.BundledModel()] : ModelCatalog.FilesIn(folder.FullName);
-            }
-            catch (ModelLoadException e) { throw new UserInputException(e.Message); }
+            IReadOnlyList<string> paths = folder is null ? [CommandSupport.BundledModel()] : ModelCatalog.FilesIn(folder.FullName);
             double delay = parseResult.GetValue(maxDelay), seconds = parseResult.GetValue(timeout);
             if (!(delay >= 0 && delay <= 10_000)) throw new UserInputException($"--max-delay-ms must lie in [0, 10000], got {delay}.");
             if (!(seconds > 0 && seconds <= 86_400)) throw new UserInputException($"--timeout-s must lie in (0, 86400], got {seconds}.");
@@ -57,7 +52,7 @@ internal static class ServeCommand
             {
                 server = SaliencyServer.Create(options);
             }
-            catch (Exception e) when (e is ModelLoadException or ArgumentException)
+            catch (Exception e) when (e is ModelLoadException or ArgumentException or FileNotFoundException)
             {
                 throw new UserInputException(e.Message);
             }

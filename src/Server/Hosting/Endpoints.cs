@@ -5,12 +5,10 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
-using Saliency.Explainers;
 using Saliency.Models.Classifiers;
 using Saliency.Server.Inference;
 using Saliency.Server.Protocol;
 using Saliency.Server.Telemetry;
-using Saliency.Solvers.Caso;
 
 namespace Saliency.Server.Hosting;
 
@@ -125,8 +123,10 @@ internal static class Endpoints
         OperationCanceledException when deadlinePassed => (StatusCodes.Status504GatewayTimeout,
             $"the request's deadline passed ({c.Options.RequestTimeout.TotalSeconds:0.###} s at most, or parameters.timeout_ms) before its work finished."),
         OperationCanceledException => (StatusCodes.Status503ServiceUnavailable, "the server is stopping; retry elsewhere or later."),
-        // The library's typed input errors: the request was well-formed but cannot be explained as asked.
-        ExplainerInputException or CasoInputException or ArgumentException => (StatusCodes.Status422UnprocessableEntity, e.Message),
+        // The engine's typed refusals, raised before anything was allocated or run.
+        BudgetExceededException => (StatusCodes.Status422UnprocessableEntity, e.Message),
+        ModelNotFoundException => (StatusCodes.Status404NotFound, e.Message),
+        SaliencyRequestException or ArgumentException => (StatusCodes.Status400BadRequest, e.Message),
         ClassifierOutputException => (StatusCodes.Status422UnprocessableEntity, $"the model gives no finite scores for this input: {e.Message}"),
         _ => (StatusCodes.Status500InternalServerError, "internal error; the server log has the details."),
     };
@@ -145,8 +145,8 @@ internal static class Endpoints
             : new PredictItem(model, i.Image, token)).ToArray()).ConfigureAwait(false);
         if (!explain)
             return Results.Json(new V1PredictResponse(results.Cast<PredictionResult>()
-                .Select(p => new Prediction(p.PredictedClass, p.Probabilities, p.Logits)).ToArray()), Json.Options);
-        return Results.Json(new V1ExplainResponse(results.Cast<ExplanationResult>().Select(ToBody).ToArray()), Json.Options);
+                .Select(p => new V1Prediction(p.PredictedClass, p.Probabilities, p.Logits)).ToArray()), Json.Options);
+        return Results.Json(new V1ExplainResponse(results.Cast<ExplainResult>().Select(ToBody).ToArray()), Json.Options);
     }
 
     private static async Task<IResult> V2Async(HttpContext h, Context c, string name, CancellationTokenSource deadline)
@@ -168,7 +168,7 @@ internal static class Endpoints
                 outputs.Add(new V2Output(output, [n], "INT64", results.Select(r => (long)r.PredictedClass).ToArray()));
             else
                 outputs.Add(new V2Output(output, [n, model.Classes], "FP32",
-                    results.SelectMany(r => output == "probabilities" ? r.Probabilities : r.Logits).ToArray()));
+                    results.SelectMany(r => (output == "probabilities" ? r.Probabilities : r.Logits).ToArray()).ToArray()));
         }
         return Results.Json(new V2InferResponse(model.Name, "1", id, outputs), Json.Options);
     }
@@ -215,16 +215,18 @@ internal static class Endpoints
         }
     }
 
-    private static ExplanationBody ToBody(ExplanationResult r)
+    private static V1Explanation ToBody(ExplainResult r)
     {
-        var map = new float[r.Channels][][];
-        for (int ch = 0; ch < r.Channels; ch++)
+        var m = r.Map;
+        var values = m.Values.Span;
+        var map = new float[m.Channels][][];
+        for (int ch = 0; ch < m.Channels; ch++)
         {
-            map[ch] = new float[r.Height][];
-            for (int y = 0; y < r.Height; y++)
-                map[ch][y] = r.Map.AsSpan((ch * r.Height + y) * r.Width, r.Width).ToArray();
+            map[ch] = new float[m.Height][];
+            for (int y = 0; y < m.Height; y++)
+                map[ch][y] = values.Slice((ch * m.Height + y) * m.Width, m.Width).ToArray();
         }
-        return new ExplanationBody(r.Method, r.Target, r.PredictedClass, r.Probabilities[r.Target], r.Probabilities,
-            [r.Channels, r.Height, r.Width], map, r.Report);
+        return new V1Explanation(r.Method, r.Target, r.PredictedClass, r.Probabilities.Span[r.Target], r.Probabilities,
+            [m.Channels, m.Height, m.Width], map, r.Report);
     }
 }

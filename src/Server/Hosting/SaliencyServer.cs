@@ -42,45 +42,44 @@ public sealed class SaliencyServer : IAsyncDisposable
     /// <summary>Opens the models and builds the server (not started).</summary>
     /// <exception cref="ModelLoadException">A model cannot be served.</exception>
     /// <exception cref="ArgumentException">An option is out of range.</exception>
-    public static SaliencyServer Create(ServeOptions options) => Create(options, new ExplainerService());
+    public static SaliencyServer Create(ServeOptions options) => Create(options, engine => new EngineExplanationService(engine));
 
-    internal static SaliencyServer Create(ServeOptions options, IExplanationService service)
+    /// <summary>Builds the server with the service that computes (tests substitute it).</summary>
+    internal static SaliencyServer Create(ServeOptions options, Func<SaliencyEngine, IExplanationService> serviceFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        var models = ModelCatalog.Open(options.ModelPaths);
+        // CreateSlimBuilder: Kestrel, routing, JSON and console logging, without HTTPS/IIS/static-file defaults.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseUrls(options.Urls);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.AddServerHeader = false;
+        });
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
+        builder.Logging.ClearProviders();
+        if (options.LogLevel != LogLevel.None)
+        {
+            builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+            builder.Logging.SetMinimumLevel(options.LogLevel);
+            // Kestrel's per-request and ASP.NET's routing lines would drown the server's own.
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        }
+        builder.Services.AddOpenApi();
+        var app = builder.Build();
+        ModelCatalog? models = null;
         ServerMetrics? metrics = null;
         PrometheusExporter? exporter = null;
         try
         {
-            // CreateSlimBuilder: Kestrel, routing, JSON and console logging, without HTTPS/IIS/static-file defaults.
-            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-            builder.WebHost.UseUrls(options.Urls);
-            builder.WebHost.ConfigureKestrel(k =>
-            {
-                k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
-                k.AddServerHeader = false;
-            });
-            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
-            builder.Logging.ClearProviders();
-            if (options.LogLevel != LogLevel.None)
-            {
-                builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
-                builder.Logging.SetMinimumLevel(options.LogLevel);
-                // Kestrel's per-request and ASP.NET's routing lines would drown the server's own.
-                builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-            }
-            builder.Services.AddOpenApi();
-            builder.Services.ConfigureHttpJsonOptions(j =>
-            {
-                j.SerializerOptions.PropertyNamingPolicy = Json.Options.PropertyNamingPolicy;
-                j.SerializerOptions.DefaultIgnoreCondition = Json.Options.DefaultIgnoreCondition;
-            });
-            var app = builder.Build();
+            var loggers = app.Services.GetRequiredService<ILoggerFactory>();
+            // The engine owns the models' sessions; at most one explanation per core runs at once, one ORT thread each.
+            models = ModelCatalog.Open(options.ModelPaths, new SaliencyEngineOptions { Budget = options.Budget }, loggers);
             metrics = new ServerMetrics();
             exporter = new PrometheusExporter(metrics.Meter);
-            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Saliency.Server");
-            var scheduler = new WorkScheduler(service, options, metrics, logger);
+            var logger = loggers.CreateLogger("Saliency.Server");
+            var scheduler = new WorkScheduler(serviceFactory(models.Engine), options, metrics, logger);
             var server = new SaliencyServer(app, models, scheduler, metrics, exporter, options);
             // Answers that routing makes without a body (404 for an unknown path, 405, 415 from the endpoints'
             // Accepts metadata) get the same {"error": …} body as the endpoints' own.
@@ -99,7 +98,8 @@ public sealed class SaliencyServer : IAsyncDisposable
         {
             exporter?.Dispose();
             metrics?.Dispose();
-            models.Dispose();
+            models?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            ((IDisposable)app).Dispose();
             throw;
         }
     }
@@ -150,8 +150,8 @@ public sealed class SaliencyServer : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _scheduler.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        await _models.DisposeAsync().ConfigureAwait(false);
         _exporter.Dispose();
         _metrics.Dispose();
-        _models.Dispose();
     }
 }

@@ -42,8 +42,11 @@ public sealed record ServeOptions
     /// <summary>Most instances in one request.</summary>
     public int MaxInstances { get; init; } = 64;
 
-    /// <summary>Largest sample count (LEG, SmoothGrad, …) and IG step count a request may ask for.</summary>
-    public int MaxSamples { get; init; } = 20_000;
+    /// <summary>
+    /// The engine's budget for every request (<see cref="ResourceBudget"/>: pixels, classes, samples, iterations,
+    /// memory); breaking it is answered 422. The server's default lowers the sample cap to 20,000 model evaluations.
+    /// </summary>
+    public ResourceBudget Budget { get; init; } = new() { MaxSamples = 20_000 };
 
     /// <summary>Seconds a client is told to wait (Retry-After) when the queue is full.</summary>
     public int RetryAfterSeconds { get; init; } = 1;
@@ -67,7 +70,7 @@ public sealed record ServeOptions
         Positive(MaxRequestBodyBytes, nameof(MaxRequestBodyBytes));
         Positive(MaxJsonDepth, nameof(MaxJsonDepth));
         Positive(MaxInstances, nameof(MaxInstances));
-        Positive(MaxSamples, nameof(MaxSamples));
+        ArgumentNullException.ThrowIfNull(Budget);
         Positive(RetryAfterSeconds, nameof(RetryAfterSeconds));
         if (MaxBatchDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBatchDelay), MaxBatchDelay, "MaxBatchDelay must not be negative.");
         if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");

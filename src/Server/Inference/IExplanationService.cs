@@ -3,9 +3,9 @@ using System.Globalization;
 namespace Saliency.Server.Inference;
 
 /// <summary>
-/// What the server asks of the library: batched predictions and batched explanations of one model. Kept small so
-/// that the HTTP layer and the scheduler do not depend on how explanations are computed (the explainers directly, or
-/// a host-level engine).
+/// What the scheduler asks of the library: batched predictions and batched explanations of one model. Kept small so
+/// that the queue and the HTTP layer can be tested without models (a fake service) and do not depend on how
+/// explanations are computed (<see cref="EngineExplanationService"/> over <see cref="SaliencyEngine"/>).
 /// </summary>
 internal interface IExplanationService
 {
@@ -23,26 +23,17 @@ internal interface IExplanationService
 internal sealed record ExplainInput(float[] Image, int? Target, CancellationToken CancellationToken);
 
 /// <summary>An instance's explanation, or why it has none.</summary>
-internal readonly record struct ExplainOutcome(ExplanationResult? Result, Exception? Error);
+internal readonly record struct ExplainOutcome(ExplainResult? Result, Exception? Error);
 
 /// <summary>A prediction: the predicted class, probabilities and logits.</summary>
-internal sealed record PredictionResult(int PredictedClass, float[] Probabilities, float[] Logits);
+internal sealed record PredictionResult(int PredictedClass, ReadOnlyMemory<float> Probabilities, ReadOnlyMemory<float> Logits);
 
 /// <summary>
-/// An explanation as served: the signed map [C, H, W] on the method's grid, the classes, and the method's report —
-/// a typed record where the method has one, else its name/value rows.
+/// The method and the parameters that must agree for two instances to share a batch (the target may differ); the
+/// names and meanings are <see cref="ExplainRequest"/>'s.
 /// </summary>
-internal sealed record ExplanationResult(string Method, int Target, int PredictedClass, float[] Probabilities,
-    float[] Map, int Channels, int Height, int Width, object Report);
-
-/// <summary>
-/// The method and the parameters that must agree for two instances to share a batch (the target may differ).
-/// </summary>
-internal sealed record MethodSettings(string Method, double? Lambda1, int? Samples, ulong Seed, double? BoundFactor, int? Steps)
+internal sealed record MethodSettings(string Method, double? Lambda1, int? Samples, ulong Seed, double? BoundFactor, int? TopClasses, int? MaxIterations)
 {
-    /// <summary>The methods the server explains with.</summary>
-    public static readonly string[] Methods = ["gradient", "gradient-x-input", "smoothgrad", "ig", "cafo", "caso", "leg", "leg-tv"];
-
     /// <summary>Batching key: equal keys mean the same explainer settings.</summary>
-    public string Key => string.Create(CultureInfo.InvariantCulture, $"{Method}|{Lambda1}|{Samples}|{Seed}|{BoundFactor}|{Steps}");
+    public string Key => string.Create(CultureInfo.InvariantCulture, $"{Method}|{Lambda1:R}|{Samples}|{Seed}|{BoundFactor:R}|{TopClasses}|{MaxIterations}");
 }

@@ -1,18 +1,17 @@
 using System.Text.RegularExpressions;
-using Saliency.Models.Classifiers;
 using Saliency.Models.Runtime;
 
 namespace Saliency.Server.Inference;
 
-/// <summary>A model the server answers for: its name in the URLs, its classifier and its input layout [C, H, W].</summary>
-internal sealed class ServedModel : IDisposable
+/// <summary>A model the server answers for: its name in the URLs and its input layout [C, H, W] and classes.</summary>
+internal sealed class ServedModel
 {
-    private ServedModel(string name, string path, IClassifier classifier, int channels, int height, int width,
-        TensorMetadata input, TensorMetadata output)
+    private ServedModel(ModelInfo info, int channels, int height, int width, TensorMetadata input, TensorMetadata output)
     {
-        Name = name;
-        Path = path;
-        Classifier = classifier;
+        Name = info.Name;
+        Path = info.Path;
+        Classes = info.ClassCount;
+        InputSize = info.InputSize;
         Channels = channels;
         Height = height;
         Width = width;
@@ -26,9 +25,6 @@ internal sealed class ServedModel : IDisposable
     /// <summary>The ONNX file.</summary>
     public string Path { get; }
 
-    /// <summary>Forward and Jacobian sessions (thread-safe, shared by every request).</summary>
-    public IClassifier Classifier { get; }
-
     /// <summary>Image channels (1: gray, 3: RGB).</summary>
     public int Channels { get; }
 
@@ -39,10 +35,10 @@ internal sealed class ServedModel : IDisposable
     public int Width { get; }
 
     /// <summary>c: number of classes.</summary>
-    public int Classes => Classifier.ClassCount;
+    public int Classes { get; }
 
     /// <summary>d = C·H·W values per instance.</summary>
-    public int InputSize => Classifier.InputSize;
+    public int InputSize { get; }
 
     /// <summary>The graph input, for the v2 metadata.</summary>
     public TensorMetadata Input { get; }
@@ -53,85 +49,89 @@ internal sealed class ServedModel : IDisposable
     // Names become URL path segments and metric labels: no ':' (it separates the v1 verb), no '/', nothing to escape.
     private static readonly Regex ValidName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant);
 
-    /// <summary>Opens <paramref name="path"/>: a float image classifier [N, C, H, W] → [N, classes] with C = 1 or 3.</summary>
-    /// <exception cref="ModelLoadException">The name or the model is not servable (the message says why).</exception>
-    public static ServedModel Open(string path)
+    /// <summary>The name a file is served under, checked.</summary>
+    /// <exception cref="ModelLoadException">The file name is not a usable model name.</exception>
+    public static string NameOf(string path)
     {
-        string full = System.IO.Path.GetFullPath(path);
-        string name = System.IO.Path.GetFileNameWithoutExtension(full);
+        string name = System.IO.Path.GetFileNameWithoutExtension(path);
         if (!ValidName.IsMatch(name))
-            throw new ModelLoadException($"'{full}': the model name '{name}' must be 1–128 letters, digits, '_', '.' or '-', starting with a letter or digit.");
+            throw new ModelLoadException(name, $"'{System.IO.Path.GetFullPath(path)}': the model name '{name}' must be 1–128 letters, digits, '_', '.' or '-', starting with a letter or digit.");
+        return name;
+    }
+
+    /// <summary>
+    /// Opens the engine's model <paramref name="name"/> now (so that a bad file stops startup, not the first request)
+    /// and checks that it is a float image classifier [N, C, H, W] → [N, classes] with C = 1 or 3.
+    /// </summary>
+    /// <exception cref="ModelLoadException">The model is not servable (the message says why).</exception>
+    public static ServedModel Open(SaliencyEngine engine, string name)
+    {
+        var info = engine.GetModel(name);
+        var shape = info.InputShape;
+        if (shape.Count != 3 || shape[0] is not (1 or 3))
+            throw new ModelLoadException(name, $"'{info.Path}' takes [{string.Join(", ", shape)}] per instance; the server serves images [C, H, W] with C = 1 or 3.");
         TensorMetadata input, output;
         try
         {
-            // Metadata only (names and declared shapes for /v2/models/{name}); the classifier opens its own sessions.
-            using var session = InferenceSession.Create(full);
-            if (session.Inputs.Count != 1 || session.Outputs.Count < 1)
-                throw new ModelLoadException($"'{full}' has {session.Inputs.Count} inputs and {session.Outputs.Count} outputs; an image classifier has one input and one output.");
+            // Names and declared shapes for /v2/models/{name}; the engine holds the sessions that run.
+            using var session = InferenceSession.Create(info.Path);
             (input, output) = (session.Inputs[0], session.Outputs[0]);
         }
-        catch (Exception e) when (e is OrtException or FileNotFoundException or TensorShapeException)
+        catch (OrtException e)
         {
-            throw new ModelLoadException($"'{full}' cannot be loaded: {e.Message}", e);
+            throw new ModelLoadException(name, $"'{info.Path}' cannot be loaded: {e.Message}", e);
         }
-        IClassifier classifier;
-        try
-        {
-            classifier = OnnxClassifier.Create(full);
-        }
-        catch (Exception e) when (e is Saliency.Models.Autodiff.JacobianExportException or OrtException)
-        {
-            throw new ModelLoadException($"'{full}' cannot be explained: {e.Message}", e);
-        }
-        var shape = classifier.InputShape;
-        if (shape.Count != 3 || shape[0] is not (1 or 3))
-        {
-            classifier.Dispose();
-            throw new ModelLoadException($"'{full}' takes [{string.Join(", ", shape)}] per instance; the server serves images [C, H, W] with C = 1 or 3.");
-        }
-        return new ServedModel(name, full, classifier, (int)shape[0], (int)shape[1], (int)shape[2], input, output);
+        return new ServedModel(info, (int)shape[0], (int)shape[1], (int)shape[2], input, output);
     }
-
-    /// <inheritdoc />
-    public void Dispose() => Classifier.Dispose();
 }
 
-/// <summary>A model file that cannot be served; startup stops with this message.</summary>
-public sealed class ModelLoadException : Exception
-{
-    /// <summary>Creates the exception.</summary>
-    public ModelLoadException(string message, Exception? inner = null) : base(message, inner) { }
-}
-
-/// <summary>The served models by name (read-only after startup, so lookups need no lock).</summary>
-internal sealed class ModelCatalog : IDisposable
+/// <summary>The served models by name (read-only after startup, so lookups need no lock) and the engine that runs them.</summary>
+internal sealed class ModelCatalog : IAsyncDisposable
 {
     private readonly Dictionary<string, ServedModel> _models;
 
-    private ModelCatalog(Dictionary<string, ServedModel> models) => _models = models;
-
-    /// <summary>Opens every path; two files with one name, or any unservable file, stop startup.</summary>
-    public static ModelCatalog Open(IReadOnlyList<string> paths)
+    private ModelCatalog(SaliencyEngine engine, Dictionary<string, ServedModel> models)
     {
-        var models = new Dictionary<string, ServedModel>(StringComparer.Ordinal);
+        Engine = engine;
+        _models = models;
+    }
+
+    /// <summary>The engine that owns the models' sessions.</summary>
+    public SaliencyEngine Engine { get; }
+
+    /// <summary>
+    /// Registers every file with a new engine and opens it; two files with one name, or any unservable file, stop
+    /// startup with <see cref="ModelLoadException"/>.
+    /// </summary>
+    public static ModelCatalog Open(IReadOnlyList<string> paths, SaliencyEngineOptions engineOptions, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var path in paths)
+        {
+            string name = ServedModel.NameOf(path);
+            if (!names.TryAdd(name, Path.GetFullPath(path)))
+                throw new ModelLoadException(name, $"two models are named '{name}': {names[name]} and {Path.GetFullPath(path)}.");
+            engineOptions.AddModel(name, path);
+        }
+        SaliencyEngine engine;
         try
         {
-            foreach (var path in paths)
-            {
-                var model = ServedModel.Open(path);
-                if (!models.TryAdd(model.Name, model))
-                {
-                    model.Dispose();
-                    throw new ModelLoadException($"two models are named '{model.Name}': {models[model.Name].Path} and {model.Path}.");
-                }
-            }
+            engine = new SaliencyEngine(engineOptions, loggerFactory);
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new ModelLoadException(e.FileName ?? "", e.Message, e);
+        }
+        try
+        {
+            var models = names.Keys.ToDictionary(n => n, n => ServedModel.Open(engine, n), StringComparer.Ordinal);
+            return new ModelCatalog(engine, models);
         }
         catch
         {
-            foreach (var m in models.Values) m.Dispose();
+            engine.Dispose();
             throw;
         }
-        return new ModelCatalog(models);
     }
 
     /// <summary>The models' names, sorted.</summary>
@@ -141,18 +141,17 @@ internal sealed class ModelCatalog : IDisposable
     public ServedModel? Find(string name) => _models.GetValueOrDefault(name);
 
     /// <summary>The <c>.onnx</c> files directly in <paramref name="folder"/>, sorted by name.</summary>
-    /// <exception cref="ModelLoadException">The folder does not exist or holds no .onnx file.</exception>
+    /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
+    /// <exception cref="FileNotFoundException">It holds no .onnx file.</exception>
     public static IReadOnlyList<string> FilesIn(string folder)
     {
-        if (!Directory.Exists(folder)) throw new ModelLoadException($"model folder not found: {Path.GetFullPath(folder)}");
-        var files = Directory.GetFiles(folder, "*.onnx", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToArray();
-        if (files.Length == 0) throw new ModelLoadException($"the model folder {Path.GetFullPath(folder)} holds no .onnx file.");
+        string full = Path.GetFullPath(folder);
+        if (!Directory.Exists(full)) throw new DirectoryNotFoundException($"model folder not found: {full}");
+        var files = Directory.GetFiles(full, "*.onnx", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0) throw new FileNotFoundException($"the model folder {full} holds no .onnx file.");
         return files;
     }
 
-    /// <inheritdoc />
-    public void Dispose()
-    {
-        foreach (var m in _models.Values) m.Dispose();
-    }
+    /// <summary>Waits for the engine's work in flight, then releases the sessions.</summary>
+    public ValueTask DisposeAsync() => Engine.DisposeAsync();
 }

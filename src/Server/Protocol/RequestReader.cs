@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Saliency.Imaging;
@@ -33,7 +32,7 @@ internal sealed record V1Call(IReadOnlyList<Instance> Instances, MethodSettings 
 internal static class RequestReader
 {
     private static readonly string[] PredictParameters = ["resize", "timeout_ms"];
-    private static readonly string[] ExplainParameters = ["method", "target", "lambda1", "samples", "seed", "bound_factor", "steps", "resize", "timeout_ms"];
+    private static readonly string[] ExplainParameters = ["method", "target", "lambda1", "samples", "seed", "bound_factor", "top_classes", "max_iterations", "resize", "timeout_ms"];
 
     /// <summary>The body as a JSON object.</summary>
     public static async Task<JsonDocument> ReadJsonAsync(HttpRequest request, ServeOptions options, CancellationToken cancellationToken)
@@ -83,7 +82,7 @@ internal static class RequestReader
                 throw ClientError.Bad($"unknown field '{p.Name}'; a v1 body has 'instances' and 'parameters'.");
         var parameters = Parameters(root, explain ? ExplainParameters : PredictParameters);
         bool resize = Bool(parameters, "resize") ?? false;
-        var settings = explain ? Settings(parameters, options) : new MethodSettings("predict", null, null, 0, null, null);
+        var settings = explain ? Settings(parameters) : new MethodSettings("predict", null, null, 0, null, null, null);
         int? sharedTarget = explain && parameters.TryGetValue("target", out var shared) ? Target(shared, model, "parameters.target") : null;
 
         if (!root.TryGetProperty("instances", out var instances) || instances.ValueKind != JsonValueKind.Array)
@@ -318,27 +317,29 @@ internal static class RequestReader
         return result;
     }
 
-    private static MethodSettings Settings(Dictionary<string, JsonElement> p, ServeOptions options)
+    /// <summary>
+    /// The method and its parameters, type-checked here; their ranges and the budget are the engine's to check
+    /// (<see cref="SaliencyRequestException"/> → 400, <see cref="BudgetExceededException"/> → 422).
+    /// </summary>
+    private static MethodSettings Settings(Dictionary<string, JsonElement> p)
     {
         string method = p.TryGetValue("method", out var m)
             ? m.ValueKind == JsonValueKind.String ? m.GetString()! : throw ClientError.Bad("parameters.method must be a string.")
-            : "gradient";
-        if (!MethodSettings.Methods.Contains(method))
-            throw ClientError.Bad($"unknown method '{method}'; use one of {string.Join(", ", MethodSettings.Methods)}.");
-        double? lambda1 = Number(p, "lambda1");
-        if (lambda1 is double l && !(l >= 0)) throw ClientError.Unprocessable($"parameters.lambda1 must be ≥ 0, got {Fmt(l)}.");
-        int? samples = Integer(p, "samples");
-        if (samples is int n && (n < 2 || n > options.MaxSamples))
-            throw ClientError.Unprocessable($"parameters.samples must lie in [2, {options.MaxSamples}] (the server's budget), got {n}.");
-        int? steps = Integer(p, "steps");
-        if (steps is int s && (s < 1 || s > options.MaxSamples))
-            throw ClientError.Unprocessable($"parameters.steps must lie in [1, {options.MaxSamples}] (the server's budget), got {s}.");
-        double? bound = Number(p, "bound_factor");
-        if (bound is double b && !(b >= 0 && b <= 1)) throw ClientError.Unprocessable($"parameters.bound_factor must lie in [0, 1], got {Fmt(b)}.");
+            : SaliencyMethods.Gradient;
+        if (!SaliencyMethods.All.Contains(method))
+            throw ClientError.Bad($"unknown method '{method}'; use one of {string.Join(", ", SaliencyMethods.All)}.");
         ulong seed = 0;
         if (p.TryGetValue("seed", out var seedValue) && !(seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetUInt64(out seed)))
             throw ClientError.Bad("parameters.seed must be a non-negative integer.");
-        return new MethodSettings(method, lambda1, samples, seed, bound, steps);
+        // Values no method could use are refused whatever the method (the engine ignores the parameters a method does not take).
+        double? lambda1 = Number(p, "lambda1"), bound = Number(p, "bound_factor");
+        int? samples = Integer(p, "samples"), top = Integer(p, "top_classes"), iterations = Integer(p, "max_iterations");
+        if (lambda1 < 0) throw ClientError.Bad($"parameters.lambda1 must be ≥ 0, got {lambda1}.");
+        if (bound is < 0 or > 1) throw ClientError.Bad($"parameters.bound_factor must lie in [0, 1], got {bound}.");
+        if (samples < 1) throw ClientError.Bad($"parameters.samples must be positive, got {samples}.");
+        if (top < 1) throw ClientError.Bad($"parameters.top_classes must be positive, got {top}.");
+        if (iterations < 1) throw ClientError.Bad($"parameters.max_iterations must be positive, got {iterations}.");
+        return new MethodSettings(method, lambda1, samples, seed, bound, top, iterations);
     }
 
     private static int? Target(JsonElement? value, ServedModel model, string where)
@@ -374,5 +375,4 @@ internal static class RequestReader
         : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
         : throw ClientError.Bad($"parameters.{name} must be true or false.");
 
-    private static string Fmt(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 }

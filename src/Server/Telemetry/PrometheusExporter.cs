@@ -24,7 +24,10 @@ internal sealed class PrometheusExporter : IDisposable
     private static readonly double[] DefaultBounds = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000];
 
     private readonly MeterListener _listener = new();
-    private readonly ConcurrentDictionary<Instrument, Family> _families = new();
+    private readonly ConcurrentDictionary<Instrument, Family> _byInstrument = new();
+    // By Prometheus name: instruments of the same name on several Meter objects (one engine Meter per SaliencyEngine)
+    // feed one family, so the text never repeats a family.
+    private readonly ConcurrentDictionary<string, Family> _families = new(StringComparer.Ordinal);
 
     /// <summary>Starts listening to <paramref name="own"/> and to the library's meters.</summary>
     public PrometheusExporter(Meter own)
@@ -34,7 +37,8 @@ internal sealed class PrometheusExporter : IDisposable
             if (ReferenceEquals(instrument.Meter, own)
                 || (instrument.Meter.Name.StartsWith("Saliency.", StringComparison.Ordinal) && instrument.Meter.Name != ServerMetrics.MeterName))
             {
-                _families.TryAdd(instrument, new Family(instrument));
+                var family = new Family(instrument);
+                _byInstrument.TryAdd(instrument, _families.GetOrAdd(family.Name, family));
                 listener.EnableMeasurementEvents(instrument);
             }
         };
@@ -42,13 +46,13 @@ internal sealed class PrometheusExporter : IDisposable
         _listener.SetMeasurementEventCallback<int>((i, v, tags, _) => Record(i, v, tags));
         _listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
         _listener.SetMeasurementEventCallback<float>((i, v, tags, _) => Record(i, v, tags));
-        _listener.MeasurementsCompleted = (i, _) => _families.TryRemove(i, out Family? _);
+        _listener.MeasurementsCompleted = (i, _) => _byInstrument.TryRemove(i, out Family? _);
         _listener.Start();
     }
 
     private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
     {
-        if (_families.TryGetValue(instrument, out var family)) family.Record(value, LabelText(tags));
+        if (_byInstrument.TryGetValue(instrument, out var family)) family.Record(value, LabelText(tags));
     }
 
     /// <summary>The current figures as Prometheus text (observable instruments are read now).</summary>
