@@ -57,12 +57,12 @@ public sealed record ServeOptions
     /// <summary>Least level logged to the console (<see cref="LogLevel.None"/>: no console logging, as in tests).</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for a bound that is not positive.</summary>
+    /// <summary>Throws <see cref="ArgumentException"/> (one-line message) for a setting out of range.</summary>
     public void Validate()
     {
         static void Positive(long value, string name)
         {
-            if (value <= 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive.");
+            if (value <= 0) throw new ArgumentException($"{name} must be positive, got {value}.");
         }
         Positive(QueueCapacity, nameof(QueueCapacity));
         Positive(MaxBatch, nameof(MaxBatch));
@@ -72,10 +72,10 @@ public sealed record ServeOptions
         Positive(MaxInstances, nameof(MaxInstances));
         ArgumentNullException.ThrowIfNull(Budget);
         Positive(RetryAfterSeconds, nameof(RetryAfterSeconds));
-        if (MaxBatchDelay < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(MaxBatchDelay), MaxBatchDelay, "MaxBatchDelay must not be negative.");
-        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive.");
-        if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(ShutdownTimeout), ShutdownTimeout, "ShutdownTimeout must not be negative.");
-        if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("Urls must name at least one address.", nameof(Urls));
-        if (ModelPaths.Count == 0) throw new ArgumentException("Serve at least one model.", nameof(ModelPaths));
+        if (MaxBatchDelay < TimeSpan.Zero) throw new ArgumentException($"MaxBatchDelay must not be negative, got {MaxBatchDelay}.");
+        if (RequestTimeout <= TimeSpan.Zero) throw new ArgumentException($"RequestTimeout must be positive, got {RequestTimeout}.");
+        if (ShutdownTimeout < TimeSpan.Zero) throw new ArgumentException($"ShutdownTimeout must not be negative, got {ShutdownTimeout}.");
+        if (string.IsNullOrWhiteSpace(Urls)) throw new ArgumentException("Urls must name at least one address.");
+        if (ModelPaths.Count == 0) throw new ArgumentException("Serve at least one model.");
     }
 }

@@ -21,6 +21,8 @@ internal sealed class ServerMetrics : IDisposable
     private long _queued;
     private long _inFlight;
     private long _acceptedTotal;
+    private long _batches;
+    private long _batchInstances;
 
     public ServerMetrics()
     {
@@ -67,7 +69,18 @@ internal sealed class ServerMetrics : IDisposable
 
     public void Cancelled(string stage, int count = 1) => _cancelled.Add(count, new KeyValuePair<string, object?>("stage", stage));
 
-    public void Batch(string kind, int size) => _batchSize.Record(size, new KeyValuePair<string, object?>("kind", kind));
+    /// <summary>Batches executed since start.</summary>
+    public long BatchCount => Interlocked.Read(ref _batches);
+
+    /// <summary>Instances in those batches.</summary>
+    public long BatchInstances => Interlocked.Read(ref _batchInstances);
+
+    public void Batch(string kind, int size)
+    {
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _batchInstances, size);
+        _batchSize.Record(size, new KeyValuePair<string, object?>("kind", kind));
+    }
 
     public void QueuedDelta(long delta) => Interlocked.Add(ref _queued, delta);
 
