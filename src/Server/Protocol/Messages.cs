@@ -76,5 +76,7 @@ internal static class Json
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         // Solver statuses as names ("Converged"), not numbers.
         Converters = { new JsonStringEnumConverter() },
+        // Messages quote names ('lenet') and use × and λ: JSON needs no escapes for them (these bodies are never HTML).
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }
