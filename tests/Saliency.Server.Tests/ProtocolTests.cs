@@ -229,6 +229,19 @@ public class ProtocolTests
     }
 
     [Test]
+    public async Task ARequestPastItsDeadlineIs504AndItsWorkIsCancelled()
+    {
+        // LEG with 20,000 samples takes seconds; a 50 ms deadline passes while it runs (or while it waits).
+        var (status, json) = await _server.PostJsonAsync("/v1/models/lenet:explain",
+            Bodies.Tensor(_digits.ImageFloats(0), "{\"method\":\"leg\",\"samples\":20000,\"timeout_ms\":50}"));
+        Assert.That(status, Is.EqualTo(504), json?.ToJsonString());
+        Assert.That(json!["error"]!.GetValue<string>(), Does.Contain("deadline"));
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while ((await _server.MetricsAsync())["saliency_server_in_flight"] > 0 && waited.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(50);
+        Assert.That((await _server.MetricsAsync())["saliency_server_in_flight"], Is.Zero);
+    }
+
+    [Test]
     public async Task ABodyOverTheSizeLimitIs413()
     {
         await using var server = await ServerHarness.StartAsync(o => o with { MaxRequestBodyBytes = 64 * 1024 });
