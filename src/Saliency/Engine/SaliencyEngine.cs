@@ -211,6 +211,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         {
             var plan = Planned(request);
             CheckLimit("MaxMemoryBytes", plan.Memory, plan.Budget.MaxMemoryBytes, "bytes (estimated working memory)");
+            CheckImage(request, Slot(request.Model).Classifier);
             return plan;
         }
         catch (SaliencyRequestException e)
@@ -220,7 +221,24 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Validates the request against the model and its budget, from sizes alone (nothing is allocated or run).</summary>
+    /// <summary>The image (length, finite values) and the target, after the budget checks.</summary>
+    private static void CheckImage(ExplainRequest request, OnnxClassifier classifier)
+    {
+        var image = request.Image.Span;
+        if (image.Length != classifier.InputSize)
+            throw new SaliencyRequestException(
+                $"The image has {image.Length} values; model '{request.Model}' takes [{string.Join(", ", classifier.InputShape)}] = {classifier.InputSize}.",
+                nameof(request.Image));
+        int bad = Softmax.FirstNonFinite(image);
+        if (bad >= 0) throw new SaliencyRequestException($"The image has a non-finite value ({image[bad]}) at index {bad}.", nameof(request.Image));
+        if (request.Target is int t && (t < 0 || t >= classifier.ClassCount))
+            throw new SaliencyRequestException($"Target class {t} is outside 0..{classifier.ClassCount - 1}.", nameof(request.Target));
+    }
+
+    /// <summary>
+    /// Checks the method, the parameters and the budget from the model's sizes alone (not the image: a model that claims
+    /// huge images is refused before anyone builds one), and estimates the working memory.
+    /// </summary>
     private Plan Planned(ExplainRequest request)
     {
         var budget = request.Budget ?? _budget;
@@ -233,14 +251,6 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         long d = classifier.InputSize, c = classifier.ClassCount;
         CheckLimit("MaxPixels", (long)height * width, budget.MaxPixels, "pixels per image");
 
-        var image = request.Image.Span;
-        if (image.Length != d)
-            throw new SaliencyRequestException(
-                $"The image has {image.Length} values; model '{request.Model}' takes [{string.Join(", ", classifier.InputShape)}] = {d}.", nameof(request.Image));
-        int bad = Softmax.FirstNonFinite(image);
-        if (bad >= 0) throw new SaliencyRequestException($"The image has a non-finite value ({image[bad]}) at index {bad}.", nameof(request.Image));
-        if (request.Target is int t && (t < 0 || t >= c))
-            throw new SaliencyRequestException($"Target class {t} is outside 0..{c - 1}.", nameof(request.Target));
         if (request.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
             throw new SaliencyRequestException($"λ1 = {l1} must be finite and ≥ 0.", nameof(request.Lambda1));
         double boundFactor = request.BoundFactor ?? 0.1;

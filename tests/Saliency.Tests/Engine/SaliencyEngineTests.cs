@@ -2,7 +2,9 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using NUnit.Framework;
 using Saliency.Explainers;
+using Google.Protobuf;
 using Saliency.Models.Classifiers;
+using Saliency.Models.Onnx;
 using Saliency.Solvers.Caso;
 using Saliency.Solvers.Leg;
 using Saliency.TestSupport;
@@ -173,6 +175,36 @@ public sealed class SaliencyEngineTests
         var batch = await Assert.ThrowsAsync<BudgetExceededException>(async () => await small.PredictAsync("lenet", new float[784 * 3]));
         Assert.That((batch!.Limit, batch.Requested), Is.EqualTo(("MaxBatch", 3L)));
         Assert.That(runs, Is.Zero);
+    }
+
+    [Test]
+    public async Task AModelClaimingHugeImagesIsRejectedBeforeAnyAllocation()
+    {
+        // One 3×16384×16384 image would be 3 GiB of floats (and CASO's Jacobian 9 GiB more); the model file is tiny.
+        var b = new OnnxGraphBuilder("huge");
+        var x = b.Input("input", OnnxElementType.Float, 1, 3, 16384, 16384);
+        var logits = b.Node("Flatten", [b.Node("GlobalAveragePool", [x])]);
+        b.Output(logits, OnnxElementType.Float, 1, 3);
+        string path = Path.Combine(Path.GetTempPath(), $"saliency-huge-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, b.Build().ToByteArray());
+        try
+        {
+            using var engine = new SaliencyEngine(new SaliencyEngineOptions().AddModel("huge", path));
+            Assert.That(engine.GetModel("huge").InputSize, Is.EqualTo(3L * 16384 * 16384));
+            var explain = await Assert.ThrowsAsync<BudgetExceededException>(async () =>
+                await engine.ExplainAsync(new ExplainRequest { Model = "huge", Image = new float[3], Method = SaliencyMethods.Caso }));
+            Assert.That((explain!.Limit, explain.Requested, explain.Allowed), Is.EqualTo(("MaxPixels", 16384L * 16384, 1024L * 1024)));
+            var predict = await Assert.ThrowsAsync<BudgetExceededException>(async () => await engine.PredictAsync("huge", new float[3]));
+            Assert.That(predict!.Limit, Is.EqualTo("MaxPixels"));
+            // With the pixel limit lifted, the memory estimate (the all-class Jacobian alone is 8dc = 19 GiB) refuses it.
+            var memory = await Assert.ThrowsAsync<BudgetExceededException>(async () => await engine.ExplainAsync(
+                new ExplainRequest { Model = "huge", Image = new float[3], Method = SaliencyMethods.Caso, Budget = new ResourceBudget { MaxPixels = long.MaxValue } }));
+            Assert.That(memory!.Limit, Is.EqualTo("MaxMemoryBytes"));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Test]
