@@ -123,6 +123,29 @@ public class ProtocolTests
     }
 
     [Test]
+    public async Task BatchedExplanationsKeepEachInstancesTargetAndMap()
+    {
+        // One worker and a long delay: the concurrent requests meet in batches; each must still get its own target's map,
+        // equal to the library's explainer on that image alone.
+        await using var server = await ServerHarness.StartAsync(o => o with { Workers = 1, MaxBatch = 8, MaxBatchDelay = TimeSpan.FromMilliseconds(500) });
+        const int n = 8;
+        var answers = await Task.WhenAll(Enumerable.Range(0, n).Select(i => server.PostJsonAsync("/v1/models/lenet:explain",
+            Bodies.Tensor(_digits.ImageFloats(i), i % 2 == 0 ? $"{{\"method\":\"gradient\",\"target\":{i}}}" : "{\"method\":\"gradient\"}"))));
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        for (int i = 0; i < n; i++)
+        {
+            Assert.That(answers[i].Status, Is.EqualTo(200), answers[i].Body?.ToJsonString());
+            var e = answers[i].Body!["explanations"]![0]!;
+            var expected = new GradientExplainer().Explain(classifier, _digits.ImageFloats(i), i % 2 == 0 ? i : null);
+            Assert.That(e["target"]!.GetValue<int>(), Is.EqualTo(expected.Target), $"request {i}");
+            Assert.That(e["map"]![0]!.AsArray().SelectMany(row => Floats(row)).ToArray(), Is.EqualTo(expected.Map.Values).Within(1e-5), $"request {i}");
+        }
+        var metrics = await server.MetricsAsync();
+        Assert.That(metrics["saliency_server_batch_size_sum{kind=\"explain\"}"], Is.EqualTo(n));
+        Assert.That(metrics["saliency_server_batch_size_count{kind=\"explain\"}"], Is.LessThan(n), "no two requests shared a batch");
+    }
+
+    [Test]
     public async Task GradientMapMatchesCentralFiniteDifferencesOfTheTargetLogit()
     {
         var image = _digits.ImageFloats(7);
