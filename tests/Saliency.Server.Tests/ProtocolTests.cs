@@ -123,6 +123,26 @@ public class ProtocolTests
     }
 
     [Test]
+    public async Task EveryBatchWaitsItsDelayNotOnlyTheFirst()
+    {
+        await using var server = await ServerHarness.StartAsync(o => o with { Workers = 1, MaxBatch = 8, MaxBatchDelay = TimeSpan.FromMilliseconds(800) });
+        // A lone request: its batch waits out the whole delay.
+        Assert.That((await server.PostJsonAsync("/v1/models/lenet:predict", Bodies.Tensor(_digits.ImageFloats(0)))).Status, Is.EqualTo(200));
+        // Then four requests 50 ms apart: the first one's batch must wait for the others again.
+        var wave = new List<Task<(int Status, System.Text.Json.Nodes.JsonNode? Body)>>();
+        for (int i = 0; i < 4; i++)
+        {
+            wave.Add(server.PostJsonAsync("/v1/models/lenet:predict", Bodies.Tensor(_digits.ImageFloats(i + 1))));
+            await Task.Delay(50);
+        }
+        Assert.That((await Task.WhenAll(wave)).Select(a => a.Status), Is.All.EqualTo(200));
+        var metrics = await server.MetricsAsync();
+        double batches = metrics["saliency_server_batch_size_count{kind=\"predict\"}"];
+        TestContext.Out.WriteLine($"{batches} batches for 5 requests");
+        Assert.That(batches, Is.LessThan(5), "the second wave was not batched: the delay only held for the first batch");
+    }
+
+    [Test]
     public async Task BatchedExplanationsKeepEachInstancesTargetAndMap()
     {
         // One worker and a long delay: the concurrent requests meet in batches; each must still get its own target's map,

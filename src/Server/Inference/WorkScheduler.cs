@@ -99,7 +99,7 @@ internal sealed class WorkScheduler : IAsyncDisposable
     {
         var reader = _queue.Reader;
         WorkItem? carry = null;
-        using var wait = new CancellationTokenSource();
+        var wait = new CancellationTokenSource();
         while (true)
         {
             await _slots.WaitAsync().ConfigureAwait(false);
@@ -108,6 +108,7 @@ internal sealed class WorkScheduler : IAsyncDisposable
             if (first is null)
             {
                 _slots.Release();
+                wait.Dispose();
                 return; // completed and empty: shutdown
             }
             var batch = new List<WorkItem> { first };
@@ -124,7 +125,12 @@ internal sealed class WorkScheduler : IAsyncDisposable
                 }
                 var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
                 if (remaining <= TimeSpan.Zero) break;
-                if (!wait.TryReset()) break;
+                if (!wait.TryReset())
+                {
+                    // The previous batch's delay fired: a cancelled source cannot be reset.
+                    wait.Dispose();
+                    wait = new CancellationTokenSource();
+                }
                 wait.CancelAfter(remaining);
                 try
                 {
