@@ -16,7 +16,7 @@ namespace Saliency.Models.Classifiers;
 /// Thread-safe: ONNX Runtime sessions may be run concurrently, the identity cotangents are built once and only read,
 /// and image buffers come from a concurrent pool so that repeated calls do not allocate them again.
 /// </remarks>
-public sealed class OnnxClassifier : IClassifier
+public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
 {
     private readonly InferenceSession _forward;
     private readonly InferenceSession _jacobian;
@@ -27,6 +27,9 @@ public sealed class OnnxClassifier : IClassifier
     private readonly JacobianExportOptions _names;
     private readonly ConcurrentBag<float[]> _imageBuffers = new();
     private readonly Lazy<float[]> _allClassCotangents;
+    private readonly ModelProto _source;
+    private readonly InferenceSessionOptions? _sessionOptions;
+    private readonly ConcurrentDictionary<string, Lazy<TapSession>> _tapSessions = new(StringComparer.Ordinal);
     private int _disposed;
 
     private OnnxClassifier(ModelProto classifier, ModelProto augmented, byte[] augmentedBytes, JacobianExportOptions names, InferenceSessionOptions? sessionOptions)
@@ -53,6 +56,9 @@ public sealed class OnnxClassifier : IClassifier
                 Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float } },
             });
         _forward = InferenceSession.Create(forward.ToByteArray(), sessionOptions);
+        // Kept for the activation taps (LayerGradient): exported from the classifier on first use of a layer. The
+        // initializers are immutable ByteStrings shared with the caller's model, not copies.
+        (_source, _sessionOptions) = (classifier, sessionOptions);
         try
         {
             _jacobian = InferenceSession.Create(augmentedBytes, sessionOptions);
@@ -289,6 +295,50 @@ public sealed class OnnxClassifier : IClassifier
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// The first call for a layer exports a third model, the Jacobian model with the layer tapped
+    /// (<see cref="JacobianExportOptions.ActivationTaps"/>), and opens a session on it; later calls reuse it. It is not
+    /// cached on disk: the export is cheap next to the session creation it would save.
+    /// </remarks>
+    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null)
+    {
+        ThrowIfDisposed();
+        CheckImage(image);
+        if (cotangents.Length == 0 || cotangents.Length % ClassCount != 0)
+            throw new ArgumentException($"Cotangents must be k×{ClassCount} values (k ≥ 1), got {cotangents.Length}.", nameof(cotangents));
+        if (System.Numerics.Tensors.TensorPrimitives.Sum(cotangents) is var sum && !float.IsFinite(sum))
+            throw new ArgumentException("The cotangents contain NaN or infinite values.", nameof(cotangents));
+        int k = cotangents.Length / ClassCount;
+        var tap = _tapSessions.GetOrAdd(layer ?? JacobianExportOptions.DefaultLayer,
+            key => new Lazy<TapSession>(() => OpenTap(key), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        var buffer = RentImage(image);
+        try
+        {
+            var outputs = tap.Session.Run(
+                [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(_names.CotangentsName, cotangents.ToArray(), [k, ClassCount])],
+                [_names.LogitsName, JacobianExportOptions.ActivationName(0), JacobianExportOptions.ActivationVjpName(0)]);
+            return new LayerGradient(tap.Tensor, tap.Shape, outputs[1].Data, outputs[2].Data, k, FromLogits(outputs[0].Data, 1));
+        }
+        finally
+        {
+            _imageBuffers.Add(buffer);
+        }
+    }
+
+    /// <summary>A Jacobian model with one activation tap, the tapped tensor and its shape without the batch axis.</summary>
+    private sealed record TapSession(InferenceSession Session, string Tensor, long[] Shape);
+
+    private TapSession OpenTap(string layer)
+    {
+        var tapped = JacobianExporter.Export(_source, _names with { ActivationTaps = [layer] });
+        string tensor = tapped.MetadataProps.First(e => e.Key == JacobianExporter.MetadataTapPrefix + "0").Value;
+        var activation = tapped.Graph.Output.First(o => o.Name == JacobianExportOptions.ActivationName(0));
+        var shape = activation.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        ThrowIfDisposed();
+        return new TapSession(InferenceSession.Create(tapped.ToByteArray(), _sessionOptions), tensor, shape);
+    }
+
     private float[] Cotangents(int[] classes)
     {
         var u = new float[classes.Length * ClassCount];
@@ -343,5 +393,7 @@ public sealed class OnnxClassifier : IClassifier
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _forward.Dispose();
         _jacobian.Dispose();
+        foreach (var tap in _tapSessions.Values)
+            if (tap.IsValueCreated) tap.Value.Session.Dispose();
     }
 }
