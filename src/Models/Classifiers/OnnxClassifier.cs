@@ -363,18 +363,47 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
                 $"Image {bad / InputSize} has a non-finite value ({images[bad]}) at index {bad % InputSize}; the model's logits would be undefined.", paramName);
     }
 
-    /// <summary><see cref="WithCancellation"/>'s view: the classifier's methods with a fixed token.</summary>
+    /// <summary>
+    /// <see cref="WithCancellation"/>'s view: the classifier's methods with a fixed token, checked first, so that a call
+    /// after cancellation throws <see cref="OperationCanceledException"/> even when the owner was disposed meanwhile (the
+    /// engine cancels, then disposes).
+    /// </summary>
     private sealed class CancellableView(OnnxClassifier owner, CancellationToken token) : IClassifier
     {
         public IReadOnlyList<long> InputShape => owner.InputShape;
         public int InputSize => owner.InputSize;
         public int ClassCount => owner.ClassCount;
-        public ClassScores Predict(ReadOnlySpan<float> images) => owner.Predict(images, token);
-        public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null) => owner.Jacobian(image, classes, token);
-        public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k) => owner.TopKJacobian(image, k, token);
-        public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null) => owner.LossGradient(image, target, token);
-        public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination) =>
-            owner.VectorJacobianProduct(image, cotangents, destination, token);
+
+        public ClassScores Predict(ReadOnlySpan<float> images)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.Predict(images, token);
+        }
+
+        public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.Jacobian(image, classes, token);
+        }
+
+        public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.TopKJacobian(image, k, token);
+        }
+
+        public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.LossGradient(image, target, token);
+        }
+
+        public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.VectorJacobianProduct(image, cotangents, destination, token);
+        }
+
         public void Dispose() { }
     }
 

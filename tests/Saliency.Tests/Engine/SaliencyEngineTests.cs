@@ -144,6 +144,46 @@ public sealed class SaliencyEngineTests
     }
 
     [Test]
+    public async Task DisposeAsyncDrainsAndDisposeCancels()
+    {
+        // LEG with n = 1000 makes 21 forward runs; the hook blocks the first one until the engine is being disposed.
+        using var running = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        int runs = 0;
+        IClassifier Blocking(IClassifier c) => new Hook(c, () =>
+        {
+            if (Interlocked.Increment(ref runs) == 1)
+            {
+                running.Set();
+                release.Wait(TimeSpan.FromMinutes(2));
+            }
+        });
+
+        var draining = Engine(decorator: Blocking);
+        var explained = draining.ExplainAsync(Request(SaliencyMethods.Leg));
+        Assert.That(running.Wait(TimeSpan.FromMinutes(2)), "the explanation started");
+        var disposal = draining.DisposeAsync().AsTask();
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await draining.ExplainAsync(Request(SaliencyMethods.Gradient)));
+        Assert.That(disposal.IsCompleted, Is.False, "DisposeAsync waits for the request in flight");
+        release.Set();
+        var result = await explained;
+        await disposal;
+        Assert.That(runs, Is.EqualTo(21), "the drained request ran to the end");
+        Assert.That(result.Report, Is.InstanceOf<LegReport>());
+
+        running.Reset();
+        release.Reset();
+        runs = 0;
+        var cancelling = Engine(decorator: Blocking);
+        var cancelled = cancelling.ExplainAsync(Request(SaliencyMethods.Leg));
+        Assert.That(running.Wait(TimeSpan.FromMinutes(2)), "the explanation started");
+        cancelling.Dispose();
+        release.Set();
+        await Assert.CatchAsync<OperationCanceledException>(async () => await cancelled);
+        Assert.That(runs, Is.EqualTo(1), "Dispose cancels: no model run after the one in progress");
+    }
+
+    [Test]
     public async Task ACancelledTokenRunsNothing()
     {
         int runs = 0;
