@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return ExportJacobianCommand.Create();
         yield return ExplainCommand.Create();
         yield return ReportCommand.Create();
+        yield return ServeCommand.Create();
     }
 }
