@@ -9,6 +9,7 @@ channel's LEG, as ours. Antithetic pairs (x0 +- z) when n is even, as ours.
 
 Usage: /usr/bin/python3 tools/peers/leg_peer.py MODEL.pt IMAGE.f32 n [ours_moments.f64 ours_legtv_map.f32 ours_leg_map.f32]
 With our moments y (written by the e2e harness), the LP and Sigma^{-1} are also run on them and compared (map cosine).
+       /usr/bin/python3 tools/peers/leg_peer.py compare ours_moments.f64 ours_legtv_map.f32 ours_leg_map.f32 does only that.
 """
 import json, sys, time
 import numpy as np, scipy.sparse as sp, torch
@@ -26,16 +27,37 @@ def difference_operator():
 
 def legtv(D, Dpinv, y, gamma_mean):
     m = D.shape[0]
+    # The LP is scale-equivariant; solve it for b/‖b‖∞, since HiGHS's absolute tolerances (1e-7) exceed L itself when
+    # the moments are tiny (ResNet-50 here: unscaled, its answer broke the constraints by 5-8 L).
     b = Dpinv.T @ y
-    L = 0.1 * np.abs(b).max()
+    scale = np.abs(b).max()
+    b = b / scale
+    L = 0.1
     eye = sp.identity(m, format="csr"); zero = sp.csr_matrix((m, m))
     A = sp.vstack([sp.hstack([D, -eye]), sp.hstack([-D, -eye]), sp.hstack([S2 * D, zero]), sp.hstack([-S2 * D, zero])]).tocsr()
     res = linprog(np.r_[np.zeros(P), np.ones(m)], A_ub=A, b_ub=np.r_[np.zeros(2 * m), b + L, -(b - L)],
                   bounds=[(None, None)] * P + [(0, None)] * m, method="highs")
-    g = res.x[:P]
+    g = res.x[:P] * scale
     return g - g.mean() + gamma_mean, res.status
 
+def compare(a):
+    """compare OURS_MOMENTS.f64 OURS_LEGTV.f32 OURS_LEG.f32: the LPs and Σ⁻¹ on our moments only (no model)."""
+    D = difference_operator()
+    sigma_inv = np.linalg.inv(S2 * (D.T @ D).toarray() + S2 * np.ones((P, P)) / P)
+    Dpinv = np.linalg.pinv(D.toarray())
+    yo = np.fromfile(a[2], dtype=np.float64).reshape(3, P)
+    go = yo @ sigma_inv.T
+    s = time.perf_counter()
+    tvo, status = zip(*[legtv(D, Dpinv, yo[c], go[c].mean()) for c in range(3)])
+    ours = np.fromfile(a[3], dtype=np.float32).reshape(3, P)
+    print(json.dumps({"peer": "highs-legtv-compare", "moments": a[2], "lp_ms": 1000 * (time.perf_counter() - s), "lp_status": list(status),
+                      "tv_ours": [float(np.abs(D @ ours[c]).sum()) for c in range(3)], "tv_highs": [float(np.abs(D @ tvo[c]).sum()) for c in range(3)],
+                      "legtv_cosine_same_moments": cosine(ours, np.array(tvo)),
+                      "leg_cosine_same_moments": cosine(np.fromfile(a[4], dtype=np.float32), go)}))
+
 def main(a):
+    if a[1] == "compare":
+        return compare(a)
     model_pt, image_path, n = a[1], a[2], int(a[3])
     torch.set_num_threads(2)
     model = load_model(model_pt)
