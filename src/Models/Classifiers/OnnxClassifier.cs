@@ -42,6 +42,7 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         InputSize = checked((int)_imageShape.Aggregate(1L, (a, b) => a * b));
         var metadata = augmented.MetadataProps.ToDictionary(e => e.Key, e => e.Value);
         _inputName = metadata[JacobianExporter.MetadataInput];
+        IsPiecewiseLinear = JacobianExporter.IsPiecewiseLinear(augmented);
         _logitsTensor = metadata[JacobianExporter.MetadataLogits];
         var batch = classifier.Graph.Input.First(i => i.Name == _inputName).Type.TensorType.Shape.Dim[0];
         _batchedForward = batch.ValueCase != TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
@@ -107,6 +108,20 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         {
             throw new JacobianExportException($"'{onnxPath}' is not a valid ONNX model: {e.Message}");
         }
+        if (Onnx.OnnxExternalData.HasExternalData(model))
+        {
+            // Weights beside the model (inside its folder only) are read in, so both sessions get one byte array and
+            // the cache key covers the weights too.
+            try
+            {
+                Onnx.OnnxExternalData.Inline(model, Path.GetDirectoryName(Path.GetFullPath(onnxPath)) ?? ".");
+            }
+            catch (Onnx.OnnxFormatException e)
+            {
+                throw new JacobianExportException($"'{onnxPath}': {e.Message}");
+            }
+            bytes = model.ToByteArray();
+        }
         return CreateCore(bytes, model, sessionOptions, exportOptions, cache);
     }
 
@@ -127,6 +142,10 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         }
         return new OnnxClassifier(classifier, augmented, augmentedBytes, exportOptions, sessionOptions);
     }
+
+    /// <inheritdoc />
+    /// <remarks>From the operators on the exported path (<see cref="JacobianExporter.MetadataPiecewiseLinear"/>).</remarks>
+    public bool? IsPiecewiseLinear { get; }
 
     /// <inheritdoc />
     public IReadOnlyList<long> InputShape => _imageShape;
