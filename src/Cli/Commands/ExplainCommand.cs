@@ -39,7 +39,13 @@ internal static class ExplainCommand
         var resize = new Option<bool>("--resize") { Description = CommandSupport.ResizeOptionDescription };
         var digit = new Option<int?>("--digit") { Description = "Index of a bundled held-out digit (instead of --image)." };
         var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class)." };
-        var output = new Option<FileInfo>("--out") { Description = "Where to write the saliency PNG (default: out/explain-<method>.png)." };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the map (default: out/explain-<method>.<format>)." };
+        var format = new Option<string>("--format")
+        {
+            Description = "png (coloured map), npy (signed values [C, H, W], float32) or json (values and the method's report).",
+            DefaultValueFactory = _ => "png",
+        };
+        format.AcceptOnlyFromAmong(Report.ExplainOutput.Formats);
         var overlay = new Option<FileInfo>("--overlay") { Description = "Also write the map over the input picture (as the model sees it, times --scale) to this PNG." };
         var overlayAlpha = new Option<float>("--overlay-alpha")
         {
@@ -65,7 +71,7 @@ internal static class ExplainCommand
         var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
+            method, model, image, resize, digit, target, output, format, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
         };
         foreach (var option in baselines.All) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -76,7 +82,8 @@ internal static class ExplainCommand
             int n = parseResult.GetValue(samples) ?? BaselineMethods.DefaultSamples(name);
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
             var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
-            string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
+            string outFormat = parseResult.GetValue(format)!;
+            string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.{outFormat}"));
             string? overlayPath = parseResult.GetValue(overlay)?.FullName;
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
@@ -104,8 +111,7 @@ internal static class ExplainCommand
 
             var map = explanation.Map;
             var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, k);
-            Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
-            ImageCodec.WritePng(outPath, png);
+            Report.ExplainOutput.Write(outFormat, outPath, explanation, source, png);
             if (overlayPath is not null)
             {
                 // The picture the model saw, enlarged like the map (nearest), under the map resized to it (nearest).
@@ -113,7 +119,7 @@ internal static class ExplainCommand
                 Directory.CreateDirectory(Path.GetDirectoryName(overlayPath)!);
                 ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
             }
-            Render(console, explanation, source, outPath, png, overlayPath);
+            Render(console, explanation, source, outPath, png, overlayPath, outFormat);
             if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
@@ -190,7 +196,7 @@ internal static class ExplainCommand
     }
 
     /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
-    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null)
+    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null, string format = "png")
     {
         var p = explanation.Scores.ProbabilitiesOf(0);
         int predicted = explanation.PredictedClass;
@@ -203,7 +209,7 @@ internal static class ExplainCommand
         Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
         foreach (var (key, value) in explanation.Details) Row(key, value);
         Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
-        Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));
+        Row("written", $"{outPath} ({Report.ExplainOutput.Describe(format, explanation, png)})");
         if (overlayPath is not null) Row("overlay", overlayPath);
         console.Write(table);
     }
