@@ -7,7 +7,7 @@ namespace Saliency.Kernels.Tests;
 /// The per-iteration kernels of the solvers (FISTA step, soft-threshold, reductions, D/Dᵀ) allocate nothing on the
 /// CPU backend in steady state (sizes below the parallel threshold, so everything runs on the calling thread).
 /// </summary>
-public class AllocationTests
+internal class AllocationTests
 {
     [Test]
     public void IterationKernelsDoNotAllocate()

@@ -5,7 +5,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Backend plumbing: copies, element types, availability reporting, misuse of buffers.</summary>
-public class BackendTests
+internal class BackendTests
 {
     [Test]
     public void CpuUploadDownloadCopyClearRoundTrip()

@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Philox4x32-10 known answers, reproducibility, windowing, and the moments of the Gaussian stream.</summary>
-public class GaussianRngTests
+internal class GaussianRngTests
 {
     // Random123 kat_vectors, "philox4x32 10": counter[4], key[2] → output[4].
     [TestCase(0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x00000000u, 0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u)]

@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Batched HVP against the dense float64 H = W (diag(p) − ppᵀ) Wᵀ applied to each right-hand side.</summary>
-public class HessianVectorProductTests
+internal class HessianVectorProductTests
 {
     internal static (float[] W, float[] P) Problem(int d, int c, int seed)
     {

@@ -15,7 +15,7 @@ namespace Saliency.Kernels.Tests;
 [TestFixture(BackendKind.IlgpuCpu)]
 [TestFixture(BackendKind.Cuda)]
 [NonParallelizable]
-public class IlgpuParityTests(BackendKind kind)
+internal class IlgpuParityTests(BackendKind kind)
 {
     private static readonly (int Rows, int Cols)[] Grids = [(1, 1), (1, 7), (3, 5), (28, 28), (37, 23)];
     private const int Slices = 3;

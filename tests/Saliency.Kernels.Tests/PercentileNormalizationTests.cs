@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Percentile-capped normalisation against a sort-based reference (numpy's linear-interpolation percentile).</summary>
-public class PercentileNormalizationTests
+internal class PercentileNormalizationTests
 {
     private static float[] Reference(float[] maps, int channels, int pixels, double q)
     {

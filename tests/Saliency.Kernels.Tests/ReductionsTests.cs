@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Per-slice reductions against float64 loops.</summary>
-public class ReductionsTests
+internal class ReductionsTests
 {
     [TestCase(1, 1)]
     [TestCase(7, 3)]

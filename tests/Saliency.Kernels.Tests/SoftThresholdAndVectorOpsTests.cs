@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Soft-thresholding, axpby and the FISTA steps against scalar float64 formulas, per slice.</summary>
-public class SoftThresholdAndVectorOpsTests
+internal class SoftThresholdAndVectorOpsTests
 {
     private static double Soft(double v, double t) => Math.Sign(v) * Math.Max(Math.Abs(v) - t, 0);
 

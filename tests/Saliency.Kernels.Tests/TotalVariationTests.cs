@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>D and Dᵀ against an explicit dense D built from the documented row order, and adjointness.</summary>
-public class TotalVariationTests
+internal class TotalVariationTests
 {
     private static readonly int[][] Grids = [[1, 1], [1, 7], [7, 1], [3, 5], [28, 28], [37, 23]];
 

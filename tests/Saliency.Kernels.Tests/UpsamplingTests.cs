@@ -4,7 +4,7 @@ using Saliency.Kernels.Ops;
 namespace Saliency.Kernels.Tests;
 
 /// <summary>Nearest and bilinear upsampling against direct formulas, block structure and exactness on linear ramps.</summary>
-public class UpsamplingTests
+internal class UpsamplingTests
 {
     [TestCase(28, 28, 224, 224)]
     [TestCase(3, 5, 7, 11)]

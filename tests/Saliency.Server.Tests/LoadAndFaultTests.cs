@@ -17,7 +17,7 @@ namespace Saliency.Server.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public class LoadAndFaultTests
+internal class LoadAndFaultTests
 {
     private DigitSet _digits = null!;
 

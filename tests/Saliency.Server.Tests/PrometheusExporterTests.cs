@@ -9,7 +9,7 @@ namespace Saliency.Server.Tests;
 /// "_total", cumulative histogram buckets with "+Inf", sum and count, escaped label values, gauges read at scrape time.
 /// </summary>
 [TestFixture]
-public class PrometheusExporterTests
+internal class PrometheusExporterTests
 {
     [Test]
     public void KnownMeasurementsRenderAsTheExpositionFormat()

@@ -18,7 +18,7 @@ namespace Saliency.Server.Tests;
 /// explainer called directly for CASO — and every client fault mapped to its 4xx.
 /// </summary>
 [TestFixture]
-public class ProtocolTests
+internal class ProtocolTests
 {
     private ServerHarness _server = null!;
     private DigitSet _digits = null!;

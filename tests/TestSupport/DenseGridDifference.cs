@@ -5,7 +5,7 @@ namespace Saliency.TestSupport;
 /// written out row by row from the documented layout — vertical differences first, then horizontal, no boundary
 /// padding — as the independent dense reference for the D/Dᵀ kernels and the grid operators.
 /// </summary>
-public static class DenseGridDifference
+internal static class DenseGridDifference
 {
     public static IEnumerable<(int Row, int Col, double Value)> Entries(int p1, int p2)
     {

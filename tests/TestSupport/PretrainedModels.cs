@@ -8,7 +8,7 @@ namespace Saliency.TestSupport;
 /// [1,512,1,1], about 64 MB). The package folder is recorded when this assembly is built
 /// (<c>GeneratePathProperty</c> in Saliency.TestSupport.csproj).
 /// </summary>
-public static class PretrainedModels
+internal static class PretrainedModels
 {
     /// <summary>Full path of <c>ResNet18.onnx</c> in the restored package.</summary>
     /// <exception cref="FileNotFoundException">The package was not restored (run <c>bash tools/setup.sh</c>).</exception>

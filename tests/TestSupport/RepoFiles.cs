@@ -9,7 +9,7 @@ namespace Saliency.TestSupport;
 /// not mark the root), else the repository root recorded when this (never shipped) assembly was built, which is needed when the build
 /// output lives outside the tree (<c>SALIENCY_BUILD_ROOT</c>).
 /// </summary>
-public static class RepoFiles
+internal static class RepoFiles
 {
     private static readonly Lazy<string> RootFolder = new(FindRoot);
 

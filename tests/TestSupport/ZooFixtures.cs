@@ -8,7 +8,7 @@ namespace Saliency.TestSupport;
 /// torchvision architecture with seeded random weights exported by torch.onnx at one opset, its test input and the
 /// logits torch computed on it.
 /// </summary>
-public sealed record ZooModel(string Arch, int Opset, string Path, string Sha256, long[] InputShape, string InputPath,
+internal sealed record ZooModel(string Arch, int Opset, string Path, string Sha256, long[] InputShape, string InputPath,
     string InputSha256, float[] TorchLogits, IReadOnlyList<string> Ops)
 {
     /// <summary>The fixed test input (float32, NCHW, batch 1), checked against its recorded SHA-256.</summary>
@@ -31,7 +31,7 @@ public sealed record ZooModel(string Arch, int Opset, string Path, string Sha256
 }
 
 /// <summary>Reads <c>tests/Fixtures/zoo/manifest.json</c>.</summary>
-public static class ZooFixtures
+internal static class ZooFixtures
 {
     private static readonly Lazy<IReadOnlyList<ZooModel>> All = new(Load);
 

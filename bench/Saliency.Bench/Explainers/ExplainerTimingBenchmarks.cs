@@ -42,46 +42,46 @@ public class ExplainerTimingBenchmarks
     private SaliencyMap Run(IExplainer explainer) => explainer.Explain(_classifier, _image, _target).Map;
 
     [Benchmark(Baseline = true, Description = "gradient")]
-    public SaliencyMap Gradient() => Run(new GradientExplainer());
+    public object Gradient() => Run(new GradientExplainer());
 
     [Benchmark(Description = "gradient×input")]
-    public SaliencyMap GradientTimesInput() => Run(new GradientTimesInputExplainer());
+    public object GradientTimesInput() => Run(new GradientTimesInputExplainer());
 
     [Benchmark(Description = "SmoothGrad n=50")]
-    public SaliencyMap SmoothGrad() => Run(new SmoothGradExplainer());
+    public object SmoothGrad() => Run(new SmoothGradExplainer());
 
     [Benchmark(Description = "IG m=64")]
-    public SaliencyMap IntegratedGradients() => Run(new IntegratedGradientsExplainer());
+    public object IntegratedGradients() => Run(new IntegratedGradientsExplainer());
 
     [Benchmark(Description = "Grad-CAM (default layer)")]
-    public SaliencyMap GradCam() => Run(new GradCamExplainer());
+    public object GradCam() => Run(new GradCamExplainer());
 
     /// <summary>Window 16, stride 8 (27² = 729 windows; the default 4/2 would be 111² = 12,321 at 224²).</summary>
     [Benchmark(Description = "Occlusion 16/8")]
-    public SaliencyMap Occlusion() => Run(new OcclusionExplainer(new OcclusionOptions { Window = 16, Stride = 8 }));
+    public object Occlusion() => Run(new OcclusionExplainer(new OcclusionOptions { Window = 16, Stride = 8 }));
 
     /// <summary>Cells of 16 px (14×14 = 196 features), n = 1000.</summary>
     [Benchmark(Description = "LIME grid 16 px, n=1000")]
-    public SaliencyMap Lime() => Run(new LimeExplainer(new LimeOptions { Cell = 16 }));
+    public object Lime() => Run(new LimeExplainer(new LimeOptions { Cell = 16 }));
 
     /// <summary>SLIC K = 50, n = 1000 (segmentation included).</summary>
     [Benchmark(Description = "LIME SLIC K=50, n=1000")]
-    public SaliencyMap LimeSuperpixels() => Run(new LimeExplainer(new LimeOptions { Features = LimeFeatureKind.Superpixel }));
+    public object LimeSuperpixels() => Run(new LimeExplainer(new LimeOptions { Features = LimeFeatureKind.Superpixel }));
 
     /// <summary>Cells of 32 px (7×7 = 49 features), 2048 sampled coalitions.</summary>
     [Benchmark(Description = "KernelSHAP 32 px, n=2048")]
-    public SaliencyMap KernelShap() => Run(new KernelShapExplainer(new KernelShapOptions { Cell = 32 }));
+    public object KernelShap() => Run(new KernelShapExplainer(new KernelShapOptions { Cell = 32 }));
 
     [Benchmark(Description = "CAFO (λ1 sweep)")]
-    public SaliencyMap Cafo() => Run(new CasoExplainer(new CasoExplainerOptions { Solver = new Saliency.Solvers.Caso.CasoOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo } }));
+    public object Cafo() => Run(new CasoExplainer(new CasoExplainerOptions { Solver = new Saliency.Solvers.Caso.CasoOptions { Kind = Saliency.Solvers.Caso.CasoObjectiveKind.Cafo } }));
 
     [Benchmark(Description = "CASO (λ1 sweep)")]
-    public SaliencyMap Caso() => Run(new CasoExplainer());
+    public object Caso() => Run(new CasoExplainer());
 
     /// <summary>28×28 grid, n = 1000 (the paper's setting).</summary>
     [Benchmark(Description = "LEG 28², n=1000")]
-    public SaliencyMap Leg() => Run(new LegExplainer(new LegExplainerOptions()));
+    public object Leg() => Run(new LegExplainer(new LegExplainerOptions()));
 
     [Benchmark(Description = "LEG-TV 28², n=1000, K_L=0.1")]
-    public SaliencyMap LegTv() => Run(new LegExplainer(new LegExplainerOptions { TotalVariation = true }));
+    public object LegTv() => Run(new LegExplainer(new LegExplainerOptions { TotalVariation = true }));
 }

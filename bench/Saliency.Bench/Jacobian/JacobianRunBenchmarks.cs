@@ -33,7 +33,7 @@ public abstract class JacobianRunBenchmarksBase
     public int K { get; set; }
 
     /// <summary>The classifier and one input image for it.</summary>
-    protected abstract (ModelProto Model, float[] Image) Load();
+    private protected abstract (ModelProto Model, float[] Image) Load();
 
     [GlobalSetup]
     public void Setup()
@@ -76,7 +76,7 @@ public abstract class JacobianRunBenchmarksBase
 [Config(typeof(InProcessShortConfig))]
 public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 {
-    protected override (ModelProto Model, float[] Image) Load() =>
+    private protected override (ModelProto Model, float[] Image) Load() =>
         (ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel)), BundledLeNet.Digits().ImageFloats(0));
 }
 
@@ -88,7 +88,7 @@ public class JacobianLeNetBenchmarks : JacobianRunBenchmarksBase
 [Config(typeof(InProcessMonitoringConfig))]
 public class JacobianResNet18Benchmarks : JacobianRunBenchmarksBase
 {
-    protected override (ModelProto Model, float[] Image) Load()
+    private protected override (ModelProto Model, float[] Image) Load()
     {
         var rng = new Random(1);
         var image = new float[3 * 224 * 224];

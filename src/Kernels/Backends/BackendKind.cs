@@ -1,7 +1,7 @@
 namespace Saliency.Kernels.Backends;
 
 /// <summary>The kind of device a <see cref="IComputeBackend"/> computes on.</summary>
-public enum BackendKind
+internal enum BackendKind
 {
     /// <summary>Host CPU: hand-vectorised Span code, <c>TensorPrimitives</c> and <c>Parallel.For</c>. Always available; the test reference.</summary>
     Cpu,

@@ -1,7 +1,7 @@
 namespace Saliency.Kernels.Backends;
 
 /// <summary>A backend was selected that cannot run here (no driver, no GPU); <see cref="Exception.Message"/> says why.</summary>
-public sealed class BackendUnavailableException : Exception
+internal sealed class BackendUnavailableException : Exception
 {
     /// <summary>Creates the exception for <paramref name="kind"/> with the probing <paramref name="reason"/>.</summary>
     public BackendUnavailableException(BackendKind kind, string reason)

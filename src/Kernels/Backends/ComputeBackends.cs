@@ -11,7 +11,7 @@ namespace Saliency.Kernels.Backends;
 /// <see cref="BackendKind.IlgpuCpu"/> are always there; <see cref="BackendKind.Cuda"/> needs the NVIDIA driver
 /// (<c>libcuda.so.1</c>) and a device at run time (ILGPU compiles the kernels to PTX itself: no CUDA toolkit needed).
 /// </summary>
-public static class ComputeBackends
+internal static class ComputeBackends
 {
     /// <summary>The shared CPU backend (stateless apart from its thread pool use; never needs disposing).</summary>
     public static CpuBackend Cpu => CpuBackend.Shared;

@@ -6,7 +6,7 @@ namespace Saliency.Kernels.Backends;
 /// <see cref="IComputeBackend.Upload{T}"/> / <see cref="IComputeBackend.Download{T}"/>.
 /// </summary>
 /// <typeparam name="T">float, double or int.</typeparam>
-public abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
+internal abstract class DeviceBuffer<T> : IDisposable where T : unmanaged
 {
     private protected DeviceBuffer(IComputeBackend backend, int length)
     {

@@ -1,7 +1,7 @@
 namespace Saliency.Kernels.Backends;
 
 /// <summary>The element types device buffers support.</summary>
-public static class ElementTypes
+internal static class ElementTypes
 {
     /// <summary>Throws <see cref="NotSupportedException"/> unless <typeparamref name="T"/> is float, double or int.</summary>
     public static void EnsureSupported<T>() where T : unmanaged

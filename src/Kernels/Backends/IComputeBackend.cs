@@ -14,7 +14,7 @@ namespace Saliency.Kernels.Backends;
 /// <para>Instances are safe to use from several threads as long as the buffers a call writes are not used
 /// concurrently by another call.</para>
 /// </remarks>
-public interface IComputeBackend : IDisposable
+internal interface IComputeBackend : IDisposable
 {
     /// <summary>The kind of device.</summary>
     BackendKind Kind { get; }

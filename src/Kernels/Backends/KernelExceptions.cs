@@ -1,14 +1,14 @@
 namespace Saliency.Kernels.Backends;
 
 /// <summary>Buffers or sizes passed to a kernel do not fit together (thrown before any kernel runs).</summary>
-public sealed class BufferSizeMismatchException : ArgumentException
+internal sealed class BufferSizeMismatchException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public BufferSizeMismatchException(string message, string? paramName) : base(message, paramName) { }
 }
 
 /// <summary>A value that must be finite (or within a range) is NaN/±∞/out of range (thrown before any kernel runs).</summary>
-public sealed class NonFiniteValueException : ArgumentException
+internal sealed class NonFiniteValueException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public NonFiniteValueException(string message, string? paramName) : base(message, paramName) { }
@@ -25,7 +25,7 @@ public sealed class NonFiniteValueException : ArgumentException
 }
 
 /// <summary>Buffers of different backends (or a disposed buffer) were mixed in one kernel call.</summary>
-public sealed class BackendMismatchException : ArgumentException
+internal sealed class BackendMismatchException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public BackendMismatchException(string message, string? paramName) : base(message, paramName) { }

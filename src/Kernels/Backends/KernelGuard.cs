@@ -8,7 +8,7 @@ namespace Saliency.Kernels.Backends;
 /// Argument checks shared by all kernels. Every public kernel entry point calls these before touching a device,
 /// so that bad input surfaces as a typed exception rather than as a device fault or a silent NaN.
 /// </summary>
-public static class KernelGuard
+internal static class KernelGuard
 {
     /// <summary>Throws unless <paramref name="buffer"/> is live and belongs to <paramref name="backend"/>.</summary>
     public static void SameBackend<T>(IComputeBackend backend, DeviceBuffer<T>? buffer,

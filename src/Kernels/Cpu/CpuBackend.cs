@@ -9,7 +9,7 @@ namespace Saliency.Kernels.Cpu;
 /// thread (plus the thread pool), so the "queue" is trivially in order and <see cref="Synchronize"/> is a no-op.
 /// Always available; the reference implementation every other backend is tested against.
 /// </summary>
-public sealed class CpuBackend : IComputeBackend
+internal sealed class CpuBackend : IComputeBackend
 {
     /// <summary>The process-wide instance (also <see cref="ComputeBackends.Cpu"/>).</summary>
     public static CpuBackend Shared { get; } = new();

@@ -3,7 +3,7 @@ using Saliency.Kernels.Backends;
 namespace Saliency.Kernels.Cpu;
 
 /// <summary>A <see cref="DeviceBuffer{T}"/> in host memory (a pinned managed array, so native code may read it).</summary>
-public sealed class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
+internal sealed class CpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
 {
     private T[] _data;
 

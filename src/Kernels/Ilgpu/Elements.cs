@@ -14,7 +14,7 @@ namespace Saliency.Kernels.Ilgpu;
 /// arguments are the pattern ILGPU.Algorithms itself compiles to PTX. Every operation maps to a plain IL operator or an
 /// XMath intrinsic.
 /// </remarks>
-public interface IElement<T> where T : unmanaged
+internal interface IElement<T> where T : unmanaged
 {
     /// <summary>a + b.</summary>
     T Add(T a, T b);
@@ -45,7 +45,7 @@ public interface IElement<T> where T : unmanaged
 }
 
 /// <summary>float arithmetic for ILGPU kernels.</summary>
-public readonly struct F32 : IElement<float>
+internal readonly struct F32 : IElement<float>
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Add(float a, float b) => a + b;
@@ -68,7 +68,7 @@ public readonly struct F32 : IElement<float>
 }
 
 /// <summary>double arithmetic for ILGPU kernels.</summary>
-public readonly struct F64 : IElement<double>
+internal readonly struct F64 : IElement<double>
 {
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public double Add(double a, double b) => a + b;

@@ -18,7 +18,7 @@ namespace Saliency.Kernels.Ilgpu;
 /// caches the launcher). Per-slice scalars travel through a small cached device buffer (<see cref="UploadScalars{T}"/>)
 /// instead of kernel parameters, so batches of any size run in one launch.
 /// </remarks>
-public sealed class IlgpuBackend : IComputeBackend
+internal sealed class IlgpuBackend : IComputeBackend
 {
     private readonly ConcurrentDictionary<string, Delegate> _kernels = new();
     private readonly object _scalarGate = new();

@@ -5,7 +5,7 @@ using Saliency.Kernels.Backends;
 namespace Saliency.Kernels.Ilgpu;
 
 /// <summary>A <see cref="DeviceBuffer{T}"/> in an ILGPU accelerator's memory (device memory on CUDA, host memory on the CPU accelerator).</summary>
-public sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
+internal sealed class IlgpuBuffer<T> : DeviceBuffer<T> where T : unmanaged
 {
     private MemoryBuffer1D<T, Stride1D.Dense>? _memory;
 

@@ -10,7 +10,7 @@ namespace Saliency.Kernels.Ilgpu;
 /// 2-core machine, most of it group scheduling) and interleaved writes from different cores would share cache lines.
 /// Kernels loop <c>for (int i = s.First(t); i &lt; s.End(t); i += s.Step)</c>. Built by <see cref="IlgpuBackend.Spread"/>.
 /// </summary>
-public readonly struct Spread
+internal readonly struct Spread
 {
     /// <summary>Creates the split (chunk 0: grid-stride).</summary>
     public Spread(int count, int threads, int chunk)

@@ -4,7 +4,7 @@ namespace Saliency.Linalg.Covariance;
 /// A covariance matrix given by the user is not symmetric positive definite (not symmetric, singular or
 /// indefinite), so it can neither be sampled from nor inverted.
 /// </summary>
-public sealed class CovarianceNotPositiveDefiniteException : ArgumentException
+internal sealed class CovarianceNotPositiveDefiniteException : ArgumentException
 {
     /// <summary>Creates the exception with a message saying what failed.</summary>
     public CovarianceNotPositiveDefiniteException(string message, string? paramName = null, Exception? inner = null)

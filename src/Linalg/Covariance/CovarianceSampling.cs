@@ -12,7 +12,7 @@ namespace Saliency.Linalg.Covariance;
 /// Draw i of seed s uses the stream window starting at element <c>i·p</c>, so any draw can be regenerated on its
 /// own, in any order, on any thread, and batches give exactly the draws that single calls give.
 /// </remarks>
-public static class CovarianceSampling
+internal static class CovarianceSampling
 {
     /// <summary>Writes draw number <paramref name="drawIndex"/> of the stream <paramref name="seed"/> into <paramref name="z"/> (length p).</summary>
     /// <exception cref="ArgumentException">A length differs from p.</exception>

@@ -16,7 +16,7 @@ namespace Saliency.Linalg.Covariance;
 /// LEG estimate would be meaningless). Failures raise <see cref="CovarianceNotPositiveDefiniteException"/>.
 /// The matrix is symmetrised as <c>(Σ + Σᵀ)/2</c> before factorising.
 /// </remarks>
-public sealed class DenseCovariance : ICovarianceOperator
+internal sealed class DenseCovariance : ICovarianceOperator
 {
     /// <summary>Relative symmetry tolerance.</summary>
     public const double SymmetryTolerance = 1e-10;

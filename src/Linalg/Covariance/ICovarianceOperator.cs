@@ -13,7 +13,7 @@ namespace Saliency.Linalg.Covariance;
 /// All are immutable and safe to call from several threads at once. Vectors are grid vectors in the row-major
 /// layout of <see cref="GridShape"/>; every method validates lengths before any arithmetic.
 /// </remarks>
-public interface ICovarianceOperator
+internal interface ICovarianceOperator
 {
     /// <summary>The grid the covariance lives on (p = <see cref="GridShape.Count"/>).</summary>
     GridShape Shape { get; }

@@ -3,7 +3,7 @@ using Saliency.Linalg.Grid;
 namespace Saliency.Linalg.Covariance;
 
 /// <summary>The isotropic covariance <c>Σ = σ² I</c> (independent pixel noise). Every operation is O(p).</summary>
-public sealed class IsotropicCovariance : ICovarianceOperator
+internal sealed class IsotropicCovariance : ICovarianceOperator
 {
     /// <summary>Creates <c>σ² I</c> on <paramref name="shape"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Bad shape, or σ² not positive and finite.</exception>

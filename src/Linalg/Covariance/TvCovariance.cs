@@ -19,7 +19,7 @@ namespace Saliency.Linalg.Covariance;
 /// normal, at twice the cost.)</para>
 /// <para><b>LEG-TV.</b> <c>D⁺ᵀΣ = σ²D</c> because <c>D⁺ᵀDᵀD = D</c> and <c>D⁺ᵀ1 = 0</c>: the LP constraint is a stencil.</para>
 /// </remarks>
-public sealed class TvCovariance : ICovarianceOperator
+internal sealed class TvCovariance : ICovarianceOperator
 {
     private readonly double[] _eigenvalues;     // σ²μ in DCT order.
     private readonly double[] _inverse;         // 1/(σ²μ).

@@ -18,7 +18,7 @@ namespace Saliency.Linalg.Grid;
 /// ≈ p·(p1 + p2)/2 multiply-adds per transform, all as SIMD row updates. Instances are immutable and
 /// thread-safe; scratch comes from <see cref="ArrayPool{T}.Shared"/>, so steady-state calls do not allocate.</para>
 /// </remarks>
-public sealed class Dct2D
+internal sealed class Dct2D
 {
     private static readonly ConcurrentDictionary<GridShape, Dct2D> Cache = new();
 

@@ -20,7 +20,7 @@ namespace Saliency.Linalg.Grid;
 /// It is applied separably as dense per-axis matrices (p·(p1+p2) multiply-adds, SIMD row updates). Instances are
 /// immutable and thread-safe.</para>
 /// </remarks>
-public sealed class DirichletLaplacian
+internal sealed class DirichletLaplacian
 {
     private static readonly ConcurrentDictionary<GridShape, DirichletLaplacian> Cache = new();
 

@@ -8,7 +8,7 @@ namespace Saliency.Linalg.Grid;
 /// the CPU <see cref="TotalVariation"/> kernel (one implementation of D in the code base). Used by the Linalg operators
 /// (<see cref="NeumannLaplacian"/>, <c>D⁺</c>, <c>D⁺ᵀ</c>).
 /// </summary>
-public static class GridDifference
+internal static class GridDifference
 {
     /// <summary><c>d = D g</c>: vertical differences first, then horizontal (see <see cref="GridShape"/>).</summary>
     /// <exception cref="ArgumentException">Span lengths do not match p or m.</exception>

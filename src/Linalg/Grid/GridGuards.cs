@@ -3,7 +3,7 @@ using Saliency.Kernels.Backends;
 namespace Saliency.Linalg.Grid;
 
 /// <summary>Argument checks shared by the grid and covariance operators (run before any arithmetic).</summary>
-public static class GridGuards
+internal static class GridGuards
 {
     /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="actual"/> equals <paramref name="expected"/>.</summary>
     public static void Length(int actual, int expected, string paramName)

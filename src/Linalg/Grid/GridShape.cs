@@ -19,7 +19,7 @@ namespace Saliency.Linalg.Grid;
 /// </remarks>
 /// <param name="Rows">Number of grid rows p1 (≥ 1).</param>
 /// <param name="Cols">Number of grid columns p2 (≥ 1).</param>
-public readonly record struct GridShape(int Rows, int Cols)
+internal readonly record struct GridShape(int Rows, int Cols)
 {
     /// <summary>Number of grid pixels p = p1·p2.</summary>
     public int Count => checked(Rows * Cols);

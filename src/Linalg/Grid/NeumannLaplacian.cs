@@ -15,7 +15,7 @@ namespace Saliency.Linalg.Grid;
 /// to zero, so <c>(DᵀD)⁺ y</c> always has zero mean and ignores the mean of y.</para>
 /// <para>Instances are immutable and thread-safe; use <see cref="For"/> to share one per shape.</para>
 /// </remarks>
-public sealed class NeumannLaplacian
+internal sealed class NeumannLaplacian
 {
     private static readonly ConcurrentDictionary<GridShape, NeumannLaplacian> Cache = new();
 

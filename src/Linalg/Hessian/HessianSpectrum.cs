@@ -19,7 +19,7 @@ namespace Saliency.Linalg.Hessian;
 /// <para>Eigenvalues of H beyond N (d &gt; N) are exactly zero and are not listed. When d &lt; N the d×d matrix
 /// <c>H = BBᵀ</c> is the smaller eigenproblem and is used instead (same results, less work).</para>
 /// </remarks>
-public sealed class HessianSpectrum
+internal sealed class HessianSpectrum
 {
     private readonly HessianTerm[] _terms;
     private readonly Matrix<double> _basis; // reduced: L̃ V S⁻¹ (N×r), U = W̃ · this; otherwise U itself (d×r)

@@ -11,7 +11,7 @@ namespace Saliency.Linalg.Hessian;
 /// <param name="Probabilities">p, length c. All classes (sum 1) unless <paramref name="ClassSubset"/>.</param>
 /// <param name="Weight">Positive weight of this term.</param>
 /// <param name="ClassSubset">True when W and p keep only some classes (Σp ≤ 1); A is then the matching sub-block of diag(p) − ppᵀ.</param>
-public sealed record HessianTerm(Matrix<double> Jacobian, double[] Probabilities, double Weight = 1.0, bool ClassSubset = false)
+internal sealed record HessianTerm(Matrix<double> Jacobian, double[] Probabilities, double Weight = 1.0, bool ClassSubset = false)
 {
     /// <summary>Input dimension d.</summary>
     public int Dimension => Jacobian.RowCount;

@@ -9,7 +9,7 @@ namespace Saliency.Linalg.Hessian;
 /// probabilities <c>p</c> of the same c classes. <see cref="HessianTerm"/>, the solvers' class-major samples and the
 /// kernel-backed CASO builder all check through here, before any arithmetic (docs/mathematics.md, "Softmax").
 /// </summary>
-public static class JacobianInput
+internal static class JacobianInput
 {
     /// <summary>Checks sizes (d, c ≥ 1, |W| = d·c, |p| = c), p (<see cref="SoftmaxCurvature.ValidateProbabilities"/>) and finiteness of W.</summary>
     /// <param name="jacobian">W, class-major.</param>

@@ -26,7 +26,7 @@ namespace Saliency.Linalg.Hessian;
 /// <param name="OffTopMass">κ = 1 − p_top = ε(c−1).</param>
 /// <param name="GradientNormSquared">‖g‖².</param>
 /// <param name="HessianFrobeniusSquared">‖H‖_F².</param>
-public sealed record RankOneDiagnostics(
+internal sealed record RankOneDiagnostics(
     double RelativeError,
     double BestRankOneRelativeError,
     double TopEigenvectorCosine,

@@ -15,7 +15,7 @@ namespace Saliency.Linalg.Hessian;
 /// for the probabilities of a class subset (m &lt; 1) it factors the corresponding sub-block of A exactly,
 /// so restricting W to the top-k classes needs no other change. No pivoted Cholesky is needed.
 /// </remarks>
-public static class SoftmaxCurvature
+internal static class SoftmaxCurvature
 {
     /// <summary>Default tolerance on |Σp − 1| for a full probability vector (float32 softmax over ~10⁴ classes stays well inside).</summary>
     public const double DefaultSumTolerance = 1e-5;

@@ -2,7 +2,7 @@ using Saliency.Models.Onnx.Proto;
 
 namespace Saliency.Models.Autodiff;
 
-public static partial class JacobianExporter
+internal static partial class JacobianExporter
 {
     /// <summary>Metadata key prefix of the exported model: <c>saliency.jacobian.tap.{i}</c> names the forward tensor of tap i.</summary>
     public const string MetadataTapPrefix = "saliency.jacobian.tap.";

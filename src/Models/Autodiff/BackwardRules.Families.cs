@@ -4,7 +4,7 @@ using static Saliency.Models.Onnx.OnnxAttributes;
 
 namespace Saliency.Models.Autodiff;
 
-public static partial class JacobianExporter
+internal static partial class JacobianExporter
 {
     /// <summary>
     /// Backward rules for the operators of the common classifier families beyond plain CNNs (MobileNet v2/v3,

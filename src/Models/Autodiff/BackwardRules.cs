@@ -5,7 +5,7 @@ using static Saliency.Models.Onnx.OnnxAttributes;
 
 namespace Saliency.Models.Autodiff;
 
-public static partial class JacobianExporter
+internal static partial class JacobianExporter
 {
     /// <summary>
     /// The backward rule of every supported operator. Each rule receives <c>gy</c>, the gradient of the node's

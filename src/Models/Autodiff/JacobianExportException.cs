@@ -6,7 +6,7 @@ namespace Saliency.Models.Autodiff;
 /// input, a shape that cannot be determined statically, or a name clash with the added inputs and outputs.
 /// Nothing is written when it is thrown.
 /// </summary>
-public sealed class JacobianExportException : Exception
+internal sealed class JacobianExportException : Exception
 {
     /// <summary>Creates the exception for a problem with the model as a whole.</summary>
     public JacobianExportException(string message) : base(message) { }

@@ -1,7 +1,7 @@
 namespace Saliency.Models.Autodiff;
 
 /// <summary>Options of <see cref="JacobianExporter.Export"/>. The defaults suit a single-input image classifier.</summary>
-public sealed record JacobianExportOptions
+internal sealed record JacobianExportOptions
 {
     /// <summary>Name of the graph input that is the image; <c>null</c> picks the only non-initializer float input.</summary>
     public string? InputName { get; init; }

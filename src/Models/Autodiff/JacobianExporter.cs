@@ -25,7 +25,7 @@ namespace Saliency.Models.Autodiff;
 /// (ReLU, max pooling, affine layers) the exported Jacobian is exact within the input's activation region;
 /// <see cref="MetadataPiecewiseLinear"/> records whether the network is one.</para>
 /// </remarks>
-public static partial class JacobianExporter
+internal static partial class JacobianExporter
 {
     /// <summary>The operators that have a backward rule.</summary>
     public static IReadOnlyCollection<string> SupportedOperators { get; } = new SortedSet<string>(StringComparer.Ordinal)

@@ -29,7 +29,7 @@ namespace Saliency.Models.Caching;
 /// error is counted in <see cref="WriteFailures"/> and the model is returned.</para>
 /// <para>Thread-safe; the counters are for tests and diagnostics.</para>
 /// </remarks>
-public sealed class JacobianModelCache
+internal sealed class JacobianModelCache
 {
     /// <summary>Environment variable that overrides the cache folder.</summary>
     public const string DirectoryVariable = "SALIENCY_CACHE_DIR";

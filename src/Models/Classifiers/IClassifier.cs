@@ -13,7 +13,7 @@ namespace Saliency.Models.Classifiers;
 /// <c>W A Wᵀ</c> is only the Gauss-Newton part of the Hessian.
 /// Implementations are safe to call from many threads at once.
 /// </remarks>
-public interface IClassifier : IDisposable
+internal interface IClassifier : IDisposable
 {
     /// <summary>The shape of one image without the batch axis, e.g. [1, 28, 28].</summary>
     IReadOnlyList<long> InputShape { get; }
@@ -64,7 +64,7 @@ public interface IClassifier : IDisposable
 /// Thrown when a classifier's model returns logits that have no softmax (NaN or ±∞): its probabilities, loss
 /// gradient and saliency maps would all be NaN.
 /// </summary>
-public sealed class ClassifierOutputException : InvalidOperationException
+internal sealed class ClassifierOutputException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     public ClassifierOutputException(string message) : base(message) { }
@@ -74,7 +74,7 @@ public sealed class ClassifierOutputException : InvalidOperationException
 /// Thrown when an image given to a classifier has a NaN or ±∞ value: the model would return NaN logits for it, and
 /// the argmax would silently name class 0.
 /// </summary>
-public sealed class NonFiniteInputException : ArgumentException
+internal sealed class NonFiniteInputException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public NonFiniteInputException(long index, string message, string? paramName = null) : base(message, paramName) => Index = index;
@@ -84,7 +84,7 @@ public sealed class NonFiniteInputException : ArgumentException
 }
 
 /// <summary>Logits and softmax probabilities (<see cref="Softmax"/>) for a batch, row-major [batch, classes].</summary>
-public sealed class ClassScores
+internal sealed class ClassScores
 {
     /// <summary>Wraps logits and probabilities of <paramref name="batch"/> images.</summary>
     public ClassScores(float[] logits, float[] probabilities, int batch, int classes)
@@ -123,7 +123,7 @@ public sealed class ClassScores
 /// Selected columns of the Jacobian <c>W</c> of the logits with respect to the flattened image, stored column-major
 /// (column j, the gradient of logit <c>Classes[j]</c>, is contiguous), plus the image's scores.
 /// </summary>
-public sealed class JacobianMatrix
+internal sealed class JacobianMatrix
 {
     internal JacobianMatrix(float[] data, int inputSize, int[] classes, ClassScores scores)
     {
@@ -159,4 +159,4 @@ public sealed class JacobianMatrix
 /// <param name="Gradient">∇ₓ(−log p_target), length d.</param>
 /// <param name="Target">The target class.</param>
 /// <param name="Scores">The logits and probabilities of the image.</param>
-public sealed record LossGradient(float[] Gradient, int Target, ClassScores Scores);
+internal sealed record LossGradient(float[] Gradient, int Target, ClassScores Scores);

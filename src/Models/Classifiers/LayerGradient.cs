@@ -6,7 +6,7 @@ namespace Saliency.Models.Classifiers;
 /// A classifier that can expose an inner layer: its activation A at an image and the vector-Jacobian products
 /// <c>(∂logits/∂A)ᵀ u</c> for cotangent rows u, as Grad-CAM needs (Selvaraju et al. 2017, eq. 1).
 /// </summary>
-public interface ILayerGradientSource
+internal interface ILayerGradientSource
 {
     /// <summary>
     /// The activation of <paramref name="layer"/> at <paramref name="image"/> and k vector-Jacobian products with
@@ -28,4 +28,4 @@ public interface ILayerGradientSource
 /// <param name="Gradients">k rows of <c>Π Shape</c> values: row r is <c>(∂logits/∂A)ᵀ cotangents[r]</c>.</param>
 /// <param name="Count">k, the number of rows.</param>
 /// <param name="Scores">The image's logits and probabilities.</param>
-public sealed record LayerGradient(string Layer, IReadOnlyList<long> Shape, float[] Activation, float[] Gradients, int Count, ClassScores Scores);
+internal sealed record LayerGradient(string Layer, IReadOnlyList<long> Shape, float[] Activation, float[] Gradients, int Count, ClassScores Scores);

@@ -16,7 +16,7 @@ namespace Saliency.Models.Classifiers;
 /// Thread-safe: ONNX Runtime sessions may be run concurrently, the identity cotangents are built once and only read,
 /// and image buffers come from a concurrent pool so that repeated calls do not allocate them again.
 /// </remarks>
-public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
+internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
 {
     private readonly InferenceSession _forward;
     private readonly InferenceSession _jacobian;

@@ -13,7 +13,7 @@ namespace Saliency.Models.Classifiers;
 /// largest term is exactly 1, so the sum is ≥ 1 and never underflows. Non-finite logits have no softmax: they are
 /// rejected with the index of the first one.
 /// </remarks>
-public static class Softmax
+internal static class Softmax
 {
     /// <summary>Writes softmax(<paramref name="logits"/>) in float64 into <paramref name="probabilities"/>.</summary>
     /// <exception cref="ArgumentException">Empty logits or a destination of another length.</exception>

@@ -8,7 +8,7 @@ namespace Saliency.Models.Data;
 /// model as floats <c>byte / 255</c> in NCHW layout <c>[n, 1, rows, cols]</c>, the normalisation the bundled
 /// LeNet was trained with.
 /// </summary>
-public sealed class DigitSet
+internal sealed class DigitSet
 {
     /// <summary>IDX magic of an unsigned-byte 3-dimensional array (images).</summary>
     public const uint ImagesMagic = 0x00000803;

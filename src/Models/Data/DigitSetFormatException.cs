@@ -1,7 +1,7 @@
 namespace Saliency.Models.Data;
 
 /// <summary>An IDX digit file is malformed: wrong magic number, bad dimensions, wrong size, or labels that are not digits.</summary>
-public sealed class DigitSetFormatException : Exception
+internal sealed class DigitSetFormatException : Exception
 {
     public DigitSetFormatException(string message) : base(message) { }
 }

@@ -8,7 +8,7 @@ namespace Saliency.Models.IO;
 /// failure — a full disk, a refused rename — the temporary file is deleted and the exception propagates, so the
 /// earlier file is left byte-identical.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically (created or replaced).</summary>
     public static void WriteAllBytes(string path, byte[] bytes)

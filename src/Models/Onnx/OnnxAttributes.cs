@@ -5,7 +5,7 @@ using Saliency.Models.Onnx.Proto;
 namespace Saliency.Models.Onnx;
 
 /// <summary>Factories for node attributes (<see cref="AttributeProto"/>) and readers with defaults.</summary>
-public static class OnnxAttributes
+internal static class OnnxAttributes
 {
     /// <summary>An INT attribute.</summary>
     public static AttributeProto Int(string name, long value) =>

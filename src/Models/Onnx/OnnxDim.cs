@@ -5,7 +5,7 @@ namespace Saliency.Models.Onnx;
 /// (a dynamic batch), or unknown. Converts implicitly from <see cref="long"/> (−1 means unknown)
 /// and from <see cref="string"/> (a symbolic name).
 /// </summary>
-public readonly record struct OnnxDim
+internal readonly record struct OnnxDim
 {
     /// <summary>The fixed size, or null when the dimension is symbolic or unknown.</summary>
     public long? Value { get; }
@@ -46,7 +46,7 @@ public readonly record struct OnnxDim
 /// <param name="Name">Tensor name.</param>
 /// <param name="ElementType">Element type (<see cref="OnnxElementType.Undefined"/> when the model gives none).</param>
 /// <param name="Dims">Dimensions, or null when the shape is not given (rank unknown).</param>
-public sealed record OnnxValueInfo(string Name, OnnxElementType ElementType, IReadOnlyList<OnnxDim>? Dims)
+internal sealed record OnnxValueInfo(string Name, OnnxElementType ElementType, IReadOnlyList<OnnxDim>? Dims)
 {
     /// <summary>The shape with −1 for symbolic or unknown dims, or null when the rank is unknown.</summary>
     public long[]? Shape => Dims?.Select(d => d.SizeOrMinusOne).ToArray();

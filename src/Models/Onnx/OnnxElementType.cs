@@ -3,7 +3,7 @@ namespace Saliency.Models.Onnx;
 /// <summary>
 /// ONNX tensor element types (<c>TensorProto.DataType</c>); the numeric values are the ONNX ones.
 /// </summary>
-public enum OnnxElementType
+internal enum OnnxElementType
 {
     Undefined = 0,
     Float = 1,
@@ -32,7 +32,7 @@ public enum OnnxElementType
 }
 
 /// <summary>Facts about <see cref="OnnxElementType"/> values.</summary>
-public static class OnnxElementTypes
+internal static class OnnxElementTypes
 {
     /// <summary>True for the element types defined by ONNX up to IR version 11 (1 … 23).</summary>
     public static bool IsDefined(int dataType) => dataType >= 1 && dataType <= 23;

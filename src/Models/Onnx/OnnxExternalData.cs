@@ -16,7 +16,7 @@ namespace Saliency.Models.Onnx;
 /// file's real size before anything is allocated or read, so a declared size never drives an allocation, and a
 /// FIFO or device (size 0) is never opened.
 /// </remarks>
-public static class OnnxExternalData
+internal static class OnnxExternalData
 {
     /// <summary>Whether any initializer or Constant-node tensor of the main graph keeps its data in an external file.</summary>
     public static bool HasExternalData(ModelProto model)

@@ -5,7 +5,7 @@ namespace Saliency.Models.Onnx;
 /// malformed protobuf, a missing graph, dangling tensor references, inconsistent initializer sizes,
 /// or an unsupported tensor element type. The message names the offending part of the model.
 /// </summary>
-public sealed class OnnxFormatException : Exception
+internal sealed class OnnxFormatException : Exception
 {
     /// <summary>Creates the exception with a message naming the problem.</summary>
     public OnnxFormatException(string message) : base(message) { }

@@ -14,7 +14,7 @@ namespace Saliency.Models.Onnx;
 /// The wrapped <see cref="Proto"/> is mutable protobuf; the inspection helpers read it live, so code that
 /// edits <see cref="Proto"/> should call <see cref="Validate"/> again (or build a new <see cref="OnnxModel"/>).
 /// </remarks>
-public sealed class OnnxModel
+internal sealed class OnnxModel
 {
     /// <summary>The underlying protobuf message.</summary>
     public ModelProto Proto { get; }

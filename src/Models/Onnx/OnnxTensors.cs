@@ -9,7 +9,7 @@ namespace Saliency.Models.Onnx;
 /// ONNX stores tensor data either in <c>raw_data</c> (little-endian, packed) or in one of the typed
 /// repeated fields (<c>float_data</c>, <c>int32_data</c>, <c>int64_data</c>, ...); both are decoded here.
 /// </summary>
-public static class OnnxTensors
+internal static class OnnxTensors
 {
     /// <summary>
     /// Number of elements of a tensor with the given dims (1 for a scalar). Throws

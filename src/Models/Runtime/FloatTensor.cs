@@ -10,7 +10,7 @@ namespace Saliency.Models.Runtime;
 /// <param name="Name">Input or output name in the model.</param>
 /// <param name="Data">The elements, <c>Data.Length</c> = product of <paramref name="Shape"/>.</param>
 /// <param name="Shape">Dimensions, all ≥ 0.</param>
-public sealed record FloatTensor(string Name, float[] Data, long[] Shape)
+internal sealed record FloatTensor(string Name, float[] Data, long[] Shape)
 {
     /// <summary>Number of elements the shape describes (checked for overflow).</summary>
     public long ElementCount => CheckedElementCount(Shape);

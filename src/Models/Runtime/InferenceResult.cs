@@ -6,7 +6,7 @@ namespace Saliency.Models.Runtime;
 /// What a run noticed about its data. Non-finite values (NaN, ±∞) are allowed as inputs — ONNX Runtime
 /// propagates them by IEEE rules — but they are counted here so that a caller can refuse or flag the result.
 /// </summary>
-public sealed class InferenceDiagnostics
+internal sealed class InferenceDiagnostics
 {
     internal InferenceDiagnostics(IReadOnlyDictionary<string, int> nonFiniteInputs, IReadOnlyDictionary<string, int> nonFiniteOutputs)
     {
@@ -40,7 +40,7 @@ public sealed class InferenceDiagnostics
 /// The outputs of <see cref="InferenceSession.Run"/>, in the
 /// order requested, plus the run's <see cref="Diagnostics"/>.
 /// </summary>
-public sealed class InferenceResult : IReadOnlyList<FloatTensor>
+internal sealed class InferenceResult : IReadOnlyList<FloatTensor>
 {
     private readonly FloatTensor[] _outputs;
 

@@ -24,7 +24,7 @@ namespace Saliency.Models.Runtime;
 /// passed to <see cref="Wrap"/> stays the host's unless <c>takeOwnership</c> is true; a host's
 /// <c>Microsoft.ML.OnnxRuntime.SessionOptions</c> passed to <c>Create</c> is never disposed here.</para>
 /// </remarks>
-public sealed class InferenceSession : IDisposable
+internal sealed class InferenceSession : IDisposable
 {
     private readonly Ort.InferenceSession _session;
     private readonly bool _ownsSession;

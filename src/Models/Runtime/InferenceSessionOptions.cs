@@ -1,7 +1,7 @@
 namespace Saliency.Models.Runtime;
 
 /// <summary>ONNX Runtime's graph optimisation levels (<c>GraphOptimizationLevel</c>; same numbers as the C API).</summary>
-public enum GraphOptimizationLevel
+internal enum GraphOptimizationLevel
 {
     /// <summary>No graph optimisation.</summary>
     DisableAll = 0,
@@ -16,7 +16,7 @@ public enum GraphOptimizationLevel
 }
 
 /// <summary>Where a session runs its operators.</summary>
-public enum ExecutionProvider
+internal enum ExecutionProvider
 {
     /// <summary>ONNX Runtime's CPU provider (every package has it).</summary>
     Cpu = 0,
@@ -39,7 +39,7 @@ public enum ExecutionProvider
 /// A host that needs more (a ResNet-sized model, one big batch, an idle machine) raises
 /// <see cref="IntraOpThreads"/> or passes its own <c>Microsoft.ML.OnnxRuntime.SessionOptions</c>.
 /// </remarks>
-public sealed class InferenceSessionOptions
+internal sealed class InferenceSessionOptions
 {
     /// <summary>
     /// Threads ONNX Runtime uses inside one operator (<c>SessionOptions.IntraOpNumThreads</c>); default 1.

@@ -1,7 +1,7 @@
 namespace Saliency.Models.Runtime;
 
 /// <summary>ONNX Runtime's error codes (<c>OrtErrorCode</c> in <c>onnxruntime_error_code.h</c>, 1.31).</summary>
-public enum OrtErrorCode
+internal enum OrtErrorCode
 {
     /// <summary>Success (never carried by an exception).</summary>
     Ok = 0,
@@ -43,7 +43,7 @@ public enum OrtErrorCode
 /// <c>[ErrorCode:Name] text</c>; <see cref="From"/> reads it back so that callers can branch on <see cref="ErrorCode"/>,
 /// and keeps the original as <see cref="Exception.InnerException"/>.
 /// </summary>
-public class OrtException : Exception
+internal class OrtException : Exception
 {
     /// <summary>Creates the exception for an ONNX Runtime status.</summary>
     public OrtException(OrtErrorCode errorCode, string ortMessage)
@@ -104,7 +104,7 @@ public class OrtException : Exception
 /// the GPU build of ONNX Runtime (<c>-p:SaliencyOrtGpu=true</c>), the driver (<c>libcuda.so.1</c>), the CUDA runtime,
 /// cuBLAS, cuDNN — and the message says how to get it. Thrown instead of silently running on the CPU.
 /// </summary>
-public sealed class CudaProviderUnavailableException : OrtException
+internal sealed class CudaProviderUnavailableException : OrtException
 {
     internal CudaProviderUnavailableException(IReadOnlyList<string> missing, string ortMessage, string message, Exception? inner = null)
         : base(OrtErrorCode.EpFail, ortMessage, message, inner)
@@ -120,7 +120,7 @@ public sealed class CudaProviderUnavailableException : OrtException
 /// The ONNX Runtime native library of the NuGet package could not be loaded (e.g. a platform without runtime assets,
 /// or a published app whose <c>runtimes/</c> folder was removed). The message says what was tried.
 /// </summary>
-public sealed class OnnxRuntimeNotFoundException : Exception
+internal sealed class OnnxRuntimeNotFoundException : Exception
 {
     /// <summary>Creates the exception with the full diagnostic message.</summary>
     public OnnxRuntimeNotFoundException(string message, Exception? inner = null) : base(message, inner)

@@ -3,7 +3,7 @@ using Saliency.Models.Onnx;
 namespace Saliency.Models.Runtime;
 
 /// <summary>An input or output name that the model does not have, is missing, or is given twice.</summary>
-public sealed class TensorNameException : ArgumentException
+internal sealed class TensorNameException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public TensorNameException(string tensorName, string message) : base(message) => TensorName = tensorName;
@@ -16,7 +16,7 @@ public sealed class TensorNameException : ArgumentException
 /// A tensor whose rank, fixed dimensions or data length disagree with the model or with its own shape.
 /// The message names the tensor, the expected and the actual shape.
 /// </summary>
-public sealed class TensorShapeException : ArgumentException
+internal sealed class TensorShapeException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public TensorShapeException(string tensorName, long[] expected, long[] actual, string message) : base(message)
@@ -37,7 +37,7 @@ public sealed class TensorShapeException : ArgumentException
 }
 
 /// <summary>A tensor whose element type is not the one the model declares (this binding runs float tensors).</summary>
-public sealed class TensorElementTypeException : ArgumentException
+internal sealed class TensorElementTypeException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public TensorElementTypeException(string tensorName, OnnxElementType expected, OnnxElementType actual, string message)

@@ -8,7 +8,7 @@ namespace Saliency.Models.Runtime;
 /// (<see cref="TensorMetadata.ElementType"/>, <see cref="TensorElementTypeException"/>); these constants keep
 /// <c>TensorElementType.Float</c> working for runtime callers. New code can use <see cref="OnnxElementType"/> directly.
 /// </summary>
-public static class TensorElementType
+internal static class TensorElementType
 {
     // Each constant is the OnnxElementType member of the same name (the former enum's members, 0 … 16).
     public const OnnxElementType Undefined = OnnxElementType.Undefined;
@@ -34,7 +34,7 @@ public static class TensorElementType
 /// <param name="Name">The tensor's name in the graph.</param>
 /// <param name="ElementType">Its element type (<see cref="OnnxElementType.Undefined"/> for non-tensor values).</param>
 /// <param name="Shape">Its dimensions; -1 marks a dynamic (symbolic or unknown) dimension.</param>
-public sealed record TensorMetadata(string Name, OnnxElementType ElementType, long[] Shape)
+internal sealed record TensorMetadata(string Name, OnnxElementType ElementType, long[] Shape)
 {
     /// <summary>Whether every dimension is fixed.</summary>
     public bool IsStatic => Array.TrueForAll(Shape, d => d >= 0);

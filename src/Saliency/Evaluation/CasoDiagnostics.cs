@@ -11,7 +11,7 @@ using System.Numerics.Tensors;
 namespace Saliency.Evaluation;
 
 /// <summary>Settings of <see cref="CasoDiagnostics"/>.</summary>
-public sealed record CasoDiagnosticsOptions
+internal sealed record CasoDiagnosticsOptions
 {
     /// <summary>
     /// λ1 of both solves in <see cref="CasoDiagnostics.CasoVersusCafo"/> (default 0, the setting of Theorem 5, where
@@ -48,7 +48,7 @@ public sealed record CasoDiagnosticsOptions
 /// <param name="Converged">Both FISTA solves reached their tolerance.</param>
 /// <param name="CasoMap">Δ_CASO when <see cref="CasoDiagnosticsOptions.KeepMaps"/>; else null.</param>
 /// <param name="CafoMap">Δ_CAFO when kept; else null.</param>
-public sealed record CasoCafoAgreement(int Index, int Target, int PredictedClass, double Confidence, double Cosine, double RelativeDifference,
+internal sealed record CasoCafoAgreement(int Index, int Target, int PredictedClass, double Confidence, double Cosine, double RelativeDifference,
     double Lambda1, double Lambda2, double LambdaMax, bool Converged, double[]? CasoMap, double[]? CafoMap);
 
 /// <summary>CASO against CAFO over a data set.</summary>
@@ -57,7 +57,7 @@ public sealed record CasoCafoAgreement(int Index, int Target, int PredictedClass
 /// Spearman's ρ between p_y and the cosine over the images where the cosine is defined (Theorem 5 predicts ρ &gt; 0: the
 /// maps align as confidence grows); NaN with fewer than two such images.
 /// </param>
-public sealed record CasoCafoAgreementReport(IReadOnlyList<CasoCafoAgreement> Images, double ConfidenceCosineSpearman);
+internal sealed record CasoCafoAgreementReport(IReadOnlyList<CasoCafoAgreement> Images, double ConfidenceCosineSpearman);
 
 /// <summary>The Hessian's rank-one approximation on one image (Theorem 4), from <see cref="RankOneDiagnostics"/>.</summary>
 /// <param name="Index">Position of the image in the list.</param>
@@ -67,7 +67,7 @@ public sealed record CasoCafoAgreementReport(IReadOnlyList<CasoCafoAgreement> Im
 /// <param name="RelativeError">‖H − ggᵀ/κ‖_F / ‖H‖_F; NaN when κ = 0 in float64 (H = 0 to rounding: the ratio is undefined).</param>
 /// <param name="BestRankOneRelativeError">√(1 − λ₁²/Σλᵢ²), the best any rank-one matrix does; NaN as above.</param>
 /// <param name="TopEigenvectorCosine">|cos| between g and H's top eigenvector; NaN as above.</param>
-public sealed record RankOnePoint(int Index, int Target, double Confidence, double OffTopMass, double RelativeError,
+internal sealed record RankOnePoint(int Index, int Target, double Confidence, double OffTopMass, double RelativeError,
     double BestRankOneRelativeError, double TopEigenvectorCosine);
 
 /// <summary>The λ1 sweep paths of CASO and CAFO on one image (sparsity η against modelled loss, and the choices).</summary>
@@ -75,14 +75,14 @@ public sealed record RankOnePoint(int Index, int Target, double Confidence, doub
 /// <param name="Confidence">p_y.</param>
 /// <param name="Caso">The CASO sweep; its <see cref="Lambda1SweepResult.Path"/> is the curve.</param>
 /// <param name="Cafo">The CAFO sweep on the same g and λ2.</param>
-public sealed record SweepPathPair(int Target, double Confidence, Lambda1SweepResult Caso, Lambda1SweepResult Cafo);
+internal sealed record SweepPathPair(int Target, double Confidence, Lambda1SweepResult Caso, Lambda1SweepResult Cafo);
 
 /// <summary>
 /// The CASO paper's diagnostics on a classifier and a list of images (Singla et al., ICML 2019): CASO against CAFO as
 /// confidence grows (Theorem 5), the rank-one structure of the Hessian (Theorem 4), and the λ1 sweep path. Each image
 /// costs one run of the Jacobian model; nothing is printed.
 /// </summary>
-public static class CasoDiagnostics
+internal static class CasoDiagnostics
 {
     /// <summary>
     /// Per image: p_y, the cosine and the relative difference between the CASO and CAFO maps at the same λ1 and λ2, and

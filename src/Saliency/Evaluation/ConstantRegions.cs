@@ -8,7 +8,7 @@ namespace Saliency.Evaluation;
 /// absorbs the LP solver's residual (the PDHG solution is optimal to a relative gap, not exactly), so a region may
 /// drift by up to tol per step along a chain of cells — fine for counting, not a clustering.
 /// </summary>
-public static class ConstantRegions
+internal static class ConstantRegions
 {
     /// <summary>Default tolerance relative to the map's largest magnitude.</summary>
     public const double RelativeTolerance = 1e-3;

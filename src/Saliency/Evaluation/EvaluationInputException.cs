@@ -1,7 +1,7 @@
 namespace Saliency.Evaluation;
 
 /// <summary>Bad input to an evaluation (lengths, sizes, option values), reported before any model run.</summary>
-public sealed class EvaluationInputException : ArgumentException
+internal sealed class EvaluationInputException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public EvaluationInputException(string message, string? paramName = null) : base(message, paramName) { }

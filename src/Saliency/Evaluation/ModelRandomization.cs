@@ -6,7 +6,7 @@ using Saliency.Models.Onnx.Proto;
 namespace Saliency.Evaluation;
 
 /// <summary>What the randomization does with a layer's bias.</summary>
-public enum BiasRandomization
+internal enum BiasRandomization
 {
     /// <summary>Re-drawn like the weights: N(0, s_b²) with s_b the standard deviation of the original bias values
     /// (default; a bias whose entries are all equal, e.g. a single entry, has s_b = 0 and becomes 0).</summary>
@@ -33,14 +33,14 @@ public enum BiasRandomization
 /// <param name="WeightMean">Mean of the original weights.</param>
 /// <param name="WeightStd">Standard deviation of the original weights (population, about their mean): the scale of the re-draw.</param>
 /// <param name="BiasStd">Standard deviation of the original bias values, or null without a bias.</param>
-public sealed record ParameterizedLayer(int Index, int NodeIndex, string NodeName, string OpType, string Weight, string? Bias,
+internal sealed record ParameterizedLayer(int Index, int NodeIndex, string NodeName, string OpType, string Weight, string? Bias,
     long WeightCount, double WeightMean, double WeightStd, double? BiasStd);
 
 /// <summary>One cascading-randomization step: the model bytes with the top <see cref="Depth"/> layers re-drawn.</summary>
 /// <param name="Depth">k: how many layers, counted from the output, are randomized (0 = the original model).</param>
 /// <param name="Randomized">Those layers, top first.</param>
 /// <param name="ModelBytes">The modified ONNX model (protobuf bytes, validated).</param>
-public sealed record RandomizedModel(int Depth, IReadOnlyList<ParameterizedLayer> Randomized, byte[] ModelBytes);
+internal sealed record RandomizedModel(int Depth, IReadOnlyList<ParameterizedLayer> Randomized, byte[] ModelBytes);
 
 /// <summary>
 /// Cascading model-parameter randomization (Adebayo et al., <i>Sanity Checks for Saliency Maps</i>, NeurIPS 2018, §3.1):
@@ -59,7 +59,7 @@ public sealed record RandomizedModel(int Depth, IReadOnlyList<ParameterizedLayer
 /// identically at every depth ≥ j + 1 and the cascade only ever adds layers. Biases follow
 /// <see cref="BiasRandomization"/>.</para>
 /// </remarks>
-public static class ModelRandomization
+internal static class ModelRandomization
 {
     private const ulong LayerStride = 1UL << 33, BiasOffset = 1UL << 32;
 

@@ -7,7 +7,7 @@ namespace Saliency.Evaluation;
 /// (MathNet's <c>RankDefinition.Average</c>; the "fractional ranking" of Spearman's tie correction). The sanity check
 /// compares maps by ρ of the signed values and of |values| (Adebayo et al. 2018, §3).
 /// </summary>
-public static class RankCorrelation
+internal static class RankCorrelation
 {
     /// <summary>
     /// ρ between <paramref name="a"/> and <paramref name="b"/> (same length ≥ 2). NaN when either vector is constant:

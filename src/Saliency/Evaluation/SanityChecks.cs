@@ -6,7 +6,7 @@ using Saliency.Models.Runtime;
 namespace Saliency.Evaluation;
 
 /// <summary>Settings of <see cref="SanityChecks.CascadingRandomization"/>.</summary>
-public sealed record SanityCheckOptions
+internal sealed record SanityCheckOptions
 {
     /// <summary>Seed of the re-drawn weights (<see cref="ModelRandomization"/>).</summary>
     public ulong Seed { get; init; } = 1;
@@ -39,7 +39,7 @@ public sealed record SanityCheckOptions
 /// <param name="Ssim">SSIM of the [0, 1] visualisation maps (<see cref="SaliencyMap.Normalized"/>), uniform window.</param>
 /// <param name="MaxAbs">max |value| of this step's map: 0 means the map collapsed to zero.</param>
 /// <param name="Sparsity">Fraction of exact zeros in this step's map.</param>
-public sealed record SanityCheckComparison(int Image, int MethodIndex, string Method, int Depth, string? Layer, int Target,
+internal sealed record SanityCheckComparison(int Image, int MethodIndex, string Method, int Depth, string? Layer, int Target,
     double TargetProbability, double SpearmanSigned, double SpearmanAbsolute, double Ssim, double MaxAbs, double Sparsity);
 
 /// <summary>The comparisons of one method at one step, averaged over the images.</summary>
@@ -53,14 +53,14 @@ public sealed record SanityCheckComparison(int Image, int MethodIndex, string Me
 /// <param name="Ssim">Mean SSIM.</param>
 /// <param name="MaxAbs">Mean of max |value|.</param>
 /// <param name="ZeroMaps">Images whose map is identically zero.</param>
-public sealed record SanityCheckSummary(int MethodIndex, string Method, int Depth, int Images, double SpearmanSigned, double SpearmanAbsolute,
+internal sealed record SanityCheckSummary(int MethodIndex, string Method, int Depth, int Images, double SpearmanSigned, double SpearmanAbsolute,
     int UndefinedCorrelations, double Ssim, double MaxAbs, int ZeroMaps);
 
 /// <summary>The result of a cascading-randomization sanity check.</summary>
 /// <param name="Layers">The model's parameterised layers, closest to the output first (step k randomizes the first k).</param>
 /// <param name="Targets">The explained class per image.</param>
 /// <param name="Comparisons">One row per image, method and step (steps 0…max depth).</param>
-public sealed record SanityCheckResult(IReadOnlyList<ParameterizedLayer> Layers, IReadOnlyList<int> Targets, IReadOnlyList<SanityCheckComparison> Comparisons)
+internal sealed record SanityCheckResult(IReadOnlyList<ParameterizedLayer> Layers, IReadOnlyList<int> Targets, IReadOnlyList<SanityCheckComparison> Comparisons)
 {
     /// <summary>Means over the images per method and step, in method then step order.</summary>
     public IReadOnlyList<SanityCheckSummary> Summary() =>
@@ -86,7 +86,7 @@ public sealed record SanityCheckResult(IReadOnlyList<ParameterizedLayer> Layers,
 /// given one, else the class the original model predicts. Each map is compared with the step-0 map of its method and
 /// image. One classifier per step serves all images and methods.
 /// </remarks>
-public static class SanityChecks
+internal static class SanityChecks
 {
     /// <summary>Runs the cascade for every explainer on every image.</summary>
     /// <param name="model">The classifier's ONNX model (not modified).</param>

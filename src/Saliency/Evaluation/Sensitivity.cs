@@ -4,7 +4,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Evaluation;
 
 /// <summary>What a masked cell shows.</summary>
-public enum MaskFill
+internal enum MaskFill
 {
     /// <summary>0 everywhere (black for inputs scaled to [0, 1]).</summary>
     Zero,
@@ -17,7 +17,7 @@ public enum MaskFill
 }
 
 /// <summary>The canvas masked cells are taken from.</summary>
-public sealed record MaskOptions
+internal sealed record MaskOptions
 {
     /// <summary>The fill.</summary>
     public MaskFill Fill { get; init; } = MaskFill.Zero;
@@ -30,7 +30,7 @@ public sealed record MaskOptions
 }
 
 /// <summary>Settings of the masking curves.</summary>
-public sealed record SensitivityOptions
+internal sealed record SensitivityOptions
 {
     /// <summary>Cell side s in pixels: cells of s×s pixels (all channels), the last row/column smaller when s does not divide the size.</summary>
     public int CellSize { get; init; } = 4;
@@ -53,7 +53,7 @@ public sealed record SensitivityOptions
 /// <param name="Probabilities">p_target at each k.</param>
 /// <param name="LogOddsAuc">Trapezoid area under <paramref name="LogOdds"/>, divided by K.</param>
 /// <param name="ProbabilityAuc">Trapezoid area under <paramref name="Probabilities"/>, divided by K.</param>
-public sealed record MaskingCurve(double[] LogOdds, double[] Probabilities, double LogOddsAuc, double ProbabilityAuc);
+internal sealed record MaskingCurve(double[] LogOdds, double[] Probabilities, double LogOddsAuc, double ProbabilityAuc);
 
 /// <summary>The masking curves of one map on one image.</summary>
 /// <param name="Target">The scored class.</param>
@@ -64,7 +64,7 @@ public sealed record MaskingCurve(double[] LogOdds, double[] Probabilities, doub
 /// <param name="Deletion">The image with its top-k cells replaced by the deletion canvas: the LEG paper's sensitivity curve (log-odds) and RISE's deletion curve (probability).</param>
 /// <param name="Insertion">The insertion canvas with the image's top-k cells put back (RISE's insertion curve).</param>
 /// <param name="ForwardRuns">Classifier runs made (one per curve unless a batch size splits them).</param>
-public sealed record SensitivityCurves(int Target, int CellCount, int Steps, double[] CellSaliency, int[] Order,
+internal sealed record SensitivityCurves(int Target, int CellCount, int Steps, double[] CellSaliency, int[] Order,
     MaskingCurve Deletion, MaskingCurve Insertion, int ForwardRuns);
 
 /// <summary>One method's curves over a set of images, and their means.</summary>
@@ -77,7 +77,7 @@ public sealed record SensitivityCurves(int Target, int CellCount, int Steps, dou
 /// <param name="MeanDeletionLogOddsAuc">Mean AUC of the log-odds curves (lower: the map found what the class rests on).</param>
 /// <param name="MeanDeletionAuc">Mean deletion AUC of p (lower is better).</param>
 /// <param name="MeanInsertionAuc">Mean insertion AUC of p (higher is better).</param>
-public sealed record SensitivityMethodResult(int MethodIndex, string Method, IReadOnlyList<SensitivityCurves> PerImage,
+internal sealed record SensitivityMethodResult(int MethodIndex, string Method, IReadOnlyList<SensitivityCurves> PerImage,
     double[] MeanDeletionLogOdds, double[] MeanDeletionProbabilities, double[] MeanInsertionProbabilities,
     double MeanDeletionLogOddsAuc, double MeanDeletionAuc, double MeanInsertionAuc);
 
@@ -87,7 +87,7 @@ public sealed record SensitivityMethodResult(int MethodIndex, string Method, IRe
 /// cells are masked, or inserted, in decreasing saliency, k = 0…K, and the target's log-odds and probability are
 /// recorded. All K + 1 images of a curve go through one batched classifier run.
 /// </summary>
-public static class Sensitivity
+internal static class Sensitivity
 {
     /// <summary>Trapezoid area under <c>f(0), …, f(K)</c> on the grid k = 0…K, divided by K: <c>(1/K) Σ (f(k−1) + f(k))/2</c>.</summary>
     /// <exception cref="EvaluationInputException">Fewer than 2 points or a non-finite value.</exception>

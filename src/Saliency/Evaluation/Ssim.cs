@@ -13,7 +13,7 @@ namespace Saliency.Evaluation;
 /// Identical pictures give exactly 1. A uniform window rather than Wang et al.'s 11×11 Gaussian (σ = 1.5) because maps
 /// on coarse grids (LEG) can be smaller than 11 a side; a picture smaller than w uses w = min(H, W).
 /// </remarks>
-public static class Ssim
+internal static class Ssim
 {
     /// <summary>K1 of Wang et al.</summary>
     public const double K1 = 0.01;

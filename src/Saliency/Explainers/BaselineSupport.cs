@@ -5,7 +5,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>The scalar a baseline explainer attributes: the target's logit or its softmax probability.</summary>
-public enum TargetScore
+internal enum TargetScore
 {
     /// <summary>logit_target (default: affine in the input for a linear model, so the oracles are exact).</summary>
     Logit,
@@ -22,14 +22,14 @@ public enum TargetScore
 /// <param name="ForwardRuns">Predict calls.</param>
 /// <param name="JacobianRuns">Runs of the exported Jacobian model.</param>
 /// <param name="Images">Images evaluated, over all runs.</param>
-public sealed record ModelRuns(int ForwardRuns, int JacobianRuns, long Images)
+internal sealed record ModelRuns(int ForwardRuns, int JacobianRuns, long Images)
 {
     /// <summary>One line for a summary.</summary>
     public override string ToString() => $"{ForwardRuns} forward (batched), {JacobianRuns} Jacobian; {Images} images";
 }
 
 /// <summary>The typed report of a baseline explainer: its parameters and results, and the classifier runs it made.</summary>
-public abstract record BaselineReport
+internal abstract record BaselineReport
 {
     /// <summary>The classifier runs of the explanation.</summary>
     public required ModelRuns Runs { get; init; }
@@ -37,7 +37,7 @@ public abstract record BaselineReport
 
 /// <summary>An explanation by a baseline method, with the method's typed report.</summary>
 /// <typeparam name="TReport">The method's report.</typeparam>
-public sealed class BaselineExplanation<TReport> : Explanation where TReport : BaselineReport
+internal sealed class BaselineExplanation<TReport> : Explanation where TReport : BaselineReport
 {
     internal BaselineExplanation(string method, SaliencyMap map, int target, ClassScores scores,
         IReadOnlyList<KeyValuePair<string, string>> details, TReport report)
@@ -54,7 +54,7 @@ public sealed class BaselineExplanation<TReport> : Explanation where TReport : B
 /// Features for the perturbation methods (LIME, KernelSHAP): a partition of the image plane into F regions, numbered
 /// 0…F−1, feature f covering all channels of its pixels. A feature that is "off" takes the baseline's values.
 /// </summary>
-public abstract class ImageFeatures
+internal abstract class ImageFeatures
 {
     private readonly int[] _featureOfPixel;
     private readonly int[] _valueCount;
@@ -130,7 +130,7 @@ public abstract class ImageFeatures
 /// Grid features: the image plane cut into cells of <c>Cell×Cell</c> pixels (the last row/column of cells smaller when
 /// the size is not a multiple), numbered row-major.
 /// </summary>
-public sealed class GridFeatures : ImageFeatures
+internal sealed class GridFeatures : ImageFeatures
 {
     /// <summary>Cuts a Channels×Height×Width image into cells of <paramref name="cell"/> pixels a side.</summary>
     /// <exception cref="ExplainerInputException">The cell size is not in 1…max(Height, Width).</exception>
@@ -169,7 +169,7 @@ public sealed class GridFeatures : ImageFeatures
 }
 
 /// <summary>Superpixel features: one feature per SLIC segment of the explained image (<see cref="Slic"/>), numbered as its labels.</summary>
-public sealed class SuperpixelFeatures : ImageFeatures
+internal sealed class SuperpixelFeatures : ImageFeatures
 {
     /// <summary>Segments the Channels×Height×Width <paramref name="image"/> with SLIC.</summary>
     /// <exception cref="ExplainerInputException">The SLIC settings are out of range.</exception>

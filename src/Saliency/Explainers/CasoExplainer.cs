@@ -7,7 +7,7 @@ using Saliency.Solvers.Caso;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="CasoExplainer"/>.</summary>
-public sealed record CasoExplainerOptions
+internal sealed record CasoExplainerOptions
 {
     /// <summary>A fixed λ1; null (default) runs the paper's λ1 sparsity sweep (<see cref="Lambda1Sweep"/>).</summary>
     public double? Lambda1 { get; init; }
@@ -36,7 +36,7 @@ public sealed record CasoExplainerOptions
 }
 
 /// <summary>A CAFO/CASO explanation with the solver's full report.</summary>
-public sealed class CasoExplanation : Explanation
+internal sealed class CasoExplanation : Explanation
 {
     internal CasoExplanation(string method, SaliencyMap map, int target, ClassScores scores,
         IReadOnlyList<KeyValuePair<string, string>> details, CasoResult result, Lambda1SweepResult? sweep, CasoTimings? timings = null)
@@ -70,7 +70,7 @@ public sealed class CasoExplanation : Explanation
 /// <param name="HvpProducts">Vectors multiplied by H during the solve.</param>
 /// <param name="Sweep">Whether <see cref="Solve"/> is a λ1 sweep.</param>
 /// <param name="Total">From the start of the explanation to its result.</param>
-public sealed record CasoTimings(TimeSpan Forward, TimeSpan Jacobian, TimeSpan Setup, TimeSpan Spectrum, TimeSpan Solve,
+internal sealed record CasoTimings(TimeSpan Forward, TimeSpan Jacobian, TimeSpan Setup, TimeSpan Spectrum, TimeSpan Solve,
     TimeSpan Hvp, long HvpProducts, bool Sweep, TimeSpan Total)
 {
     /// <summary>FISTA's own vector work: <see cref="Solve"/> less <see cref="Hvp"/>.</summary>
@@ -83,7 +83,7 @@ public sealed record CasoTimings(TimeSpan Forward, TimeSpan Jacobian, TimeSpan S
 /// maximise <c>gᵀΔ + ½ΔᵀHΔ − λ2‖Δ‖² − λ1‖Δ‖₁</c> (CAFO without H) with λ2 from the rule <c>L/2 + margin</c> and λ1
 /// fixed or from the sparsity sweep. The map is Δ.
 /// </summary>
-public sealed class CasoExplainer : IExplainer
+internal sealed class CasoExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public CasoExplainer(CasoExplainerOptions? options = null) => Options = options ?? new CasoExplainerOptions();

@@ -9,7 +9,7 @@ namespace Saliency.Explainers;
 /// (small differences <c>f(x₀ + z) − f(x₀)</c> keep their digits). Given the scores of x₀ from the caller's own
 /// forward run, the evaluation of f(x₀) alone reuses them instead of running the model again.
 /// </summary>
-public sealed class ClassifierProbabilityFunction : IBatchedScalarFunction
+internal sealed class ClassifierProbabilityFunction : IBatchedScalarFunction
 {
     private readonly IClassifier _classifier;
     private readonly float[]? _baselineImage;

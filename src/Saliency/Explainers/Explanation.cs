@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Bad input to an explainer (image size, target class, option values), reported before any model run.</summary>
-public sealed class ExplainerInputException : ArgumentException
+internal sealed class ExplainerInputException : ArgumentException
 {
     /// <summary>Creates the exception.</summary>
     public ExplainerInputException(string message, string? paramName = null) : base(message, paramName) { }
@@ -11,7 +11,7 @@ public sealed class ExplainerInputException : ArgumentException
 
 /// <summary>A saliency method over an <see cref="IClassifier"/>.</summary>
 /// <remarks>Explainers hold settings only; one instance may explain many images, from several threads at once.</remarks>
-public interface IExplainer
+internal interface IExplainer
 {
     /// <summary>The method's short name (as the CLI's <c>--method</c>).</summary>
     string Name { get; }
@@ -25,7 +25,7 @@ public interface IExplainer
 }
 
 /// <summary>One explanation: the map, the class explained and the prediction, and the method's parameters and solver report.</summary>
-public class Explanation
+internal class Explanation
 {
     /// <summary>Creates an explanation.</summary>
     public Explanation(string method, SaliencyMap map, int target, ClassScores scores, IReadOnlyList<KeyValuePair<string, string>> details)

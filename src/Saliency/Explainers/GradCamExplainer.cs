@@ -5,7 +5,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="GradCamExplainer"/>.</summary>
-public sealed record GradCamOptions
+internal sealed record GradCamOptions
 {
     /// <summary>
     /// The layer A: a node name (its first output) or a tensor name on the path from the image to the logits; null picks
@@ -16,7 +16,7 @@ public sealed record GradCamOptions
 }
 
 /// <summary>Report of <see cref="GradCamExplainer"/>.</summary>
-public sealed record GradCamReport : BaselineReport
+internal sealed record GradCamReport : BaselineReport
 {
     /// <summary>The tapped tensor.</summary>
     public required string Layer { get; init; }
@@ -39,7 +39,7 @@ public sealed record GradCamReport : BaselineReport
 /// (<see cref="JacobianExportOptions.ActivationTaps"/>, cotangent e_t); the classifier must be an
 /// <see cref="ILayerGradientSource"/>. The map has one channel (Grad-CAM does not attribute per input channel).
 /// </summary>
-public sealed class GradCamExplainer : IExplainer
+internal sealed class GradCamExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public GradCamExplainer(GradCamOptions? options = null) => Options = options ?? new GradCamOptions();

@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>What the vanilla gradient differentiates.</summary>
-public enum GradientObjective
+internal enum GradientObjective
 {
     /// <summary>∇ₓ logit_target (column of the Jacobian W).</summary>
     Logit,
@@ -13,7 +13,7 @@ public enum GradientObjective
 }
 
 /// <summary>The vanilla gradient baseline: the gradient of the target logit (default) or of the loss with respect to the image.</summary>
-public sealed class GradientExplainer : IExplainer
+internal sealed class GradientExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public GradientExplainer(GradientObjective objective = GradientObjective.Logit) => Objective = objective;

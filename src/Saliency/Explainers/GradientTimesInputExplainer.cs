@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Report of <see cref="GradientTimesInputExplainer"/>.</summary>
-public sealed record GradientTimesInputReport : BaselineReport
+internal sealed record GradientTimesInputReport : BaselineReport
 {
     /// <summary>What was differentiated.</summary>
     public required GradientObjective Objective { get; init; }
@@ -14,7 +14,7 @@ public sealed record GradientTimesInputReport : BaselineReport
 /// For a linear model <c>logit = wᵀx + b</c> it is <c>w ⊙ x</c>, the per-pixel terms of the logit without the bias;
 /// for a piecewise-linear network it is the same decomposition of the locally affine logit.
 /// </summary>
-public sealed class GradientTimesInputExplainer : IExplainer
+internal sealed class GradientTimesInputExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public GradientTimesInputExplainer(GradientObjective objective = GradientObjective.Logit) => Objective = objective;

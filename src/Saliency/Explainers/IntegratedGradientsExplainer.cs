@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="IntegratedGradientsExplainer"/>.</summary>
-public sealed record IntegratedGradientsOptions
+internal sealed record IntegratedGradientsOptions
 {
     /// <summary>m, the number of points on the straight path (Sundararajan et al.: 20 to 300 suffice).</summary>
     public int Steps { get; init; } = 64;
@@ -22,7 +22,7 @@ public sealed record IntegratedGradientsOptions
 }
 
 /// <summary>Report of <see cref="IntegratedGradientsExplainer"/>.</summary>
-public sealed record IntegratedGradientsReport : BaselineReport
+internal sealed record IntegratedGradientsReport : BaselineReport
 {
     /// <summary>m.</summary>
     public required int Steps { get; init; }
@@ -54,7 +54,7 @@ public sealed record IntegratedGradientsReport : BaselineReport
 /// </summary>
 /// <remarks>Runs: one forward run of [x, x′]; one Jacobian run per path point (the exported Jacobian model takes one
 /// image per run); for the probability, one forward run per <see cref="IntegratedGradientsOptions.BatchSize"/> points.</remarks>
-public sealed class IntegratedGradientsExplainer : IExplainer
+internal sealed class IntegratedGradientsExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public IntegratedGradientsExplainer(IntegratedGradientsOptions? options = null) => Options = options ?? new IntegratedGradientsOptions();

@@ -4,7 +4,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="KernelShapExplainer"/>.</summary>
-public sealed record KernelShapOptions
+internal sealed record KernelShapOptions
 {
     /// <summary>Side of the square grid cells that are the players, in pixels.</summary>
     public int Cell { get; init; } = 7;
@@ -32,7 +32,7 @@ public sealed record KernelShapOptions
 }
 
 /// <summary>Report of <see cref="KernelShapExplainer"/>.</summary>
-public sealed record KernelShapReport : BaselineReport
+internal sealed record KernelShapReport : BaselineReport
 {
     /// <summary>The settings used.</summary>
     public required KernelShapOptions Options { get; init; }
@@ -69,7 +69,7 @@ public sealed record KernelShapReport : BaselineReport
 /// (Theorem 2); otherwise coalition sizes are drawn with probability ∝ C(F, s)π(s) (then each sample has weight 1), a
 /// uniform subset of that size, and its complement. The map spreads φ_c evenly over the cell's values.
 /// </summary>
-public sealed class KernelShapExplainer : IExplainer
+internal sealed class KernelShapExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public KernelShapExplainer(KernelShapOptions? options = null) => Options = options ?? new KernelShapOptions();

@@ -7,7 +7,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="LegExplainer"/>.</summary>
-public sealed record LegExplainerOptions
+internal sealed record LegExplainerOptions
 {
     /// <summary>LEG-TV (true) or empirical LEG <c>Σ⁻¹y</c> (false, default).</summary>
     public bool TotalVariation { get; init; }
@@ -68,14 +68,14 @@ public sealed record LegExplainerOptions
 /// <param name="Moments">Accumulating y.</param>
 /// <param name="Estimate">Σ⁻¹y (LEG), or the per-channel LPs (LEG-TV) with their bounds.</param>
 /// <param name="Total">From after validation to the result.</param>
-public sealed record LegTimings(TimeSpan Predict, TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments, TimeSpan Estimate, TimeSpan Total)
+internal sealed record LegTimings(TimeSpan Predict, TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments, TimeSpan Estimate, TimeSpan Total)
 {
     /// <summary>Everything but the model's forward passes (<see cref="Predict"/> and <see cref="Forward"/>).</summary>
     public TimeSpan Overhead => Total - Forward - Predict;
 }
 
 /// <summary>A LEG / LEG-TV explanation with the estimator's report.</summary>
-public sealed class LegExplanation : Explanation
+internal sealed class LegExplanation : Explanation
 {
     internal LegExplanation(string method, SaliencyMap map, int target, ClassScores scores,
         IReadOnlyList<KeyValuePair<string, string>> details, LegMoments moments, LegResult result, int constantRegions, LegTimings? timings = null)
@@ -109,7 +109,7 @@ public sealed class LegExplanation : Explanation
 /// (<see cref="ClassifierProbabilityFunction"/>), then <see cref="LegEstimator"/> forms <c>γ̂ = Σ⁻¹y</c> or solves the
 /// LEG-TV LP per channel. The map is the signed per-channel estimate on the grid.
 /// </summary>
-public sealed class LegExplainer : IExplainer
+internal sealed class LegExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public LegExplainer(LegExplainerOptions? options = null) => Options = options ?? new LegExplainerOptions();

@@ -5,7 +5,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>The distance between the image (all features on) and a perturbed sample, for LIME's kernel.</summary>
-public enum LimeDistance
+internal enum LimeDistance
 {
     /// <summary>Cosine distance of the binary vectors, <c>1 − √(|z|/F)</c> (1 for the empty sample); lime_image's default.</summary>
     Cosine,
@@ -15,7 +15,7 @@ public enum LimeDistance
 }
 
 /// <summary>What LIME's interpretable features are.</summary>
-public enum LimeFeatureKind
+internal enum LimeFeatureKind
 {
     /// <summary>Square grid cells of <see cref="LimeOptions.Cell"/> pixels.</summary>
     Grid,
@@ -25,7 +25,7 @@ public enum LimeFeatureKind
 }
 
 /// <summary>Settings of <see cref="LimeExplainer"/>.</summary>
-public sealed record LimeOptions
+internal sealed record LimeOptions
 {
     /// <summary>Grid cells (default) or superpixels.</summary>
     public LimeFeatureKind Features { get; init; } = LimeFeatureKind.Grid;
@@ -68,7 +68,7 @@ public sealed record LimeOptions
 }
 
 /// <summary>Report of <see cref="LimeExplainer"/>.</summary>
-public sealed record LimeReport : BaselineReport
+internal sealed record LimeReport : BaselineReport
 {
     /// <summary>The settings used.</summary>
     public required LimeOptions Options { get; init; }
@@ -97,7 +97,7 @@ public sealed record LimeReport : BaselineReport
 /// score is exactly affine in z with <c>β_c = Σ_{i∈c} wᵢ(xᵢ − x′ᵢ)</c> for each feature c, which LIME recovers as α → 0.
 /// The map spreads β_c evenly over the feature's values.
 /// </summary>
-public sealed class LimeExplainer : IExplainer
+internal sealed class LimeExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public LimeExplainer(LimeOptions? options = null) => Options = options ?? new LimeOptions();

@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="OcclusionExplainer"/>.</summary>
-public sealed record OcclusionOptions
+internal sealed record OcclusionOptions
 {
     /// <summary>Window side in pixels (square windows; all channels are occluded together).</summary>
     public int Window { get; init; } = 4;
@@ -25,7 +25,7 @@ public sealed record OcclusionOptions
 }
 
 /// <summary>Report of <see cref="OcclusionExplainer"/>.</summary>
-public sealed record OcclusionReport : BaselineReport
+internal sealed record OcclusionReport : BaselineReport
 {
     /// <summary>The settings used.</summary>
     public required OcclusionOptions Options { get; init; }
@@ -45,7 +45,7 @@ public sealed record OcclusionReport : BaselineReport
 /// </summary>
 /// <remarks>Runs: the clean image and the occluded ones go through <see cref="IClassifier.Predict"/> in batches of
 /// <see cref="OcclusionOptions.BatchSize"/>, the clean image first: ⌈(windows + 1)/batch⌉ forward runs.</remarks>
-public sealed class OcclusionExplainer : IExplainer
+internal sealed class OcclusionExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public OcclusionExplainer(OcclusionOptions? options = null) => Options = options ?? new OcclusionOptions();

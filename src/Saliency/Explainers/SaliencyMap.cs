@@ -10,7 +10,7 @@ namespace Saliency.Explainers;
 /// </summary>
 /// <remarks>The map lives on the grid the method estimated it on: the image grid for gradient and CAFO/CASO, the
 /// (possibly coarser) perturbation grid for LEG.</remarks>
-public sealed class SaliencyMap
+internal sealed class SaliencyMap
 {
     /// <summary>The percentile at which the visualisation caps the summed magnitudes.</summary>
     public const double VisualisationPercentile = 99;

@@ -6,7 +6,7 @@ using Saliency.Solvers.Caso;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="SmoothCasoExplainer"/>.</summary>
-public sealed record SmoothCasoExplainerOptions
+internal sealed record SmoothCasoExplainerOptions
 {
     /// <summary>Noise: n copies (default 16) and σ as a fraction of the input range (default 0.15), as in the CASO paper.</summary>
     public SmoothingOptions Smoothing { get; init; } = new();
@@ -37,7 +37,7 @@ public sealed record SmoothCasoExplainerOptions
 /// with the target from the clean image. Runs: one forward run of the clean image and one Jacobian run (all classes)
 /// per copy.
 /// </summary>
-public sealed class SmoothCasoExplainer : IExplainer
+internal sealed class SmoothCasoExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public SmoothCasoExplainer(SmoothCasoExplainerOptions? options = null) => Options = options ?? new SmoothCasoExplainerOptions();

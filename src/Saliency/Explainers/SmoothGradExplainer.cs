@@ -4,7 +4,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Explainers;
 
 /// <summary>Settings of <see cref="SmoothGradExplainer"/>.</summary>
-public sealed record SmoothGradOptions
+internal sealed record SmoothGradOptions
 {
     /// <summary>n, the number of noisy copies (Smilkov et al.: 50).</summary>
     public int SampleCount { get; init; } = 50;
@@ -23,7 +23,7 @@ public sealed record SmoothGradOptions
 }
 
 /// <summary>Report of <see cref="SmoothGradExplainer"/>.</summary>
-public sealed record SmoothGradReport : BaselineReport
+internal sealed record SmoothGradReport : BaselineReport
 {
     /// <summary>The settings used.</summary>
     public required SmoothGradOptions Options { get; init; }
@@ -42,7 +42,7 @@ public sealed record SmoothGradReport : BaselineReport
 /// model takes one image per run, so the n gradients cannot share a run (plus one forward run per
 /// <see cref="SmoothGradOptions.BatchSize"/> copies for the probability, which needs p before its cotangent).
 /// </remarks>
-public sealed class SmoothGradExplainer : IExplainer
+internal sealed class SmoothGradExplainer : IExplainer
 {
     /// <summary>Creates the explainer.</summary>
     public SmoothGradExplainer(SmoothGradOptions? options = null) => Options = options ?? new SmoothGradOptions();

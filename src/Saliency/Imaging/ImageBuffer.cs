@@ -1,7 +1,7 @@
 namespace Saliency.Imaging;
 
 /// <summary>The pixel layouts of <see cref="ImageBuffer"/>; the value is the number of interleaved channels.</summary>
-public enum PixelFormat
+internal enum PixelFormat
 {
     /// <summary>One gray sample per pixel.</summary>
     Gray = 1,
@@ -12,7 +12,7 @@ public enum PixelFormat
 }
 
 /// <summary>What colour conversions do with an alpha channel.</summary>
-public enum AlphaMode
+internal enum AlphaMode
 {
     /// <summary>Ignore alpha: use the stored colour as is (what the old PNG path did, and the CLI's choice).</summary>
     Drop,
@@ -25,7 +25,7 @@ public enum AlphaMode
 /// interleaved bytes (row-major, top row first, no padding). Decoded by <see cref="ImageCodec"/>, transformed by
 /// <see cref="ImageTransforms"/>, turned into model input by <see cref="ToGrayFloats"/> / <see cref="ToPlanarFloats"/>.
 /// </summary>
-public sealed class ImageBuffer
+internal sealed class ImageBuffer
 {
     /// <summary>Wraps <paramref name="pixels"/> (not copied); its length must be width × height × channels.</summary>
     /// <exception cref="ArgumentException">Non-positive size, unknown format, or a pixel buffer of the wrong length.</exception>

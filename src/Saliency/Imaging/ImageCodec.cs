@@ -18,7 +18,7 @@ namespace Saliency.Imaging;
 /// <para><b>Strict.</b> A truncated file is refused (<see cref="ImageFailure.Truncated"/>) even where Skia could return a
 /// partly filled image.</para>
 /// </remarks>
-public static class ImageCodec
+internal static class ImageCodec
 {
     /// <summary>The formats <see cref="Decode"/> accepts.</summary>
     public static IReadOnlyList<SKEncodedImageFormat> Formats { get; } =

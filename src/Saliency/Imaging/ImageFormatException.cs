@@ -1,7 +1,7 @@
 namespace Saliency.Imaging;
 
 /// <summary>Why <see cref="ImageCodec"/> refused an encoded image.</summary>
-public enum ImageFailure
+internal enum ImageFailure
 {
     /// <summary>The file or buffer has no bytes.</summary>
     Empty,
@@ -23,7 +23,7 @@ public enum ImageFailure
 /// An encoded image could not be decoded: the message names the source (a path, or "image data") and the reason;
 /// <see cref="Reason"/> classifies it. Thrown for every decoding failure, so callers never see a Skia null or status.
 /// </summary>
-public sealed class ImageFormatException : FormatException
+internal sealed class ImageFormatException : FormatException
 {
     public ImageFormatException(string source, ImageFailure reason, string detail)
         : base($"{source}: {detail}")
@@ -43,7 +43,7 @@ public sealed class ImageFormatException : FormatException
 /// Bounds checked against an image header before any pixel memory is allocated, so a forged header that claims a
 /// huge size costs nothing. Defaults: 16,384 pixels per side, 64 Mpixel (256 MiB as RGBA), 256 MiB of encoded bytes.
 /// </summary>
-public sealed record ImageLimits
+internal sealed record ImageLimits
 {
     /// <summary>The defaults.</summary>
     public static ImageLimits Default { get; } = new();

@@ -3,7 +3,7 @@ using SkiaSharp;
 namespace Saliency.Imaging;
 
 /// <summary>How <see cref="ImageTransforms.Resize"/> samples the source.</summary>
-public enum ResizeFilter
+internal enum ResizeFilter
 {
     /// <summary>Nearest pixel: blocks when enlarging (maps shown at their true resolution).</summary>
     Nearest,
@@ -18,7 +18,7 @@ public enum ResizeFilter
 /// exact crops, and the usual "resize the shorter side, then center-crop" (torchvision's <c>Resize</c> + <c>CenterCrop</c>).
 /// Colour/alpha conversions are on <see cref="ImageBuffer"/> itself.
 /// </summary>
-public static class ImageTransforms
+internal static class ImageTransforms
 {
     /// <summary>Skia's sampling options for a filter.</summary>
     public static SKSamplingOptions Sampling(ResizeFilter filter) => filter switch

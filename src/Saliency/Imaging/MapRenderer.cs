@@ -1,7 +1,7 @@
 namespace Saliency.Imaging;
 
 /// <summary>Colour maps for <see cref="MapRenderer.RenderColor"/>.</summary>
-public enum ColorMap
+internal enum ColorMap
 {
     /// <summary>Black → red → yellow → white (matplotlib "hot"): good for non-negative saliency.</summary>
     Hot,
@@ -18,7 +18,7 @@ public enum ColorMap
 /// <c>scale × scale</c> block (nearest neighbour) so small maps (28 × 28) are visible; <see cref="Overlay"/> draws a
 /// map over a picture.
 /// </summary>
-public static class MapRenderer
+internal static class MapRenderer
 {
     /// <summary>Renders as 8-bit gray: 0 → black, 1 → white.</summary>
     /// <exception cref="ArgumentException">Size mismatch, non-positive scale, NaN/∞ values, or min ≥ max.</exception>

@@ -1,7 +1,7 @@
 namespace Saliency.Imaging;
 
 /// <summary>Settings of <see cref="Slic.Segment"/>.</summary>
-public sealed record SlicOptions
+internal sealed record SlicOptions
 {
     /// <summary>K, the desired number of superpixels (the result has about this many: seeds sit on a grid of step S = √(N/K)).</summary>
     public int Segments { get; init; } = 50;
@@ -18,7 +18,7 @@ public sealed record SlicOptions
 /// <param name="Count">The number of superpixels.</param>
 /// <param name="Height">Image height.</param>
 /// <param name="Width">Image width.</param>
-public sealed record Superpixels(int[] Labels, int Count, int Height, int Width);
+internal sealed record Superpixels(int[] Labels, int Count, int Height, int Width);
 
 /// <summary>
 /// SLIC superpixels (Achanta, Shaji, Smith, Lucchi, Fua, Süsstrunk, "SLIC Superpixels Compared to State-of-the-Art
@@ -35,7 +35,7 @@ public sealed record Superpixels(int[] Labels, int Count, int Height, int Width)
 /// relabelled in raster order; a component smaller than N/(4K) pixels joins the label of a 4-neighbour met before it,
 /// so every final label is one 4-connected region.</para>
 /// </remarks>
-public static class Slic
+internal static class Slic
 {
     /// <summary>Segments a Channels × Height × Width image (channel-major, row-major).</summary>
     /// <exception cref="ArgumentException">Sizes do not match, a value is not finite, or an option is out of range.</exception>

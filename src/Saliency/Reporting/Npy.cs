@@ -6,13 +6,13 @@ using System.Text.RegularExpressions;
 namespace Saliency.Reporting;
 
 /// <summary>A .npy file that is not one this reader accepts (bad magic, header, dtype or size).</summary>
-public sealed class NpyFormatException(string message) : Exception(message);
+internal sealed class NpyFormatException(string message) : Exception(message);
 
 /// <summary>An array read from a .npy file: its shape, and its values widened to float64 (float32 values are exact).</summary>
 /// <param name="Shape">The dimensions, C order.</param>
 /// <param name="Descr">The dtype as the header gives it (<c>&lt;f4</c> or <c>&lt;f8</c>).</param>
 /// <param name="Values">The values, row-major.</param>
-public sealed record NpyArray(IReadOnlyList<int> Shape, string Descr, double[] Values);
+internal sealed record NpyArray(IReadOnlyList<int> Shape, string Descr, double[] Values);
 
 /// <summary>
 /// NumPy's <c>.npy</c> format, version 1.0 (numpy/lib/format.py, NEP 1): the magic <c>\x93NUMPY</c>, the version bytes
@@ -21,7 +21,7 @@ public sealed record NpyArray(IReadOnlyList<int> Shape, string Descr, double[] V
 /// the data starts on a multiple of 64 bytes, then the raw little-endian values in C order. A notebook loads the
 /// report's maps with <c>numpy.load</c>.
 /// </summary>
-public static class Npy
+internal static class Npy
 {
     private static readonly byte[] Magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 

@@ -8,7 +8,7 @@ namespace Saliency.Reporting;
 /// <see cref="Summary"/> are always recomputed from the rows (<see cref="ReportSummaries.Compute"/>), which is why a
 /// merged report equals a single run's to the last bit.
 /// </summary>
-public sealed record ReportDocument
+internal sealed record ReportDocument
 {
     /// <summary>The schema name and version of this layout.</summary>
     public const string CurrentSchema = "saliency-report/1";
@@ -70,7 +70,7 @@ public sealed record ReportDocument
 /// <param name="Count">N.</param>
 /// <param name="Start">First data-set index in the slice.</param>
 /// <param name="End">One past the last.</param>
-public sealed record ShardInfo(int Index, int Count, int Start, int End)
+internal sealed record ShardInfo(int Index, int Count, int Start, int End)
 {
     /// <summary>Shard i of N of a data set of <paramref name="size"/> images: contiguous, sizes differing by at most one.</summary>
     public static ShardInfo Of(int index, int count, int size)
@@ -82,7 +82,7 @@ public sealed record ShardInfo(int Index, int Count, int Start, int End)
 }
 
 /// <summary>The settings of a report run.</summary>
-public sealed record ReportParameters
+internal sealed record ReportParameters
 {
     /// <summary>File name of the model.</summary>
     public string Model { get; init; } = "";
@@ -134,7 +134,7 @@ public sealed record ReportParameters
 }
 
 /// <summary>Wall-clock seconds.</summary>
-public sealed record ReportTimings
+internal sealed record ReportTimings
 {
     /// <summary>Per stage: explain, sanity, sensitivity, caso, total.</summary>
     public IReadOnlyDictionary<string, double> Stages { get; init; } = new Dictionary<string, double>();
@@ -153,7 +153,7 @@ public sealed record ReportTimings
 /// <param name="Shape">[C, H, W].</param>
 /// <param name="Pixels">The model input (C·H·W values).</param>
 /// <param name="File">Its .npy, relative to the report folder.</param>
-public sealed record ReportImage(int Index, string Source, int? Label, int Target, int Predicted, float[] Probabilities,
+internal sealed record ReportImage(int Index, string Source, int? Label, int Target, int Predicted, float[] Probabilities,
     int[] Shape, float[] Pixels, string File);
 
 /// <summary>One map.</summary>
@@ -164,20 +164,20 @@ public sealed record ReportImage(int Index, string Source, int? Label, int Targe
 /// <param name="Values">The signed values, exactly as in <see cref="File"/>.</param>
 /// <param name="File">Its .npy, relative to the report folder.</param>
 /// <param name="Details">The method's parameters and solver report.</param>
-public sealed record ReportMap(int Image, string Method, int Depth, int[] Shape, float[] Values, string File,
+internal sealed record ReportMap(int Image, string Method, int Depth, int[] Shape, float[] Values, string File,
     IReadOnlyList<KeyValuePair<string, string>> Details);
 
 /// <summary>The masking curves of one method on one image (see <see cref="SensitivityCurves"/>).</summary>
-public sealed record ReportCurves(int Image, string Method, int Target, int CellCount, int Steps,
+internal sealed record ReportCurves(int Image, string Method, int Target, int CellCount, int Steps,
     double[] DeletionLogOdds, double[] DeletionProbabilities, double[] InsertionLogOdds, double[] InsertionProbabilities,
     double DeletionLogOddsAuc, double DeletionAuc, double InsertionAuc);
 
 /// <summary>The λ1 sweep paths on one image.</summary>
-public sealed record ReportSweep(int Image, int Target, double Confidence, IReadOnlyList<Solvers.Caso.Lambda1SweepPoint> Caso,
+internal sealed record ReportSweep(int Image, int Target, double Confidence, IReadOnlyList<Solvers.Caso.Lambda1SweepPoint> Caso,
     IReadOnlyList<Solvers.Caso.Lambda1SweepPoint> Cafo);
 
 /// <summary>Means over the images.</summary>
-public sealed record ReportSummary
+internal sealed record ReportSummary
 {
     /// <summary>Per method: mean masking curves and AUCs.</summary>
     public IReadOnlyList<SensitivitySummary> Sensitivity { get; init; } = [];
@@ -193,5 +193,5 @@ public sealed record ReportSummary
 }
 
 /// <summary>One method's masking curves averaged over the images.</summary>
-public sealed record SensitivitySummary(string Method, int Images, double[] DeletionLogOdds, double[] DeletionProbabilities,
+internal sealed record SensitivitySummary(string Method, int Images, double[] DeletionLogOdds, double[] DeletionProbabilities,
     double[] InsertionProbabilities, double DeletionLogOddsAuc, double DeletionAuc, double InsertionAuc);

@@ -6,13 +6,13 @@ using Saliency.Models.IO;
 namespace Saliency.Reporting;
 
 /// <summary>A report folder or <c>report.json</c> that cannot be read: missing, malformed, or of another schema.</summary>
-public sealed class ReportFormatException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class ReportFormatException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// The data files of a report folder: <c>report.json</c> (every raw number, each map's values included) and one NumPy
 /// <c>.npy</c> per input image and map, at the paths the rows name. Every file goes through <see cref="AtomicFile"/>.
 /// </summary>
-public static class ReportFiles
+internal static class ReportFiles
 {
     /// <summary>The JSON file's name in a report folder.</summary>
     public const string JsonName = "report.json";
@@ -70,7 +70,7 @@ public static class ReportFiles
 }
 
 /// <summary>Joins the documents of <c>--shard i/N</c> runs into the document one run over the whole data set gives.</summary>
-public static class ReportMerge
+internal static class ReportMerge
 {
     /// <summary>
     /// Checks that the documents are shards 0…N−1 of one run (same N, same parameters, each shard once), concatenates

@@ -11,17 +11,17 @@ namespace Saliency.Reporting;
 /// <summary>A method of the report: its name and how to build its explainer for an image's seed.</summary>
 /// <param name="Name">The name (the CLI's <c>--method</c>).</param>
 /// <param name="Create">The explainer for a seed (<see cref="ReportRunner.ImageSeed"/>); called once per image.</param>
-public sealed record ReportMethod(string Name, Func<ulong, IExplainer> Create);
+internal sealed record ReportMethod(string Name, Func<ulong, IExplainer> Create);
 
 /// <summary>One image to report on.</summary>
 /// <param name="Index">Its index in the whole data set (the seed and the shard slice use it).</param>
 /// <param name="Pixels">The model input, flattened [C, H, W].</param>
 /// <param name="Label">The true class when known.</param>
 /// <param name="Source">What it is, for the report.</param>
-public sealed record ReportInput(int Index, float[] Pixels, int? Label, string Source);
+internal sealed record ReportInput(int Index, float[] Pixels, int? Label, string Source);
 
 /// <summary>Settings of <see cref="ReportRunner.Run"/> beyond the methods and images.</summary>
-public sealed record ReportRunOptions
+internal sealed record ReportRunOptions
 {
     /// <summary>Base seed of the seeded methods.</summary>
     public ulong Seed { get; init; }
@@ -53,7 +53,7 @@ public sealed record ReportRunOptions
 /// <param name="Total">Units in the run.</param>
 /// <param name="ImagesDone">Images finished.</param>
 /// <param name="What">The unit just finished, in words.</param>
-public sealed record ReportProgress(int Done, int Total, int ImagesDone, string What);
+internal sealed record ReportProgress(int Done, int Total, int ImagesDone, string What);
 
 /// <summary>
 /// Computes a report's rows image by image: every method's map, its masking curves (LEG §5.2, RISE), the
@@ -66,7 +66,7 @@ public sealed record ReportProgress(int Done, int Total, int ImagesDone, string 
 /// An image's rows are committed together once all its work is done. A cancellation stops at the next unit and
 /// returns the committed images with <see cref="ReportDocument.Partial"/> set: a consistent report of fewer images.
 /// </remarks>
-public static class ReportRunner
+internal static class ReportRunner
 {
     /// <summary>The seed of image <paramref name="index"/>'s explainers: base + index·φ·2⁶⁴ (the SplitMix64 increment), so
     /// neighbouring images draw far-apart Philox streams.</summary>

@@ -4,7 +4,7 @@ using Saliency.Evaluation;
 namespace Saliency.Reporting;
 
 /// <summary>The means a report shows, computed from its per-image rows only (so a merge recomputes them exactly).</summary>
-public static class ReportSummaries
+internal static class ReportSummaries
 {
     /// <summary>
     /// Per method: the mean masking curves and AUCs over the images (the LEG paper's §5.2 averages); per method and step:

@@ -6,7 +6,7 @@ namespace Saliency.Reporting;
 
 /// <summary>The versions a report records: .NET, OS, ONNX Runtime, and the packages in use — from the loaded assemblies,
 /// with no git state (an informational version's "+commit" suffix is dropped).</summary>
-public static class ReportVersions
+internal static class ReportVersions
 {
     /// <summary>Name → version, of the loaded assemblies and of <paramref name="also"/> (packages not loaded yet, e.g. the plotting library).</summary>
     public static IReadOnlyDictionary<string, string> Collect(IEnumerable<Assembly>? also = null)

@@ -3,7 +3,7 @@ using Saliency.Solvers.Fista;
 namespace Saliency.Solvers.Caso;
 
 /// <summary>Which objective to maximise.</summary>
-public enum CasoObjectiveKind
+internal enum CasoObjectiveKind
 {
     /// <summary>First-order: <c>gᵀΔ − λ2‖Δ‖² − λ1‖Δ‖₁</c>.</summary>
     Cafo,
@@ -12,7 +12,7 @@ public enum CasoObjectiveKind
 }
 
 /// <summary>Where <see cref="CasoSolver"/> keeps the FISTA state.</summary>
-public enum CasoSolverPath
+internal enum CasoSolverPath
 {
     /// <summary>Device-resident when the problem's Hessian runs on an accelerator backend (anything but <see cref="Saliency.Kernels.Backends.BackendKind.Cpu"/>), host otherwise.</summary>
     Auto,
@@ -23,7 +23,7 @@ public enum CasoSolverPath
 }
 
 /// <summary>Settings of <see cref="CasoSolver"/>.</summary>
-public sealed record CasoOptions
+internal sealed record CasoOptions
 {
     /// <summary>CASO (default) or CAFO.</summary>
     public CasoObjectiveKind Kind { get; init; } = CasoObjectiveKind.Caso;
@@ -89,7 +89,7 @@ public sealed record CasoOptions
 /// <param name="BacktrackingSteps">Rejected FISTA trials.</param>
 /// <param name="DroppedProbabilityMass">Mass of the classes left out by top-k selection.</param>
 /// <param name="ObjectiveHistory">Maximised objective per iteration, when recorded.</param>
-public sealed record CasoResult(
+internal sealed record CasoResult(
     CasoObjectiveKind Kind,
     double[] Solution,
     double Objective,

@@ -6,7 +6,7 @@ using System.Numerics.Tensors;
 namespace Saliency.Solvers.Caso;
 
 /// <summary>How <see cref="CasoProblem.LambdaMax"/> was obtained.</summary>
-public enum LambdaMaxKind
+internal enum LambdaMaxKind
 {
     /// <summary>Exact: the largest eigenvalue from the c×c reduced eigenproblem (<see cref="HessianSpectrum"/>).</summary>
     Exact,
@@ -17,7 +17,7 @@ public enum LambdaMaxKind
 }
 
 /// <summary>Settings for building a <see cref="CasoProblem"/>.</summary>
-public sealed record CasoProblemOptions
+internal sealed record CasoProblemOptions
 {
     /// <summary>The label class y of the loss; null = the most probable class (the prediction).</summary>
     public int? Target { get; init; }
@@ -59,7 +59,7 @@ public sealed record CasoProblemOptions
 /// backends' float32 batched HVP kernel (CPU or CUDA) — the fast path for large W. A problem holds reusable work
 /// buffers: solve on one thread at a time per instance.
 /// </remarks>
-public sealed class CasoProblem : IDisposable
+internal sealed class CasoProblem : IDisposable
 {
     private readonly double[] _gradient;
 

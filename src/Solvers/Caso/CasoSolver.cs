@@ -7,7 +7,7 @@ namespace Saliency.Solvers.Caso;
 /// Solves the CAFO/CASO saliency problems of Singla et al. (ICML 2019):
 /// <c>maximise gᵀΔ + ½ΔᵀHΔ − λ2‖Δ‖² − λ1‖Δ‖₁</c> (CAFO without the H term), for a batch of λ1 values at once.
 /// </summary>
-public static class CasoSolver
+internal static class CasoSolver
 {
     /// <summary>
     /// λ2 from the rule <c>λ2 = L/2 + margin</c>, or the explicit value in the options, checked for strong concavity.

@@ -5,7 +5,7 @@ namespace Saliency.Solvers.Caso;
 /// <c>A = diag(p) − ppᵀ</c> on those classes. The mass of the dropped classes is reported, so a user sees the
 /// approximation chosen (it bounds the dropped part: every dropped entry of A is at most that mass in size).
 /// </summary>
-public static class ClassSelection
+internal static class ClassSelection
 {
     /// <summary>
     /// Indices of the <paramref name="k"/> most probable classes (descending probability), plus the target class

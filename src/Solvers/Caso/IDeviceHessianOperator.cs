@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Caso;
 /// A Hessian operator whose products can also run device to device (float32 buffers on <see cref="Backend"/>), so
 /// that <see cref="Fista.DeviceFistaSolver"/> keeps the whole CASO solve on the accelerator.
 /// </summary>
-public interface IDeviceHessianOperator : IHessianOperator
+internal interface IDeviceHessianOperator : IHessianOperator
 {
     /// <summary>The backend the device products run on; null when the operator has a host-only part (then only the host <see cref="IHessianOperator.Multiply"/> works).</summary>
     IComputeBackend? Backend { get; }

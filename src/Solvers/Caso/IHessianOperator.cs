@@ -4,7 +4,7 @@ namespace Saliency.Solvers.Caso;
 /// Batched Hessian-vector products <c>H V</c> for the CASO Hessian <c>H = W A Wᵀ</c> (or an average of such),
 /// never forming the d×d matrix H.
 /// </summary>
-public interface IHessianOperator
+internal interface IHessianOperator
 {
     /// <summary>Input dimension d.</summary>
     int Dimension { get; }

@@ -11,7 +11,7 @@ namespace Saliency.Solvers.Caso;
 /// and widened on the way out, so a product carries float32 round-off (about 1e-7 relative, times √c for the sums).
 /// </summary>
 /// <remarks>Owns the device copy of W it uploads; dispose it (or the <see cref="CasoProblem"/> holding it).</remarks>
-public sealed class KernelHessianOperator : IDeviceHessianOperator, IDisposable
+internal sealed class KernelHessianOperator : IDeviceHessianOperator, IDisposable
 {
     private readonly IComputeBackend _backend;
     private readonly DeviceBuffer<float> _w;

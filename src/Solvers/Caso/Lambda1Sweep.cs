@@ -4,7 +4,7 @@ using Saliency.Solvers.Fista;
 namespace Saliency.Solvers.Caso;
 
 /// <summary>Settings of the paper's λ1 sweep on the sparsity ratio η (fraction of exact zeros), and of its refinement.</summary>
-public sealed record Lambda1SweepOptions
+internal sealed record Lambda1SweepOptions
 {
     /// <summary>First λ1 of the grid (paper: 1e-4).</summary>
     public double Start { get; init; } = 1e-4;
@@ -51,7 +51,7 @@ public sealed record Lambda1SweepOptions
 }
 
 /// <summary>Which stage of the sweep computed a point.</summary>
-public enum Lambda1SweepPhase
+internal enum Lambda1SweepPhase
 {
     /// <summary>The ×Growth grid from Start to the first λ1 ≥ ‖g‖∞ (all zero).</summary>
     Grid,
@@ -74,7 +74,7 @@ public enum Lambda1SweepPhase
 /// <param name="Round">Batch number within the whole sweep (0 = the grid), i.e. the order of evaluation.</param>
 /// <param name="InRange">η lies in the open range (low, high).</param>
 /// <param name="Selected">This is the sweep's choice.</param>
-public sealed record Lambda1SweepPoint(
+internal sealed record Lambda1SweepPoint(
     double Lambda1, double SparsityRatio, int NonZeros, double Loss, int Iterations, FistaStatus Status,
     Lambda1SweepPhase Phase, int Round, bool InRange, bool Selected);
 
@@ -86,7 +86,7 @@ public sealed record Lambda1SweepPoint(
 /// <param name="Message">What happened, in words (why nothing was found, when so).</param>
 /// <param name="Path">Every point, in order of λ1: (λ1, η, modelled loss, iterations, status, phase).</param>
 /// <param name="Unrefined">The choice before bisection (the paper's: highest loss in range among grid and search points); null when none.</param>
-public sealed record Lambda1SweepResult(CasoResult? Selected, bool FoundInRange, IReadOnlyList<CasoResult> Tried, int Batches, string Message,
+internal sealed record Lambda1SweepResult(CasoResult? Selected, bool FoundInRange, IReadOnlyList<CasoResult> Tried, int Batches, string Message,
     IReadOnlyList<Lambda1SweepPoint> Path, CasoResult? Unrefined)
 {
     /// <summary>
@@ -119,7 +119,7 @@ public sealed record Lambda1SweepResult(CasoResult? Selected, bool FoundInRange,
 /// has no too-dense λ1 below it (the grid started inside the range), ÷Growth probes look for one first. The choice is
 /// the highest-loss in-range point of everything solved, so it never has less loss than the unrefined choice.</para>
 /// </remarks>
-public static class Lambda1Sweep
+internal static class Lambda1Sweep
 {
     /// <summary>Runs the sweep.</summary>
     /// <exception cref="CasoInputException">Bad sweep options.</exception>

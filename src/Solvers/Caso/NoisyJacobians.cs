@@ -5,14 +5,14 @@ namespace Saliency.Solvers.Caso;
 /// <summary>The Jacobian W (d×c) and softmax probabilities p at one (possibly noisy) input.</summary>
 /// <param name="Jacobian">W, d×c, column i = ∇ₓ logitᵢ.</param>
 /// <param name="Probabilities">p, length c, summing to 1.</param>
-public sealed record JacobianSample(Matrix<double> Jacobian, double[] Probabilities);
+internal sealed record JacobianSample(Matrix<double> Jacobian, double[] Probabilities);
 
 /// <summary>
 /// Source of the n noisy copies for Smooth CASO/CAFO: the Jacobian and probabilities at <c>x + σ ξⱼ</c>,
 /// <c>ξⱼ ~ N(0, I)</c>. The model layer implements it (forward pass and Jacobian of the perturbed input);
 /// the solver only averages.
 /// </summary>
-public interface INoisyJacobianProvider
+internal interface INoisyJacobianProvider
 {
     /// <summary>Number of noisy copies n.</summary>
     int Count { get; }
@@ -29,7 +29,7 @@ public interface INoisyJacobianProvider
 /// <param name="Dimension">d.</param>
 /// <param name="ClassCount">c.</param>
 /// <param name="Probabilities">p, length c, summing to 1.</param>
-public sealed record ClassMajorJacobianSample(float[] Jacobian, int Dimension, int ClassCount, double[] Probabilities)
+internal sealed record ClassMajorJacobianSample(float[] Jacobian, int Dimension, int ClassCount, double[] Probabilities)
 {
     /// <summary>Checks sizes, finiteness and the probability vector (<see cref="Saliency.Linalg.Hessian.JacobianInput"/>).</summary>
     /// <exception cref="Saliency.Linalg.Hessian.HessianInputException">Wrong lengths or a non-finite W entry.</exception>
@@ -43,7 +43,7 @@ public sealed record ClassMajorJacobianSample(float[] Jacobian, int Dimension, i
 }
 
 /// <summary>Float32 class-major source of the n noisy copies for Smooth CASO/CAFO on the backends' kernels (see <see cref="INoisyJacobianProvider"/>).</summary>
-public interface IClassMajorJacobianProvider
+internal interface IClassMajorJacobianProvider
 {
     /// <summary>Number of noisy copies n.</summary>
     int Count { get; }
@@ -53,7 +53,7 @@ public interface IClassMajorJacobianProvider
 }
 
 /// <summary>A provider over samples computed beforehand (tests, or a caller that already ran the forward passes).</summary>
-public sealed class PrecomputedJacobianProvider : INoisyJacobianProvider
+internal sealed class PrecomputedJacobianProvider : INoisyJacobianProvider
 {
     private readonly JacobianSample[] _samples;
 
@@ -72,7 +72,7 @@ public sealed class PrecomputedJacobianProvider : INoisyJacobianProvider
 }
 
 /// <summary>Smooth CASO/CAFO noise settings (the paper's defaults: n = 16, σ = 0.15 × input range).</summary>
-public sealed record SmoothingOptions
+internal sealed record SmoothingOptions
 {
     /// <summary>Number of noisy copies n.</summary>
     public int Copies { get; init; } = 16;

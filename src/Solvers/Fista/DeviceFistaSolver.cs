@@ -34,7 +34,7 @@ namespace Saliency.Solvers.Fista;
 /// solution agrees with the float64-vector <see cref="FistaSolver"/> to about float32 round-off times the condition
 /// number of Q, plus the tolerance.</para>
 /// </remarks>
-public static class DeviceFistaSolver
+internal static class DeviceFistaSolver
 {
     /// <summary>Solves the problem for every λ1 in <paramref name="lambda1"/> (a batch), starting from x₀ = 0.</summary>
     /// <param name="f">The smooth quadratic part, on its device.</param>

@@ -1,7 +1,7 @@
 namespace Saliency.Solvers.Fista;
 
 /// <summary>Settings of <see cref="FistaSolver"/>.</summary>
-public sealed record FistaOptions
+internal sealed record FistaOptions
 {
     /// <summary>
     /// Relative stopping tolerance on the proximal-gradient residual of the accepted step:
@@ -61,7 +61,7 @@ public sealed record FistaOptions
 }
 
 /// <summary>How a FISTA run ended.</summary>
-public enum FistaStatus
+internal enum FistaStatus
 {
     /// <summary>The relative residual fell below the tolerance.</summary>
     Converged,
@@ -83,7 +83,7 @@ public enum FistaStatus
 /// <param name="Restarts">Number of momentum restarts.</param>
 /// <param name="BacktrackingSteps">Number of rejected trial steps.</param>
 /// <param name="ObjectiveHistory">F(x_k) for k = 0 (x₀ = 0) … Iterations, when recorded.</param>
-public sealed record FistaResult(
+internal sealed record FistaResult(
     double Lambda1,
     double[] Solution,
     double[] CurvatureTimesSolution,

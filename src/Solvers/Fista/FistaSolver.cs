@@ -24,7 +24,7 @@ namespace Saliency.Solvers.Fista;
 /// <see cref="FistaOptions.RestartOnIncrease"/>. On strongly convex problems it recovers a linear rate.</para>
 /// <para>State per slice is O(d) (x, Qx, y, Qy, trial z, Qz); the solver allocates it once per call.</para>
 /// </remarks>
-public static class FistaSolver
+internal static class FistaSolver
 {
     /// <summary>Solves the problem for every λ1 in <paramref name="lambda1"/> (a batch), starting from x₀ = 0.</summary>
     /// <param name="f">The smooth quadratic part.</param>

@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Fista;
 /// linearity of <c>x ↦ Qx</c> is what lets <see cref="FistaSolver"/> make a single batched pass over the
 /// Jacobian per iteration, backtracking check included.
 /// </summary>
-public interface IBatchedQuadratic
+internal interface IBatchedQuadratic
 {
     /// <summary>Dimension d of x.</summary>
     int Dimension { get; }

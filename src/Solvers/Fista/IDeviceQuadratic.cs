@@ -7,7 +7,7 @@ namespace Saliency.Solvers.Fista;
 /// products <c>Q x</c> run on <see cref="Backend"/> over float32 <see cref="DeviceBuffer{T}"/>s, for several vectors at
 /// once. <see cref="DeviceFistaSolver"/> keeps all of its state there.
 /// </summary>
-public interface IDeviceQuadratic
+internal interface IDeviceQuadratic
 {
     /// <summary>Where the products run; the solver allocates its state here.</summary>
     IComputeBackend Backend { get; }

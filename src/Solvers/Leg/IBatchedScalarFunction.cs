@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Leg;
 /// <see cref="Evaluate"/>; the model layer implements it over batched forward passes.
 /// </summary>
 /// <remarks>Implementations may be called from one thread at a time per instance; they must not keep the spans.</remarks>
-public interface IBatchedScalarFunction
+internal interface IBatchedScalarFunction
 {
     /// <summary>Number of channels C.</summary>
     int Channels { get; }

@@ -7,7 +7,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Solvers.Leg;
 
 /// <summary>A black-box function returned NaN or ±∞ for a (perturbed) input.</summary>
-public sealed class NonFiniteFunctionValueException : InvalidOperationException
+internal sealed class NonFiniteFunctionValueException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     public NonFiniteFunctionValueException(string message) : base(message) { }
@@ -23,7 +23,7 @@ public sealed class NonFiniteFunctionValueException : InvalidOperationException
 /// <param name="SampleCount">n, the number of perturbed evaluations.</param>
 /// <param name="BaselineValue">f(x₀).</param>
 /// <param name="Covariance">The covariance the perturbations were drawn from.</param>
-public sealed record LegMoments(GridShape Grid, int Channels, double[] Y, int SampleCount, double BaselineValue, ICovarianceOperator Covariance)
+internal sealed record LegMoments(GridShape Grid, int Channels, double[] Y, int SampleCount, double BaselineValue, ICovarianceOperator Covariance)
 {
     /// <summary>Where <see cref="LegEstimator.EstimateMoments"/> spent its time (null for moments built otherwise).</summary>
     public LegSamplingTimings? Timings { get; init; }
@@ -39,7 +39,7 @@ public sealed record LegMoments(GridShape Grid, int Channels, double[] Y, int Sa
 /// <param name="Sampling">Drawing z ~ N(0, Σ) on the grid, upsampling and forming x₀ ± Uz.</param>
 /// <param name="Forward">The n + 1 evaluations of f (the model's forward passes and the probability read-out).</param>
 /// <param name="Moments">Accumulating y = (1/n) Σ ỹᵢ zᵢ.</param>
-public sealed record LegSamplingTimings(TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments);
+internal sealed record LegSamplingTimings(TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments);
 
 /// <summary>A LEG or LEG-TV saliency estimate on the grid.</summary>
 /// <param name="Grid">The grid.</param>
@@ -48,7 +48,7 @@ public sealed record LegSamplingTimings(TimeSpan Sampling, TimeSpan Forward, Tim
 /// <param name="Map">The saliency map Σ_c |γ_c| (length p).</param>
 /// <param name="Bounds">LEG-TV: the constraint level L used per channel (null for empirical LEG).</param>
 /// <param name="Solutions">LEG-TV: the LP solutions with their certificates, one per channel (null for empirical LEG).</param>
-public sealed record LegResult(GridShape Grid, int Channels, double[] PerChannel, double[] Map, double[]? Bounds, TvLpSolution[]? Solutions)
+internal sealed record LegResult(GridShape Grid, int Channels, double[] PerChannel, double[] Map, double[]? Bounds, TvLpSolution[]? Solutions)
 {
     /// <summary>The estimate of channel <paramref name="channel"/> (length p).</summary>
     public ReadOnlySpan<double> Channel(int channel) => PerChannel.AsSpan(channel * Grid.Count, Grid.Count);
@@ -67,7 +67,7 @@ public sealed record LegResult(GridShape Grid, int Channels, double[] PerChannel
 /// only, not on the batch size.</para>
 /// <para>The final map sums absolute values over channels.</para>
 /// </remarks>
-public static class LegEstimator
+internal static class LegEstimator
 {
     /// <summary>Runs the sampling stage: n evaluations of f around <paramref name="x0"/> (C×H×W).</summary>
     /// <exception cref="ArgumentException">x0 does not have C·H·W entries, or the covariance/grid do not match.</exception>

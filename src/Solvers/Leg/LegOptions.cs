@@ -6,7 +6,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Solvers.Leg;
 
 /// <summary>Settings of the LEG sampling stage (shared by empirical LEG and LEG-TV).</summary>
-public sealed record LegOptions
+internal sealed record LegOptions
 {
     /// <summary>The coarse grid on which perturbations are drawn and saliency is estimated (default 28×28).</summary>
     public GridShape Grid { get; init; } = new(28, 28);
@@ -58,7 +58,7 @@ public sealed record LegOptions
 }
 
 /// <summary>How LEG-TV's constraint level L is chosen.</summary>
-public enum LegTvBoundRule
+internal enum LegTvBoundRule
 {
     /// <summary><c>L = K_L · L_max</c> with <c>L_max = ‖D⁺ᵀy‖∞</c>-type smallest level giving zero TV (paper: K_L ∈ {0.05, 0.1}).</summary>
     RelativeToMax,
@@ -71,7 +71,7 @@ public enum LegTvBoundRule
 }
 
 /// <summary>Settings of the LEG-TV stage.</summary>
-public sealed record LegTvOptions
+internal sealed record LegTvOptions
 {
     /// <summary>How L is chosen (default <see cref="LegTvBoundRule.RelativeToMax"/>).</summary>
     public LegTvBoundRule BoundRule { get; init; } = LegTvBoundRule.RelativeToMax;

@@ -10,7 +10,7 @@ namespace Saliency.Solvers.Leg;
 /// estimates the gradient of <c>z ↦ f(x₀ + Uz)</c>, i.e. <c>Uᵀ∇f</c>; the adjoint gives that target for tests and
 /// diagnostics.
 /// </summary>
-public sealed class PerturbationUpsampler
+internal sealed class PerturbationUpsampler
 {
     private readonly int[] _rowLo, _rowHi, _colLo, _colHi;
     private readonly double[] _rowW, _colW; // weight of the "hi" neighbour (0 for nearest).

@@ -9,7 +9,7 @@ namespace Saliency.Solvers.Lp;
 /// (length p) to difference vectors (length m), with its adjoint.
 /// </summary>
 /// <remarks>Implementations must be safe to call from several threads at once (batches run in parallel).</remarks>
-public interface ITvConstraintOperator
+internal interface ITvConstraintOperator
 {
     /// <summary>p, the length of g.</summary>
     int InputLength { get; }
@@ -25,7 +25,7 @@ public interface ITvConstraintOperator
 }
 
 /// <summary>K = s² D (the paper's covariance) as an operator; the stencil form solves the same LP faster.</summary>
-public sealed class ScaledDifferenceOperator(GridShape shape, double scale) : ITvConstraintOperator
+internal sealed class ScaledDifferenceOperator(GridShape shape, double scale) : ITvConstraintOperator
 {
     /// <inheritdoc />
     public int InputLength => shape.Count;
@@ -49,7 +49,7 @@ public sealed class ScaledDifferenceOperator(GridShape shape, double scale) : IT
 }
 
 /// <summary>K as an explicit dense m×p matrix (row-major), e.g. D⁺ᵀΣ formed for a small dense Σ.</summary>
-public sealed class DenseConstraintOperator : ITvConstraintOperator
+internal sealed class DenseConstraintOperator : ITvConstraintOperator
 {
     private readonly double[] _matrix;
 
@@ -100,7 +100,7 @@ public sealed class DenseConstraintOperator : ITvConstraintOperator
 /// (both supplied by the caller, e.g. the DCT-based solves of Saliency.Linalg); <c>Kᵀ = Σ (DᵀD)⁺ Dᵀ</c>
 /// (Σ and (DᵀD)⁺ are symmetric).
 /// </summary>
-public sealed class CovarianceConstraintOperator : ITvConstraintOperator
+internal sealed class CovarianceConstraintOperator : ITvConstraintOperator
 {
     private readonly GridShape _shape;
     private readonly SpanAction _covariance;

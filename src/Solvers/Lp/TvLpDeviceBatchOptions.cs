@@ -9,7 +9,7 @@ namespace Saliency.Solvers.Lp;
 /// (<see cref="TvLpOptions.StepThreads"/>, <see cref="TvLpOptions.MaxDegreeOfParallelism"/>) have no device meaning, so
 /// they are not offered here rather than ignored.
 /// </summary>
-public sealed record TvLpDeviceBatchOptions
+internal sealed record TvLpDeviceBatchOptions
 {
     /// <summary>Relative tolerance ε of PDLP's termination test: <c>‖r_p‖₂ ≤ ε(1+‖b‖₂)</c>, <c>‖r_d‖₂ ≤ ε(1+√m)</c>,
     /// <c>|p − d| ≤ ε(1+|p|+|d|)</c>; an LP is reported optimal only if its host-recomputed certificate meets it too.</summary>

@@ -22,7 +22,7 @@ namespace Saliency.Solvers.Lp;
 /// restarts, the restart distances (2B doubles); per-LP parameters go up only when a status or primal weight changed.
 /// The final x and y are downloaded once.</para>
 /// </remarks>
-public static class TvLpDeviceBatchSolver
+internal static class TvLpDeviceBatchSolver
 {
     private const double SufficientDecay = 0.2, NecessaryDecay = 0.8, ArtificialFraction = 0.36;
 

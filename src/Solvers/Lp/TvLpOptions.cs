@@ -4,7 +4,7 @@ namespace Saliency.Solvers.Lp;
 /// Settings of the primal-dual (PDHG / Chambolle–Pock) LEG-TV solver, including switches for each PDLP/cuPDLP
 /// enhancement so that their effect can be measured (see bench/Saliency.Bench/Lp).
 /// </summary>
-public sealed record TvLpOptions
+internal sealed record TvLpOptions
 {
     /// <summary>Relative tolerance ε of the termination test (PDLP's relative criteria):
     /// <c>‖r_p‖₂ ≤ ε(1+‖b‖₂)</c>, <c>‖r_d‖₂ ≤ ε(1+√m)</c>, <c>|p − d| ≤ ε(1+|p|+|d|)</c>.</summary>

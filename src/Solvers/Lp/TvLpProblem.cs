@@ -13,7 +13,7 @@ namespace Saliency.Solvers.Lp;
 /// <c>K = s² D</c> and the solver runs a fused stencil step; and <see cref="ForOperator"/> for any other
 /// covariance, where K is an <see cref="ITvConstraintOperator"/>. <c>b = D⁺ᵀ y</c> is given by the caller.
 /// </remarks>
-public sealed class TvLpProblem
+internal sealed class TvLpProblem
 {
     private TvLpProblem(GridShape shape, double[] b, double bound, double noiseVariance, ITvConstraintOperator? k)
     {

@@ -2,7 +2,7 @@ namespace Saliency.Solvers.Lp;
 
 /// <summary>How a LEG-TV solve ended. Never silent: anything but <see cref="Optimal"/> means the tolerance was
 /// not reached and the certificate says by how much.</summary>
-public enum TvLpStatus
+internal enum TvLpStatus
 {
     /// <summary>Relative gap and residuals are within the tolerance.</summary>
     Optimal,
@@ -26,7 +26,7 @@ public enum TvLpStatus
 /// <param name="RelativeGap">|p − d| / (1 + |p| + |d|).</param>
 /// <param name="RelativePrimalResidual">PrimalResidual / (1 + ‖b‖₂).</param>
 /// <param name="RelativeDualResidual">DualResidual / (1 + √m) (√m = ‖c‖₂ of the LP's sparse form, objective Σt).</param>
-public readonly record struct TvLpCertificate(
+internal readonly record struct TvLpCertificate(
     double PrimalObjective, double DualObjective, double PrimalResidual, double DualResidual,
     double RelativeGap, double RelativePrimalResidual, double RelativeDualResidual)
 {
@@ -40,10 +40,10 @@ public readonly record struct TvLpCertificate(
 /// <param name="U">Dual of the TV term (length m).</param>
 /// <param name="V">Dual of the constraint (length m).</param>
 /// <param name="PrimalWeight">Primal weight ω to start with (≤ 0: the default).</param>
-public sealed record TvLpWarmStart(double[] G, double[] U, double[] V, double PrimalWeight = 0);
+internal sealed record TvLpWarmStart(double[] G, double[] U, double[] V, double PrimalWeight = 0);
 
 /// <summary>The result of one LEG-TV LP: primal and dual vectors, certificate, status and effort.</summary>
-public sealed class TvLpSolution
+internal sealed class TvLpSolution
 {
     internal TvLpSolution(TvLpProblem problem, double[] g, double[] u, double[] v, TvLpStatus status,
         TvLpCertificate certificate, int iterations, int restarts, double primalWeight, bool meanFixed)

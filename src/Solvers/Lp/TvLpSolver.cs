@@ -14,7 +14,7 @@ namespace Saliency.Solvers.Lp;
 /// <see cref="TvLpOptions.TargetMean"/>; the LEG estimator passes the mean of the empirical LEG.</para>
 /// <para>Thread-safe: every call works on its own buffers.</para>
 /// </remarks>
-public static class TvLpSolver
+internal static class TvLpSolver
 {
     /// <summary>Solves one LP, optionally warm-started.</summary>
     /// <exception cref="ArgumentException">The warm start does not match the problem's sizes or is not finite.</exception>

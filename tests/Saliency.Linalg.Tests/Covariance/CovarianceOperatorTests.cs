@@ -8,7 +8,7 @@ using Saliency.Linalg.Tests.Grid;
 namespace Saliency.Linalg.Tests.Covariance;
 
 [TestFixture]
-public class CovarianceOperatorTests
+internal class CovarianceOperatorTests
 {
     public enum Kind { Isotropic, Tv, Dense }
 

@@ -6,7 +6,7 @@ using Saliency.Linalg.Grid;
 namespace Saliency.Linalg.Tests.Covariance;
 
 [TestFixture]
-public class CovarianceSamplingTests
+internal class CovarianceSamplingTests
 {
     private static ICovarianceOperator Make(string kind, GridShape shape) => kind switch
     {

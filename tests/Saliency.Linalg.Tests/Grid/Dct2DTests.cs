@@ -5,7 +5,7 @@ using Saliency.Linalg.Grid;
 namespace Saliency.Linalg.Tests.Grid;
 
 [TestFixture]
-public class Dct2DTests
+internal class Dct2DTests
 {
     public static readonly object[] Shapes =
     [

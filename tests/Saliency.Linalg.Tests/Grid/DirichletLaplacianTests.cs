@@ -5,7 +5,7 @@ using Saliency.Linalg.Grid;
 namespace Saliency.Linalg.Tests.Grid;
 
 [TestFixture]
-public class DirichletLaplacianTests
+internal class DirichletLaplacianTests
 {
     public static readonly object[] Shapes = Dct2DTests.Shapes;
 

@@ -11,7 +11,7 @@ namespace Saliency.Linalg.Tests.Grid;
 /// count, and its first (p1−1)·p2 rows are the vertical differences (the two columns they touch are p2 apart).
 /// </summary>
 [TestFixture]
-public sealed class GridShapeTests
+internal sealed class GridShapeTests
 {
     [TestCase(1, 1)]
     [TestCase(1, 6)]

@@ -5,7 +5,7 @@ using Saliency.Linalg.Grid;
 namespace Saliency.Linalg.Tests.Grid;
 
 [TestFixture]
-public class NeumannLaplacianTests
+internal class NeumannLaplacianTests
 {
     public static readonly object[] AllShapes = Dct2DTests.Shapes;
 

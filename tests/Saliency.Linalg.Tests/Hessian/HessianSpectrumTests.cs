@@ -5,7 +5,7 @@ using Saliency.Linalg.Hessian;
 namespace Saliency.Linalg.Tests.Hessian;
 
 [TestFixture]
-public class HessianSpectrumTests
+internal class HessianSpectrumTests
 {
     // (d, c): tall, square-ish, wide (d < c: H has rank ≤ d), single class, single pixel, and d = 500.
     [TestCase(20, 5, 1)]

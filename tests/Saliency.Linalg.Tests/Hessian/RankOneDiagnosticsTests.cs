@@ -5,7 +5,7 @@ using Saliency.Linalg.Hessian;
 namespace Saliency.Linalg.Tests.Hessian;
 
 [TestFixture]
-public class RankOneDiagnosticsTests
+internal class RankOneDiagnosticsTests
 {
     [TestCase(40, 8, 1, 0.9)]
     [TestCase(15, 30, 2, 0.5)]

@@ -4,7 +4,7 @@ using Saliency.Linalg.Hessian;
 namespace Saliency.Linalg.Tests.Hessian;
 
 [TestFixture]
-public class SoftmaxCurvatureTests
+internal class SoftmaxCurvatureTests
 {
     [TestCase(1, 1)]
     [TestCase(2, 2)]

@@ -15,7 +15,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// the taps leave the untapped outputs as they were; the default layer rule; refusals.
 /// </summary>
 [TestFixture]
-public sealed class ActivationTapTests
+internal sealed class ActivationTapTests
 {
     private static readonly ModelProto ResNet = RandomModels.ResNetBlocks(channels: 1, size: 8, classes: 4, seed: 9, width: 2, blocks: 2);
 

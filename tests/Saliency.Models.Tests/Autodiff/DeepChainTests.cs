@@ -15,7 +15,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// against its closed form, and the exported order checked with a model of ONNX Runtime's topological sort.
 /// </summary>
 [TestFixture]
-public sealed class DeepChainTests
+internal sealed class DeepChainTests
 {
     private const int Width = 8;
     private const int Classes = 4;

@@ -14,7 +14,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// symbolic image sizes) and bad input: each refusal is a <see cref="JacobianExportException"/> naming the problem.
 /// </summary>
 [TestFixture]
-public sealed class ExporterBehaviourTests
+internal sealed class ExporterBehaviourTests
 {
     private static ModelProto TinyCnn(Func<OnnxGraphBuilder, string, string>? tail = null, long opset = 17)
     {
@@ -246,7 +246,7 @@ public sealed class ExporterBehaviourTests
 
 /// <summary>Seeded structural fuzzing: a mutated classifier is either exported or refused with <see cref="JacobianExportException"/>, never anything else.</summary>
 [TestFixture]
-public sealed class ExporterFuzzTests
+internal sealed class ExporterFuzzTests
 {
     private static readonly string[] OpTypes = ["Relu", "Conv", "MaxPool", "Gemm", "Flatten", "Add", "Softmax", "Reshape", "Concat", "Exp", "Transpose"];
 

@@ -15,7 +15,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// that change with the model and the options.
 /// </summary>
 [TestFixture]
-public sealed class JacobianModelCacheTests
+internal sealed class JacobianModelCacheTests
 {
     private string _folder = null!;
 

@@ -17,7 +17,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// <c>logits(x + δ) − logits(x) = Wᵀδ</c> for a tiny δ inside the activation region.
 /// </summary>
 [TestFixture]
-public sealed class ModelJacobianTests
+internal sealed class ModelJacobianTests
 {
     private static ModelProto LoadLeNet() => ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel));
 

@@ -12,7 +12,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// input → body → Flatten → Gemm; the body puts the operator under test on the path to the logits.
 /// </summary>
 [TestFixture]
-public sealed class OperatorGradientTests
+internal sealed class OperatorGradientTests
 {
     public sealed record Case(string Name, long[] InputShape, Func<OnnxGraphBuilder, string, Random, string> Body, double Tolerance = 2e-3, double Step = 1e-2, bool FixedBatch = false, long Opset = 17)
     {

@@ -20,7 +20,7 @@ namespace Saliency.Models.Tests.Autodiff;
 /// The exported model must load in ONNX Runtime at the opset it declares.
 /// </summary>
 [TestFixture]
-public sealed class OpsetFormsTests
+internal sealed class OpsetFormsTests
 {
     public sealed record Case(string Name, long Opset, long[] InputShape, long Features, Func<OnnxGraphBuilder, string, string> Body, bool FixedBatch = false)
     {

@@ -10,7 +10,7 @@ namespace Saliency.Models.Tests.Classifiers;
 /// classifier's own results (oracle: the same calls on the classifier) and refuses to run once cancelled.
 /// </summary>
 [TestFixture]
-public sealed class ClassifierInputTests
+internal sealed class ClassifierInputTests
 {
     private OnnxClassifier _lenet = null!;
     private float[] _digit = [];

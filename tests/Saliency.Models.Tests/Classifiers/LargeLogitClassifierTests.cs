@@ -11,7 +11,7 @@ namespace Saliency.Models.Tests.Classifiers;
 /// 20 (ONNX Runtime), a float64 softmax computed here, and <c>W(p − y)</c> formed from the full Jacobian's columns.
 /// </summary>
 [TestFixture]
-public sealed class LargeLogitClassifierTests
+internal sealed class LargeLogitClassifierTests
 {
     private const float Scale = 20f;
     private static readonly InferenceSessionOptions Options = new() { IntraOpThreads = 1 };

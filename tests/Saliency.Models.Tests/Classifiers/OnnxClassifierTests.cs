@@ -14,7 +14,7 @@ namespace Saliency.Models.Tests.Classifiers;
 /// serial results.
 /// </summary>
 [TestFixture]
-public sealed class OnnxClassifierTests
+internal sealed class OnnxClassifierTests
 {
     private const int Classes = 6;
     private static readonly ModelProto Model = RandomModels.SmallCnn(channels: 2, size: 8, classes: Classes, seed: 21);

@@ -9,7 +9,7 @@ namespace Saliency.Models.Tests.Classifiers;
 /// have <c>p_a = 1 / (1 + e^{b − a})</c>, equal logits give 1/c, and <c>log Σ e^z = z₀ + log c</c> for c equal logits.
 /// </summary>
 [TestFixture]
-public sealed class SoftmaxTests
+internal sealed class SoftmaxTests
 {
     [Test]
     public void TwoLargeLogitsMatchTheLogisticClosedForm()

@@ -8,7 +8,7 @@ namespace Saliency.Models.Tests.IO;
 /// file beside it; a write that succeeds replaces the content exactly (no tail of a longer earlier file).
 /// </summary>
 [TestFixture]
-public sealed class AtomicFileTests
+internal sealed class AtomicFileTests
 {
     private string _folder = "";
 

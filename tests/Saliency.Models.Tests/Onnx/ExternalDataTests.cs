@@ -12,7 +12,7 @@ namespace Saliency.Models.Tests.Onnx;
 /// against the dims and the file's real size; everything else is an <see cref="OnnxFormatException"/> naming the tensor.
 /// </summary>
 [TestFixture]
-public sealed class ExternalDataTests
+internal sealed class ExternalDataTests
 {
     private string _root = null!;
 

@@ -7,7 +7,7 @@ using Saliency.TestSupport;
 namespace Saliency.Models.Tests.Onnx;
 
 [TestFixture]
-public sealed class OnnxModelRoundTripTests
+internal sealed class OnnxModelRoundTripTests
 {
     private static IEnumerable<TestCaseData> Models()
     {

@@ -8,7 +8,7 @@ namespace Saliency.Models.Tests.Onnx;
 
 /// <summary>Bad files and bad models: each gets a typed exception whose message names the problem.</summary>
 [TestFixture]
-public sealed class OnnxModelValidationTests
+internal sealed class OnnxModelValidationTests
 {
     private static ModelProto Valid() => TestModels.Mlp();
 

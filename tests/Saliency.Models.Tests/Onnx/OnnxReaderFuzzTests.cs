@@ -12,7 +12,7 @@ namespace Saliency.Models.Tests.Onnx;
 /// <see cref="OnnxFormatException"/> — never another exception type, never a crash or a hang.
 /// </summary>
 [TestFixture]
-public sealed class OnnxReaderFuzzTests
+internal sealed class OnnxReaderFuzzTests
 {
     private const int CasesPerSeedModel = 400;
 

@@ -11,7 +11,7 @@ namespace Saliency.Models.Tests.Onnx;
 /// <see cref="ReferenceEvaluator"/>, within 1e-4 relative (max-norm over each output tensor).
 /// </summary>
 [TestFixture]
-public sealed class OrtParityTests
+internal sealed class OrtParityTests
 {
     private const double RelTol = 1e-4;
 

@@ -12,7 +12,7 @@ namespace Saliency.Models.Tests.Onnx;
 /// against Conv, and ONNX Runtime parity of a graph that uses all of them.
 /// </summary>
 [TestFixture]
-public sealed class ReferenceEvaluatorBackwardOpsTests
+internal sealed class ReferenceEvaluatorBackwardOpsTests
 {
     private const double Tol = 1e-12;
 

@@ -11,7 +11,7 @@ namespace Saliency.Models.Tests.Onnx;
 /// identity weights, pools on an arithmetic grid whose maxima and means are known in advance).
 /// </summary>
 [TestFixture]
-public sealed class ReferenceEvaluatorTests
+internal sealed class ReferenceEvaluatorTests
 {
     private const double Tol = 1e-12;
 

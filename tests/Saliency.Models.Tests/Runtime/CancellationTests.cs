@@ -12,7 +12,7 @@ namespace Saliency.Models.Tests.Runtime;
 /// shows that the native run was stopped by the flag — never a time.
 /// </summary>
 [TestFixture]
-public class CancellationTests
+internal class CancellationTests
 {
     private const int N = 512;
     private static readonly Lazy<byte[]> Chain = new(() => RuntimeTestModels.MatMulChain(N, depth: 2_000));

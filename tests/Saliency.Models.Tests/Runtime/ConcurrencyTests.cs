@@ -5,7 +5,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>One session, many threads: concurrent results must be bit-identical to serial ones.</summary>
 [TestFixture]
-public class ConcurrencyTests
+internal class ConcurrencyTests
 {
     private const int Threads = 8;
     private const int CallsPerThread = 200;

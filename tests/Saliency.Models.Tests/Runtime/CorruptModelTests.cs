@@ -5,7 +5,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>Bad model files reach ONNX Runtime and come back as typed exceptions, never as a crash.</summary>
 [TestFixture]
-public class CorruptModelTests
+internal class CorruptModelTests
 {
     [Test]
     public void MissingFile_IsFileNotFound()

@@ -9,7 +9,7 @@ namespace Saliency.Models.Tests.Runtime;
 /// against what this machine actually has (each library probed here independently of the code under test).
 /// </summary>
 [TestFixture]
-public class CudaProviderTests
+internal class CudaProviderTests
 {
     private static readonly string[] CpuBuild = ["CPUExecutionProvider"];
     private static readonly string[] GpuBuild = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"];

@@ -6,7 +6,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>A host's own SessionOptions or InferenceSession (official binding) used through our façade, and who disposes what.</summary>
 [TestFixture]
-public class HostObjectsTests
+internal class HostObjectsTests
 {
     private static readonly float[] X = RuntimeTestModels.RandomData(3 * 4, seed: 21);
 

@@ -5,7 +5,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>Session creation, metadata and Run against double-precision references.</summary>
 [TestFixture]
-public class InferenceSessionTests
+internal class InferenceSessionTests
 {
     [Test]
     public void Runtime_IsTheNuGetOnnxRuntime_1_31()

@@ -5,7 +5,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>Bad inputs are refused before any native call with typed exceptions naming the tensor, expected and actual.</summary>
 [TestFixture]
-public class InputValidationTests
+internal class InputValidationTests
 {
     private InferenceSession _mlp = null!;
     private InferenceSession _two = null!;

@@ -14,7 +14,7 @@ namespace Saliency.Models.Tests.Runtime;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public class NativeMemoryTests
+internal class NativeMemoryTests
 {
     [Test]
     public void TenThousandCreateRunDisposeCycles_KeepNativeMemoryFlat()

@@ -6,7 +6,7 @@ namespace Saliency.Models.Tests.Runtime;
 
 /// <summary>The official binding's OnnxRuntimeException becomes our OrtException with ONNX Runtime's code and message.</summary>
 [TestFixture]
-public class OrtExceptionTests
+internal class OrtExceptionTests
 {
     [TestCase("[ErrorCode:InvalidProtobuf] Load model failed", OrtErrorCode.InvalidProtobuf, "Load model failed")]
     [TestCase("[ErrorCode:InvalidArgument] Got invalid dimensions", OrtErrorCode.InvalidArgument, "Got invalid dimensions")]

@@ -16,7 +16,7 @@ namespace Saliency.Models.Tests.Zoo;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.None)]
-public sealed class PretrainedResNet18Tests
+internal sealed class PretrainedResNet18Tests
 {
     private static readonly string PrepPath = Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(PretrainedModels.ResNet18Path))!,
         "ResNetPrepOnnx", "ResNetPreprocess.onnx");

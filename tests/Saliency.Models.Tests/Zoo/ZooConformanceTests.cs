@@ -16,7 +16,7 @@ namespace Saliency.Models.Tests.Zoo;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.None)]
-public sealed class ZooConformanceTests
+internal sealed class ZooConformanceTests
 {
     /// <summary>
     /// |ORT − torch| per logit, relative to the largest |logit|: both run the same float32 graph with different

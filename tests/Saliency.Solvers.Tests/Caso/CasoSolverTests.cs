@@ -8,7 +8,7 @@ using Saliency.Solvers.Tests.Fista;
 namespace Saliency.Solvers.Tests.Caso;
 
 [TestFixture]
-public class CasoSolverTests
+internal class CasoSolverTests
 {
     private static readonly CasoOptions Tight = new() { Tolerance = 1e-11, MaxIterations = 20_000 };
 

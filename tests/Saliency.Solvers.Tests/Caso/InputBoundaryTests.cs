@@ -12,7 +12,7 @@ namespace Saliency.Solvers.Tests.Caso;
 /// <see cref="CasoProblemOptions"/>'s checks).
 /// </summary>
 [TestFixture]
-public sealed class InputBoundaryTests
+internal sealed class InputBoundaryTests
 {
     private const int D = 20, C = 4;
 

@@ -8,7 +8,7 @@ namespace Saliency.Solvers.Tests.Caso;
 
 /// <summary>The float32 class-major entry point with HVPs on the backends' kernels, against the float64 dense path.</summary>
 [TestFixture]
-public class KernelBackedCasoTests
+internal class KernelBackedCasoTests
 {
     /// <summary>W as float32 class-major (column j contiguous) and the same values as a float64 matrix.</summary>
     private static (float[] Flat, Matrix<double> Rounded) FloatJacobian(int d, int c, int seed)

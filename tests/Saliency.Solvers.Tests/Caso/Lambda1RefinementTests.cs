@@ -10,7 +10,7 @@ namespace Saliency.Solvers.Tests.Caso;
 /// <c>gᵀΔ = Σ|gᵢ|(|gᵢ| − λ1)₊/(2λ2)</c> are exact functions of λ1.
 /// </summary>
 [TestFixture]
-public class Lambda1RefinementTests
+internal class Lambda1RefinementTests
 {
     private static readonly CasoOptions Cafo = new() { Kind = CasoObjectiveKind.Cafo, Tolerance = 1e-9, MaxIterations = 5000 };
     private static readonly CasoOptions Caso = new() { Tolerance = 1e-9, MaxIterations = 5000 };

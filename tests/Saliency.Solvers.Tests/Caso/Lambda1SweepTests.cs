@@ -4,7 +4,7 @@ using Saliency.Solvers.Caso;
 namespace Saliency.Solvers.Tests.Caso;
 
 [TestFixture]
-public class Lambda1SweepTests
+internal class Lambda1SweepTests
 {
     private static readonly CasoOptions Options = new() { Tolerance = 1e-9, MaxIterations = 5000 };
 

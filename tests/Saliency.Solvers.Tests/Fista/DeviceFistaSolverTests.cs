@@ -14,7 +14,7 @@ namespace Saliency.Solvers.Tests.Fista;
 /// the 1e-6 residual tolerance); subgradient conditions hold to 1e-4·‖g‖∞.
 /// </summary>
 [TestFixture]
-public class DeviceFistaSolverTests
+internal class DeviceFistaSolverTests
 {
     private static readonly CasoOptions Device = new() { Path = CasoSolverPath.Device, Tolerance = 1e-6, MaxIterations = 5000 };
 

@@ -12,7 +12,7 @@ namespace Saliency.Solvers.Tests.Fista;
 /// or one check window (PDHG), counted in products — no timing.
 /// </summary>
 [TestFixture]
-public sealed class SolverCancellationTests
+internal sealed class SolverCancellationTests
 {
     [Test]
     public void FistaStopsAtTheNextIterationAfterCancellation()

@@ -5,7 +5,7 @@ using Saliency.Solvers.Fista;
 namespace Saliency.Solvers.Tests.Fista;
 
 [TestFixture]
-public class FistaSolverTests
+internal class FistaSolverTests
 {
     /// <summary>Per coordinate: xᵢ ≠ 0 ⇒ (Qx − b)ᵢ = −λ sign xᵢ; xᵢ = 0 ⇒ |(Qx − b)ᵢ| ≤ λ. Returns the worst violation.</summary>
     internal static double SubgradientViolation(Matrix<double> q, double[] b, double lambda, double[] x)

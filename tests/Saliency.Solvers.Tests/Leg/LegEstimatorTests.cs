@@ -8,7 +8,7 @@ using Saliency.Solvers.Leg;
 namespace Saliency.Solvers.Tests.Leg;
 
 [TestFixture]
-public class LegEstimatorTests
+internal class LegEstimatorTests
 {
     private static double[] RandomVector(int n, int seed)
     {

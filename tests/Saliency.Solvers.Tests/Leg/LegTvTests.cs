@@ -7,7 +7,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Solvers.Tests.Leg;
 
 [TestFixture]
-public class LegTvTests
+internal class LegTvTests
 {
     private static double PrecisionAtSupportSize(ReadOnlySpan<double> map, HashSet<int> support)
     {

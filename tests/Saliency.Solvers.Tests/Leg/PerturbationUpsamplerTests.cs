@@ -6,7 +6,7 @@ using Saliency.Solvers.Leg;
 namespace Saliency.Solvers.Tests.Leg;
 
 [TestFixture]
-public class PerturbationUpsamplerTests
+internal class PerturbationUpsamplerTests
 {
     [Test]
     public void Nearest_By8_CopiesEachCellToAn8x8Block()

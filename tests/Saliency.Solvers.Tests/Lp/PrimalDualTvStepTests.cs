@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Tests.Lp;
 
 /// <summary>The fused CPU step against the textbook formulas evaluated with the test's own D and Dᵀ.</summary>
 [TestFixture]
-public class PrimalDualTvStepTests
+internal class PrimalDualTvStepTests
 {
     [TestCase(7, 9, false)]
     [TestCase(13, 4, true)]

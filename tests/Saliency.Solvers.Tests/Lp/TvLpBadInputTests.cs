@@ -6,7 +6,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Solvers.Tests.Lp;
 
 [TestFixture]
-public class TvLpBadInputTests
+internal class TvLpBadInputTests
 {
     private static readonly GridShape Shape = new(4, 3);
     private static double[] B => Enumerable.Range(0, Shape.DifferenceCount).Select(i => 0.1 * i).ToArray();

@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Tests.Lp;
 
 /// <summary>Agreement with an independent LP solver: Debian's CLP (coinor-clp, installed by tools/setup.sh).</summary>
 [TestFixture]
-public class TvLpClpAgreementTests
+internal class TvLpClpAgreementTests
 {
     private static string Clp() =>
         LpReference.ClpPath() ?? throw new IgnoreException("Debian's clp (package coinor-clp) is not installed; run tools/setup.sh");

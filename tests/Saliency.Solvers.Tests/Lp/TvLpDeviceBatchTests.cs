@@ -7,7 +7,7 @@ namespace Saliency.Solvers.Tests.Lp;
 
 /// <summary>The lockstep batch solver over the compute backends (CPU and ILGPU's CPU accelerator here; CUDA where a GPU exists).</summary>
 [TestFixture]
-public class TvLpDeviceBatchTests
+internal class TvLpDeviceBatchTests
 {
     private static TvLpProblem[] Batch(int rows, int cols)
     {

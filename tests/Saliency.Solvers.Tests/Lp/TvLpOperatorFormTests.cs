@@ -6,7 +6,7 @@ namespace Saliency.Solvers.Tests.Lp;
 
 /// <summary>The general path K = D⁺ᵀΣ as an operator.</summary>
 [TestFixture]
-public class TvLpOperatorFormTests
+internal class TvLpOperatorFormTests
 {
     private const double Tol = 1e-6;
 

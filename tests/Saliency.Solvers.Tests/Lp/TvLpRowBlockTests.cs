@@ -7,7 +7,7 @@ namespace Saliency.Solvers.Tests.Lp;
 
 /// <summary>Row-block parallel steps of a single large solve (<see cref="TvLpOptions.StepThreads"/>).</summary>
 [TestFixture]
-public class TvLpRowBlockTests
+internal class TvLpRowBlockTests
 {
     private static TvLpProblem Problem(int rows, int cols)
     {

@@ -5,7 +5,7 @@ using Saliency.Solvers.Lp;
 namespace Saliency.Solvers.Tests.Lp;
 
 [TestFixture]
-public class TvLpSolverTests
+internal class TvLpSolverTests
 {
     private const double S2 = 0.1;
     private const double Tol = 1e-6;

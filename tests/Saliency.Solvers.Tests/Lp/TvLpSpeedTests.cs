@@ -11,7 +11,7 @@ namespace Saliency.Solvers.Tests.Lp;
 /// solve's certificate recomputed with the test's own D and objectives.
 /// </summary>
 [TestFixture]
-public class TvLpSpeedTests
+internal class TvLpSpeedTests
 {
     private const double S2 = 0.1;
     private const double Tol = 1e-6;

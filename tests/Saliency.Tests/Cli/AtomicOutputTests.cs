@@ -10,7 +10,7 @@ namespace Saliency.Tests.Cli;
 /// byte-identical, no temporary file is left beside it, and the CLI prints one <c>error:</c> line with exit code 1.
 /// </summary>
 [TestFixture]
-public class AtomicOutputTests : CliTestBase
+internal class AtomicOutputTests : CliTestBase
 {
     private static string[] ExplainTo(string path) => ["explain", "--method", "gradient", "--digit", "2", "--out", path];
 

@@ -9,7 +9,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>--backend</c> of <c>explain</c> and <c>demo</c>, and the explainer's backend option behind it.</summary>
 [TestFixture]
-public class BackendOptionTests : CliTestBase
+internal class BackendOptionTests : CliTestBase
 {
     private static string CudaAbsentReason()
     {

@@ -10,7 +10,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>saliency explain</c> with the baseline methods: the PNG is the library's map at the documented settings.</summary>
 [TestFixture]
-public sealed class BaselineMethodCommandTests : CliTestBase
+internal sealed class BaselineMethodCommandTests : CliTestBase
 {
     [TestCase("gradient-x-input", new string[0], "gradient-x-input")]
     [TestCase("smoothgrad", new[] { "--samples", "8", "--seed", "3", "--noise", "0.2" }, "σ")]

@@ -8,7 +8,7 @@ namespace Saliency.Tests.Cli;
 /// Shared harness of the CLI fixtures: runs the real command tree in-process with captured output, and gives each
 /// test a fresh temporary folder.
 /// </summary>
-public abstract class CliTestBase
+internal abstract class CliTestBase
 {
     /// <summary>This test's temporary folder (created before, deleted after each test).</summary>
     protected string Temp { get; private set; } = "";

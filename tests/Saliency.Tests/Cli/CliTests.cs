@@ -13,7 +13,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary>The info, predict and demo commands, run in-process through the real command tree.</summary>
 [TestFixture]
-public class CliTests : CliTestBase
+internal class CliTests : CliTestBase
 {
 
     private static void AssertUserError((int Exit, string Out, string Err) r, string expected)

@@ -10,7 +10,7 @@ namespace Saliency.Tests.Cli;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public class ExplainCacheTests : CliTestBase
+internal class ExplainCacheTests : CliTestBase
 {
     private string? _saved;
 
@@ -68,7 +68,7 @@ public class ExplainCacheTests : CliTestBase
 /// what they see.
 /// </summary>
 [SetUpFixture]
-public sealed class CliCacheFolder
+internal sealed class CliCacheFolder
 {
     private string? _saved;
     private string _folder = "";

@@ -11,7 +11,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>saliency explain</c>, run in-process through the real command tree.</summary>
 [TestFixture]
-public class ExplainCommandTests : CliTestBase
+internal class ExplainCommandTests : CliTestBase
 {
 
     [TestCase("gradient", 4)]

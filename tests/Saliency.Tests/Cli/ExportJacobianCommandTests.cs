@@ -17,7 +17,7 @@ namespace Saliency.Tests.Cli;
 /// <see cref="OnnxClassifier.Jacobian"/> and against central finite differences of the original model's logits).
 /// </summary>
 [TestFixture]
-public class ExportJacobianCommandTests : CliTestBase
+internal class ExportJacobianCommandTests : CliTestBase
 {
     private const int Classes = 10;
     private const int Pixels = 28 * 28;

@@ -9,7 +9,7 @@ namespace Saliency.Tests.Cli;
 /// backward rule: one error line naming the op, the node and the opset, and no output file.
 /// </summary>
 [TestFixture]
-public sealed class ExportJacobianOpsetTests : CliTestBase
+internal sealed class ExportJacobianOpsetTests : CliTestBase
 {
     private string WriteModel(string name, long opset, bool unsupported)
     {

@@ -8,7 +8,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>saliency explain --method gradcam [--layer]</c> and <c>--method lime --features superpixel</c>: the PNG is the library's map.</summary>
 [TestFixture]
-public sealed class GradCamCommandTests : CliTestBase
+internal sealed class GradCamCommandTests : CliTestBase
 {
     [TestCase("gradcam", new string[0], "[16×10×10]")]
     [TestCase("gradcam", new[] { "--layer", "/conv1/Conv" }, "/conv1/Conv_output_0 [8×28×28]")]

@@ -16,7 +16,7 @@ namespace Saliency.Tests.Cli;
 /// on the pixels the library decodes (and, with --resize, resizes and crops) from the same file.
 /// </summary>
 [TestFixture]
-public class ImageInputTests : CliTestBase
+internal class ImageInputTests : CliTestBase
 {
     private static string Sample => Path.Combine(RepoFiles.Samples, "digit-3-0.png");
 

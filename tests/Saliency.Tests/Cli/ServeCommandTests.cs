@@ -11,7 +11,7 @@ namespace Saliency.Tests.Cli;
 /// themselves are tested in Saliency.Server.Tests.
 /// </summary>
 [TestFixture]
-public class ServeCommandTests : CliTestBase
+internal class ServeCommandTests : CliTestBase
 {
     private static void AssertOneLineError(int exit, string error, string contains)
     {

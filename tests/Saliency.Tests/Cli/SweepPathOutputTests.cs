@@ -9,7 +9,7 @@ namespace Saliency.Tests.Cli;
 
 /// <summary><c>saliency explain --method caso|cafo</c> prints the λ1 sweep's path, one row per solved λ1.</summary>
 [TestFixture]
-public class SweepPathOutputTests : CliTestBase
+internal class SweepPathOutputTests : CliTestBase
 {
     [TestCase("caso", CasoObjectiveKind.Caso)]
     [TestCase("cafo", CasoObjectiveKind.Cafo)]

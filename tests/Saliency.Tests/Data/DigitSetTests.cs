@@ -7,7 +7,7 @@ using Saliency.TestSupport;
 namespace Saliency.Tests.Data;
 
 [TestFixture]
-public class DigitSetTests
+internal class DigitSetTests
 {
     private static (byte[] Images, byte[] Labels) SmallIdx()
     {

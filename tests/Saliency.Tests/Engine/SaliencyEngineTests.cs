@@ -17,7 +17,7 @@ namespace Saliency.Tests.Engine;
 /// started), the softmax probabilities for the dropped mass of top-k, and a MeterListener for the metrics.
 /// </summary>
 [TestFixture]
-public sealed class SaliencyEngineTests
+internal sealed class SaliencyEngineTests
 {
     private OnnxClassifier _lenet = null!;
     private float[] _digit = [];

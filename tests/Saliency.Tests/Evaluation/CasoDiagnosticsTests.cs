@@ -11,7 +11,7 @@ namespace Saliency.Tests.Evaluation;
 
 /// <summary>The CASO diagnostics (Theorems 4 and 5, the λ1 sweep path) against dense float64 oracles and on the bundled LeNet.</summary>
 [TestFixture]
-public class CasoDiagnosticsTests
+internal class CasoDiagnosticsTests
 {
     private OnnxClassifier _lenet = null!;
     private DigitSet _digits = null!;

@@ -10,7 +10,7 @@ namespace Saliency.Tests.Evaluation;
 
 /// <summary>Region counting on hand-made grids, and the TV-sparsity of the demo's LEG-TV map.</summary>
 [TestFixture]
-public class ConstantRegionsTests
+internal class ConstantRegionsTests
 {
     [Test]
     public void HandMadeGridsHaveTheirRegionCounts()

@@ -18,7 +18,7 @@ namespace Saliency.Tests.Evaluation;
 /// </summary>
 [TestFixture]
 [Explicit("Measurement for docs/evaluation.md; several minutes on 2 cores.")]
-public sealed class LeNetEvaluationMeasurement
+internal sealed class LeNetEvaluationMeasurement
 {
     private const int Digits = 5;
     private const int Samples = 1000;

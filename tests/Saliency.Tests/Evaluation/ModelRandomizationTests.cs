@@ -8,7 +8,7 @@ namespace Saliency.Tests.Evaluation;
 
 /// <summary>Cascading re-initialisation of ONNX layers: which layers, what scale, what stays untouched.</summary>
 [TestFixture]
-public sealed class ModelRandomizationTests
+internal sealed class ModelRandomizationTests
 {
     private OnnxModel _lenet = null!;
 

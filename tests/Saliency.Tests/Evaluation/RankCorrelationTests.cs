@@ -5,7 +5,7 @@ namespace Saliency.Tests.Evaluation;
 
 /// <summary>Spearman ρ against the textbook formulas on small vectors, with and without ties.</summary>
 [TestFixture]
-public sealed class RankCorrelationTests
+internal sealed class RankCorrelationTests
 {
     [Test]
     public void WithoutTiesItIsOneMinusSixSumOfSquaredRankDifferences()

@@ -12,7 +12,7 @@ namespace Saliency.Tests.Evaluation;
 /// two weight rows.
 /// </summary>
 [TestFixture]
-public sealed class SanityCheckTests
+internal sealed class SanityCheckTests
 {
     [Test]
     public void ALinearModelsGradientMapBecomesTheNewWeightRow()

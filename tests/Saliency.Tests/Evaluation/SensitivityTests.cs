@@ -11,7 +11,7 @@ namespace Saliency.Tests.Evaluation;
 /// <c>log(p₀/p₁) = (w₀ − w₁)ᵀx + (b₀ − b₁)</c>, so every point of a curve has a closed form.
 /// </summary>
 [TestFixture]
-public sealed class SensitivityTests
+internal sealed class SensitivityTests
 {
     private KnownFunctionModel _linear = null!;
     private OnnxClassifier _classifier = null!;

@@ -5,7 +5,7 @@ namespace Saliency.Tests.Evaluation;
 
 /// <summary>SSIM against Wang et al.'s formula worked out on tiny pictures.</summary>
 [TestFixture]
-public sealed class SsimTests
+internal sealed class SsimTests
 {
     private const double C1 = 1e-4, C2 = 9e-4;
 

@@ -13,7 +13,7 @@ namespace Saliency.Tests.Explainers;
 /// float32 logits carry ~1e-7 relative rounding, which bounds every tolerance below.
 /// </summary>
 [TestFixture]
-public sealed class BaselineExplainerTests
+internal sealed class BaselineExplainerTests
 {
     private OnnxClassifier _lenet = null!;
     private float[] _digit = [];

@@ -16,7 +16,7 @@ namespace Saliency.Tests.Explainers;
 
 /// <summary>The explainers end to end on real ONNX models, against closed forms and finite differences.</summary>
 [TestFixture]
-public class ExplainerTests
+internal class ExplainerTests
 {
     private OnnxClassifier _lenet = null!;
     private float[] _digit = [];

@@ -14,7 +14,7 @@ namespace Saliency.Tests.Explainers;
 /// evaluator; the default layer rule; and the typed errors.
 /// </summary>
 [TestFixture]
-public sealed class GradCamTests
+internal sealed class GradCamTests
 {
     // 1×8×8 image → conv 3×3, stride 2, pad 1, K = 3 → A [3, 4, 4] → ReLU → GAP → Gemm to 4 classes.
     private const int Size = 8, K = 3, H = 4, Classes = 4;

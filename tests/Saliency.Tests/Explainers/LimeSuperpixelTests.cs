@@ -12,7 +12,7 @@ namespace Saliency.Tests.Explainers;
 /// over the segment's pixels and channels (closed form), as for grid features.
 /// </summary>
 [TestFixture]
-public sealed class LimeSuperpixelTests
+internal sealed class LimeSuperpixelTests
 {
     [Test]
     public void LimeOnALinearModelRecoversThePerSegmentSums()

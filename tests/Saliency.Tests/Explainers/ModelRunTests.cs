@@ -13,7 +13,7 @@ namespace Saliency.Tests.Explainers;
 /// (logits above float32's exp range) and on a model whose logits are NaN.
 /// </summary>
 [TestFixture]
-public sealed class ModelRunTests
+internal sealed class ModelRunTests
 {
     private OnnxClassifier _lenet = null!;
     private OnnxClassifier _scaled = null!;

@@ -11,7 +11,7 @@ namespace Saliency.Tests.Imaging;
 /// Pillow for BMP/GIF) with pixel formulas recomputed here, Skia's own encoders for JPEG/WebP, exact PNG round trips.
 /// </summary>
 [TestFixture]
-public class ImageCodecTests
+internal class ImageCodecTests
 {
     /// <summary>The formula tools/make_png_fixtures.py and tools/make_bmp_gif_fixtures.py used for the fixture pixels.</summary>
     internal static byte FixtureSample(int x, int y, int c) => (byte)((x * 31 + y * 17 + c * 59 + x * y * 7) % 256);

@@ -11,7 +11,7 @@ namespace Saliency.Tests.Imaging;
 /// <see cref="ImageFormatException"/>; any other exception (or a crash of the test host) fails.
 /// </summary>
 [TestFixture]
-public class ImageFuzzTests
+internal class ImageFuzzTests
 {
     private const int CasesPerSeed = 1000;
 

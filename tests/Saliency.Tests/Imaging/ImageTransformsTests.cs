@@ -5,7 +5,7 @@ namespace Saliency.Tests.Imaging;
 
 /// <summary>Resizing, cropping and colour/alpha conversions of <see cref="ImageBuffer"/>, against exact oracles.</summary>
 [TestFixture]
-public class ImageTransformsTests
+internal class ImageTransformsTests
 {
     private static ImageBuffer Formula(int width, int height, PixelFormat format) =>
         new(width, height, format, Enumerable.Range(0, width * height * (int)format)

@@ -4,7 +4,7 @@ using Saliency.Imaging;
 namespace Saliency.Tests.Imaging;
 
 [TestFixture]
-public class MapRendererTests
+internal class MapRendererTests
 {
     [Test]
     public void GrayMapsTheRangeLinearlyAndScalesByBlocks()

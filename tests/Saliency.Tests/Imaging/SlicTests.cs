@@ -9,7 +9,7 @@ namespace Saliency.Tests.Imaging;
 /// 4-connected region, and the CIELAB conversion against published reference values.
 /// </summary>
 [TestFixture]
-public sealed class SlicTests
+internal sealed class SlicTests
 {
     private const int Size = 60;
 

@@ -9,7 +9,7 @@ namespace Saliency.Tests.Models;
 
 /// <summary>The bundled LeNet (models/lenet.onnx) on the bundled held-out digits, through our ONNX Runtime binding.</summary>
 [TestFixture]
-public class BundledModelTests
+internal class BundledModelTests
 {
     /// <summary>Correct digits out of the 500 committed ones, as the README states it.</summary>
     private const int StatedCorrect = 492;

@@ -14,7 +14,7 @@ namespace Saliency.Tests.Packaging;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public sealed class ConsumerPackageTests
+internal sealed class ConsumerPackageTests
 {
     private const string Program = """
         using Saliency;

@@ -11,7 +11,7 @@ namespace Saliency.Tests.Packaging;
 /// Reflection lists each exported type with its base types and its public and protected members.
 /// </summary>
 [TestFixture]
-public sealed class PublicApiTests
+internal sealed class PublicApiTests
 {
     private const string File = "tests/Saliency.Tests/Packaging/PublicApi.txt";
     private const string UpdateVariable = "SALIENCY_UPDATE_PUBLIC_API";

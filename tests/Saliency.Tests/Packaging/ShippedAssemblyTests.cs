@@ -8,7 +8,7 @@ namespace Saliency.Tests.Packaging;
 /// evaluator — they live in tests/TestSupport) and a repository path of the build machine.
 /// </summary>
 [TestFixture]
-public sealed class ShippedAssemblyTests
+internal sealed class ShippedAssemblyTests
 {
     private static readonly Assembly[] Shipped =
     [

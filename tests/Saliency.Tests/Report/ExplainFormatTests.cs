@@ -9,7 +9,7 @@ using Saliency.TestSupport;
 namespace Saliency.Tests.Report;
 
 /// <summary><c>explain --format png|npy|json</c>: the raw map for every method.</summary>
-public sealed class ExplainFormatTests : CliTestBase
+internal sealed class ExplainFormatTests : CliTestBase
 {
     [Test]
     public void NpyAndJsonHoldTheMapsSignedValues()

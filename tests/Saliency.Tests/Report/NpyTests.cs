@@ -7,7 +7,7 @@ using Saliency.Reporting;
 namespace Saliency.Tests.Report;
 
 /// <summary>The .npy v1.0 writer against the format's definition (numpy/lib/format.py) and, where numpy exists, numpy itself.</summary>
-public sealed class NpyTests
+internal sealed class NpyTests
 {
     [Test]
     public void HeaderIsTheFormatsDictPaddedTo64Bytes()

@@ -10,7 +10,7 @@ namespace Saliency.Tests.Report;
 /// Headless Chromium opens a demo report: every section is there, every picture and plot loaded, nothing logged as an
 /// error. Playwright drives Debian's chromium (tools/setup.sh installs it; browser downloads are impossible here).
 /// </summary>
-public sealed class ReportBrowserTests : CliTestBase
+internal sealed class ReportBrowserTests : CliTestBase
 {
     private const string Chromium = "/usr/bin/chromium";
 

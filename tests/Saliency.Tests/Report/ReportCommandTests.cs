@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace Saliency.Tests.Report;
 
 /// <summary><c>saliency report</c> in-process on two bundled digits with a few cheap methods.</summary>
-public sealed class ReportCommandTests : CliTestBase
+internal sealed class ReportCommandTests : CliTestBase
 {
     private static readonly string[] SmallRun =
         ["report", "--count", "2", "--methods", "gradient,caso,occlusion", "--sanity-images", "1", "--sanity-depth", "2", "--show", "2"];

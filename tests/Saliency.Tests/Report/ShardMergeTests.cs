@@ -10,7 +10,7 @@ namespace Saliency.Tests.Report;
 /// <c>--shard i/N</c> and <c>--merge</c>: three shards run as separate processes of the built command
 /// (<c>dotnet saliency.dll</c>) and merged give, number for number, the report of one run over the whole data set.
 /// </summary>
-public sealed class ShardMergeTests : CliTestBase
+internal sealed class ShardMergeTests : CliTestBase
 {
     /// <summary>Seeded methods (LIME, LEG-TV) included: their seeds follow the image, not the shard.</summary>
     private static readonly string[] Run =

@@ -12,7 +12,7 @@ namespace Saliency.Tests.Zoo;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.None)]
-public sealed class ZooCliTests : CliTestBase
+internal sealed class ZooCliTests : CliTestBase
 {
     [TestCase("resnet18", "gradient")]
     [TestCase("mobilenet_v3_small", "caso")]

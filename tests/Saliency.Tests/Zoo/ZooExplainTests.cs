@@ -18,7 +18,7 @@ namespace Saliency.Tests.Zoo;
 /// </summary>
 [TestFixture]
 [Parallelizable(ParallelScope.None)]
-public sealed class ZooExplainTests
+internal sealed class ZooExplainTests
 {
     public static IEnumerable<TestCaseData> Models() =>
         ZooFixtures.Models.Select(m => new TestCaseData(m).SetArgDisplayNames(m.ToString()));

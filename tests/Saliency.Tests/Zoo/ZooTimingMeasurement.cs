@@ -18,7 +18,7 @@ namespace Saliency.Tests.Zoo;
 /// </summary>
 [TestFixture]
 [Explicit("measurement: writes bench/Saliency.Bench/Zoo/RESULTS.md (several minutes on 2 cores)")]
-public sealed class ZooTimingMeasurement
+internal sealed class ZooTimingMeasurement
 {
     private const int WarmRuns = 5;
 

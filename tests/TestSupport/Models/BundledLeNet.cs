@@ -8,7 +8,7 @@ namespace Saliency.TestSupport;
 /// The bundled LeNet and digits for tests, found through <see cref="RepoFiles"/>, and variants of the model with
 /// edited initializers (read and written through the library's ONNX reader/writer).
 /// </summary>
-public static class BundledLeNet
+internal static class BundledLeNet
 {
     /// <summary>The 500 held-out digits.</summary>
     public static DigitSet Digits() => DigitSet.Load(RepoFiles.DigitImages, RepoFiles.DigitLabels);

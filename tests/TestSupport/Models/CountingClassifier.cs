@@ -3,7 +3,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.TestSupport;
 
 /// <summary>Forwards to a classifier and records each call by name, and the batch size of each Predict call.</summary>
-public sealed class CountingClassifier(IClassifier inner) : IClassifier
+internal sealed class CountingClassifier(IClassifier inner) : IClassifier
 {
     /// <summary>The calls, in order: "Predict", "Jacobian", "TopKJacobian", "LossGradient", "VectorJacobianProduct".</summary>
     public List<string> Calls { get; } = [];

@@ -13,7 +13,7 @@ namespace Saliency.TestSupport;
 /// <param name="Weights">W, classes × d, row-major, the float32 values in the model.</param>
 /// <param name="Bias">b, the float32 values in the model.</param>
 /// <param name="Tanh">Whether φ = tanh.</param>
-public sealed record KnownFunctionModel(ModelProto Proto, float[] Weights, float[] Bias, bool Tanh)
+internal sealed record KnownFunctionModel(ModelProto Proto, float[] Weights, float[] Bias, bool Tanh)
 {
     /// <summary>d, values per image.</summary>
     public int InputSize => Weights.Length / Bias.Length;

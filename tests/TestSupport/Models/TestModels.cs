@@ -7,7 +7,7 @@ namespace Saliency.TestSupport;
 /// Small ONNX models with fixed seeds for tests (built with <see cref="OnnxGraphBuilder"/>), and helpers for
 /// one-node models and random inputs. Every model has input "input" with a dynamic batch "N" and output "logits".
 /// </summary>
-public static class TestModels
+internal static class TestModels
 {
     /// <summary>MLP 6 → 16 → 12 → 5 with ReLU (or another activation).</summary>
     public static ModelProto Mlp(int seed = 11, string activation = "Relu") => RandomModels.Mlp([6, 16, 12, 5], seed, activation);

@@ -22,7 +22,7 @@ namespace Saliency.Kernels.Ops;
 /// <c>mean + std·z</c> is rounded to the buffer type; CPU and CUDA agree up to the last-bit differences of the
 /// two platforms' log/sin/cos.</para>
 /// </remarks>
-public static class GaussianRng
+internal static class GaussianRng
 {
     private const uint M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
 

@@ -26,7 +26,7 @@ namespace Saliency.Kernels.Ops;
 /// finite; device-resident V on the ILGPU backends is not rescanned per call (use <see cref="Reductions.CountNonFinite{T}"/>).</para>
 /// <para>Not safe for concurrent <see cref="Apply"/> calls on one instance (they are serialised by a lock).</para>
 /// </remarks>
-public sealed class HessianVectorProduct : IDisposable
+internal sealed class HessianVectorProduct : IDisposable
 {
 
     private readonly object _gate = new();

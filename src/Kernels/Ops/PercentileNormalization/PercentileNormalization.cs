@@ -23,7 +23,7 @@ namespace Saliency.Kernels.Ops;
 /// ILGPU.Algorithms' radix sort; both sum channels in the same order in float and divide in double, so the outputs
 /// agree bit for bit.</para>
 /// </remarks>
-public static class PercentileNormalization
+internal static class PercentileNormalization
 {
     /// <summary>Normalises every map of <paramref name="maps"/> into <paramref name="result"/>.</summary>
     /// <exception cref="BufferSizeMismatchException">Lengths are not B·channels·pixels and B·pixels for one B ≥ 1.</exception>

@@ -16,7 +16,7 @@ namespace Saliency.Kernels.Ops.PrimalDual;
 /// Buffers: x (B·p), y (B·m), b (B·m) stored LP after LP. Per-LP scalars in <c>parameters</c> (B·<see cref="ParameterCount"/>):
 /// τ, σ, L, 1/s², averaging weight, active (0/1). Inactive LPs are skipped by every kernel.
 /// </remarks>
-public static class PrimalDualTvBatch
+internal static class PrimalDualTvBatch
 {
     /// <summary>Doubles per LP in the parameter buffer.</summary>
     public const int ParameterCount = 6;

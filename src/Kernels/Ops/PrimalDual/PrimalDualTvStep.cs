@@ -7,7 +7,7 @@ namespace Saliency.Kernels.Ops.PrimalDual;
 /// Per-step quantities the primal-dual driver needs for adaptive step sizes (PDLP): squared norms of the
 /// primal and dual moves and the interaction term ⟨Δy, D Δx⟩, all accumulated inside the fused step.
 /// </summary>
-public struct PrimalDualStepStats
+internal struct PrimalDualStepStats
 {
     /// <summary>‖x⁺ − x‖₂².</summary>
     public double PrimalMoveSquared;
@@ -40,7 +40,7 @@ public struct PrimalDualStepStats
 /// (p1−1)·p2 vertical differences <c>g[r+1,c] − g[r,c]</c>, then the p1·(p2−1) horizontal ones
 /// <c>g[r,c+1] − g[r,c]</c>.</para>
 /// </remarks>
-public static unsafe class PrimalDualTvStep
+internal static unsafe class PrimalDualTvStep
 {
     /// <summary>Number of rows m = 2·p1·p2 − p1 − p2 of the forward-difference operator D (<see cref="TotalVariation.DifferenceCount"/>, the one count).</summary>
     public static int EdgeCount(int rows, int cols) => TotalVariation.DifferenceCount(rows, cols);

@@ -14,7 +14,7 @@ namespace Saliency.Kernels.Ops.PrimalDual;
 /// in float: every KKT check, the certificate and the final polish are float64 (<c>Solvers/Lp/PdhgDriver</c>).
 /// Statistics (‖Δx‖², ‖Δy‖², ⟨Δy, DΔx⟩) are summed per row in float lanes and across rows in double.
 /// </remarks>
-public static unsafe class PrimalDualTvStepSingle
+internal static unsafe class PrimalDualTvStepSingle
 {
     /// <summary>Floats of scratch <see cref="Step"/> and <see cref="HalpernStep"/> need: 5·cols.</summary>
     public static int ScratchLength(int cols) => 5 * cols;

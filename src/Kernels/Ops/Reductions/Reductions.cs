@@ -18,7 +18,7 @@ namespace Saliency.Kernels.Ops;
 /// kernel accumulates each element in double), so the two agree to about 1e-6 relative for float input and to
 /// rounding (1e-12 relative) for double input. Maxima and counts are exact on both.
 /// </summary>
-public static class Reductions
+internal static class Reductions
 {
     private const int CpuBlock = 4096;
 

@@ -12,7 +12,7 @@ namespace Saliency.Kernels.Ops;
 /// equal slices with one threshold per slice (FISTA runs several λ₁ at once; the prox of <c>tλ‖·‖₁</c> is
 /// <c>S_{tλ}</c>). Entries with <c>|xᵢ| ≤ τ</c> become exactly 0, which the sparsity ratio η counts.
 /// </summary>
-public static class SoftThreshold
+internal static class SoftThreshold
 {
     /// <summary>
     /// <paramref name="result"/>[s·n + i] = S_{τ_s}(<paramref name="x"/>[s·n + i]) with n = <paramref name="sliceLength"/>.

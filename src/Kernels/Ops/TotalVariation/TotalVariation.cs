@@ -20,7 +20,7 @@ namespace Saliency.Kernels.Ops;
 /// <c>DᵀD</c> is the Neumann grid Laplacian and <c>‖D‖² &lt; 8</c>.</para>
 /// <para>A batch of B grids is B·p1·p2 values in, B·m differences out (grid b's differences at b·m).</para>
 /// </remarks>
-public static class TotalVariation
+internal static class TotalVariation
 {
     /// <summary>Number of rows of <c>D</c> for a p1×p2 grid: 2·p1·p2 − p1 − p2.</summary>
     public static int DifferenceCount(int rows, int cols)

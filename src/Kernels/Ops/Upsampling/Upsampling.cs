@@ -9,7 +9,7 @@ using Saliency.Kernels.Ilgpu;
 namespace Saliency.Kernels.Ops;
 
 /// <summary>How a coarse grid is interpolated to image resolution.</summary>
-public enum UpsamplingMode
+internal enum UpsamplingMode
 {
     /// <summary>Each pixel takes the value of the cell that contains it: cell (⌊y·p1/H⌋, ⌊x·p2/W⌋) (integer arithmetic).</summary>
     Nearest,
@@ -27,7 +27,7 @@ public enum UpsamplingMode
 /// Interpolation weights are computed in double on both backends, so CPU and CUDA agree to the last bit of T in
 /// practice.
 /// </summary>
-public static class Upsampling
+internal static class Upsampling
 {
     /// <summary>Upsamples every grid of <paramref name="grids"/> into <paramref name="images"/>.</summary>
     /// <exception cref="BufferSizeMismatchException">The buffers do not hold the same number B ≥ 1 of grids and images.</exception>

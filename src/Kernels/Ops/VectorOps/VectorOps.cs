@@ -14,7 +14,7 @@ namespace Saliency.Kernels.Ops;
 /// (<see cref="Extrapolate{T}"/>), or both fused (<see cref="FistaUpdate{T}"/>, one pass instead of two).
 /// Outputs may be the same buffer as an input (element-wise in place).
 /// </summary>
-public static class VectorOps
+internal static class VectorOps
 {
     /// <summary><c>y ← α_s x + β_s y</c> per slice s.</summary>
     /// <exception cref="BufferSizeMismatchException">Lengths or scalar counts do not match the slices.</exception>

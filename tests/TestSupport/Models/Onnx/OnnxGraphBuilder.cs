@@ -17,7 +17,7 @@ namespace Saliency.TestSupport;
 /// </code>
 /// Names are checked for uniqueness as they are made (ONNX graphs are single-assignment).
 /// </summary>
-public sealed class OnnxGraphBuilder
+internal sealed class OnnxGraphBuilder
 {
     /// <summary>IR version written by <see cref="Build"/> (ONNX 1.10+, accepted by every ONNX Runtime since 1.10).</summary>
     public const long DefaultIrVersion = 8;

@@ -9,7 +9,7 @@ namespace Saliency.TestSupport;
 /// for tests, benchmarks and demos that need a real graph without a trained model. All take a dynamic
 /// batch "N" and output logits named "logits" (float, [N, classes]). The same seed gives the same bytes.
 /// </summary>
-public static class RandomModels
+internal static class RandomModels
 {
     /// <summary>
     /// A multilayer perceptron: input [N, layerSizes[0]], Gemm layers with the activation between them

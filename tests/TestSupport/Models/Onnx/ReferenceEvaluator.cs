@@ -23,7 +23,7 @@ namespace Saliency.TestSupport;
 /// fresh copy, which callers may modify. The evaluator refuses (with an error naming the node) any tensor larger
 /// than 2²⁸ elements rather than attempting the allocation.
 /// </remarks>
-public sealed class ReferenceEvaluator
+internal sealed class ReferenceEvaluator
 {
     /// <summary>The op types this evaluator implements (default domain).</summary>
     public static IReadOnlySet<string> SupportedOps { get; } = new HashSet<string>(

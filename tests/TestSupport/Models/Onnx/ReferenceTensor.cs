@@ -6,7 +6,7 @@ namespace Saliency.TestSupport;
 /// A dense row-major float64 tensor used by <see cref="ReferenceEvaluator"/>. Integer tensors (shapes,
 /// MaxPool indices) are held as doubles too: exact below 2⁵³, which covers every index and shape here.
 /// </summary>
-public sealed class ReferenceTensor
+internal sealed class ReferenceTensor
 {
     /// <summary>Row-major values.</summary>
     public double[] Data { get; }
