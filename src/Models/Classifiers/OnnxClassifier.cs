@@ -399,6 +399,25 @@ public sealed class OnnxClassifier : IClassifier
             });
         }
         var names = (_options.ExportNames ?? new JacobianExportOptions()) with { InputName = _inputName, OutputName = exportOutput, InputShape = null };
+        if (_options.ExportNames is null)
+        {
+            // Default names that the model already uses (a tensor called "logits" feeding a Softmax) get a fresh variant.
+            var used = model.Graph.Node.SelectMany(n => n.Output.Append(n.Name)).Concat(model.Graph.Input.Select(i => i.Name))
+                .Concat(model.Graph.Initializer.Select(i => i.Name)).ToHashSet(StringComparer.Ordinal);
+            string Free(string name)
+            {
+                if (name == exportOutput || !used.Contains(name)) { used.Add(name); return name; }
+                string fresh = "saliency_" + name;
+                for (int i = 1; used.Contains(fresh); i++) fresh = $"saliency_{name}_{i}";
+                used.Add(fresh);
+                return fresh;
+            }
+            names = names with
+            {
+                LogitsName = Free(names.LogitsName), ProbabilitiesName = Free(names.ProbabilitiesName),
+                CotangentsName = Free(names.CotangentsName), VjpName = Free(names.VjpName),
+            };
+        }
         ModelProto augmented;
         byte[] augmentedBytes;
         if (_options.Cache is { } cache)
