@@ -112,7 +112,8 @@ public static partial class JacobianExporter
                     break;
                 default:
                     // CheckSupported has rejected every other operator before any rule runs.
-                    throw AtNode(node, index, "no backward rule");
+                    if (!BackwardFamily(node, index, gy, y)) throw AtNode(node, index, "no backward rule");
+                    break;
             }
         }
 

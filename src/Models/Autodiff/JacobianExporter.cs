@@ -32,7 +32,47 @@ public static partial class JacobianExporter
         "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Conv",
         "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape", "Transpose",
         "Concat", "Identity", "Dropout", "Clip",
+        "HardSigmoid", "HardSwish", "PRelu", "Elu", "Softplus", "Exp", "Log", "Sqrt", "Pow", "Erf", "Neg", "Cast",
+        "Squeeze", "Unsqueeze", "LogSoftmax", "Sum", "ReduceSum", "ReduceMean", "ReduceMax", "GlobalMaxPool", "Split",
+        "Gather", "Slice", "Pad", "Resize", "LRN", "LayerNormalization",
     };
+
+    /// <summary>
+    /// Operators that are piecewise linear in their differentiated input (Mul and Div only with one operand on the
+    /// image path, see <see cref="IsPiecewiseLinear"/>). A network made of these alone has a zero input Hessian of
+    /// the logits almost everywhere, so <c>W A Wᵀ</c> is its exact loss Hessian (Singla et al., ICML 2019, §3).
+    /// </summary>
+    private static readonly HashSet<string> PiecewiseLinearOperators =
+    [
+        "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "PRelu", "Clip", "HardSigmoid", "Conv",
+        "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "Flatten", "Reshape",
+        "Transpose", "Concat", "Identity", "Dropout", "Neg", "Cast", "Squeeze", "Unsqueeze", "Sum", "ReduceSum",
+        "ReduceMean", "ReduceMax", "Split", "Gather", "Slice", "Pad", "Resize",
+    ];
+
+    /// <summary>Metadata key of the exported model: "true" when every differentiated operator is piecewise linear in the image.</summary>
+    public const string MetadataPiecewiseLinear = "saliency.jacobian.piecewise_linear";
+
+    /// <summary>The lowest source opset the exporter accepts (older graphs predate the operator forms it upgrades from).</summary>
+    public const long MinimumSupportedOpset = 7;
+
+    /// <summary>The highest source opset whose operator semantics the exporter's rules follow.</summary>
+    public const long MaximumSupportedOpset = 21;
+
+    /// <summary>
+    /// Whether an exported model's Jacobian comes from a piecewise-linear network (<see cref="MetadataPiecewiseLinear"/>);
+    /// null for a model without the key (not made by this exporter, or by an older version).
+    /// </summary>
+    public static bool? IsPiecewiseLinear(ModelProto exported)
+    {
+        ArgumentNullException.ThrowIfNull(exported);
+        return exported.MetadataProps.FirstOrDefault(e => e.Key == MetadataPiecewiseLinear)?.Value switch
+        {
+            "true" => true,
+            "false" => false,
+            _ => null,
+        };
+    }
 
     /// <summary>Operators whose outputs never carry a derivative (they read shapes, not values).</summary>
     private static readonly HashSet<string> NonDifferentiable = ["Shape", "Size", "Constant", "ConstantOfShape"];
@@ -50,13 +90,11 @@ public static partial class JacobianExporter
     /// Version of the exported graph's form. Bump it whenever a change to the exporter changes its output for some
     /// model: it is part of the <see cref="Caching.JacobianModelCache"/> key, so stale cached exports are not reused.
     /// </summary>
-    /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); ReLU mask as Sign of the output; MaxPool shapes from the gradient.</remarks>
-    public const int FormatVersion = 2;
+    /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); ReLU mask as Sign of the output; MaxPool shapes from the gradient. 3: opsets 7–21
+    /// (forward graph upgraded to opset 13 forms), export opset 13 unless a MaxPool needs 16, piecewise-linear metadata.</remarks>
+    public const int FormatVersion = 3;
 
-    /// <summary>The lowest default-domain opset the exporter accepts (opset 13 fixed Softmax, ReduceSum and Squeeze semantics).</summary>
-    public const long MinimumSourceOpset = 13;
-
-    /// <summary>The opset of the exported model is raised to at least this (ScatterElements with reduction="add").</summary>
+    /// <summary>The opset of the exported model is raised to at least this when a MaxPool is differentiated (ScatterElements with reduction="add"); to 13 otherwise.</summary>
     public const long MinimumExportOpset = 16;
 
     /// <summary>
@@ -105,17 +143,34 @@ public static partial class JacobianExporter
         private readonly HashSet<string> _needed = new(StringComparer.Ordinal);
         private readonly Dictionary<string, (NodeProto Node, int Index)> _producer = new(StringComparer.Ordinal);
         private BackwardGraph _emit = null!;
+        private long _sourceOpset;
 
         public void Run()
         {
             long opset = CheckOpset();
+            _sourceOpset = opset;
             var (input, imageShape) = FindImageInput();
             var outputName = FindClassifierOutput();
             _forward = TopologicalOrder();
+            _shapes = StaticShapes.Infer(_graph, _forward, input.Name, imageShape);
+            if (opset < OpsetUpgrade.TargetOpset)
+            {
+                // Older graphs are rewritten into opset-13 operator forms first (see OpsetUpgrade): the backward rules
+                // read one form per operator, and the augmented graph is valid at the opset it is raised to.
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var n in _graph.Node) { names.UnionWith(n.Input); names.UnionWith(n.Output); names.Add(n.Name); }
+                foreach (var v in _graph.Input.Concat(_graph.Output).Concat(_graph.ValueInfo)) names.Add(v.Name);
+                foreach (var t in _graph.Initializer) names.Add(t.Name);
+                var (nodes, constants) = OpsetUpgrade.Apply(_forward, opset, _shapes, names);
+                _graph.Node.Clear();
+                _graph.Node.AddRange(nodes);
+                _graph.Initializer.AddRange(constants);
+                _forward = nodes;
+                _shapes = StaticShapes.Infer(_graph, _forward, input.Name, imageShape);
+            }
             for (int i = 0; i < _forward.Count; i++)
                 foreach (var o in _forward[i].Output)
                     if (o.Length > 0) _producer[o] = (_forward[i], i);
-            _shapes = StaticShapes.Infer(_graph, _forward, input.Name, imageShape);
 
             // A final Softmax is detected and differentiated from its input: W is the Jacobian of the logits.
             string logits = outputName;
@@ -137,7 +192,12 @@ public static partial class JacobianExporter
             if (!_needed.Contains(input.Name))
                 throw new JacobianExportException($"The output '{logits}' does not depend on the input '{input.Name}'.");
             var relevant = _forward.Select((n, i) => (n, i)).Where(p => IsRelevant(p.n)).ToList();
-            CheckSupported(relevant);
+            CheckSupported(relevant, opset);
+            // The added nodes need opset 13 (ReduceSum/Pad/Split with tensor arguments, float Equal) and 16 when a
+            // MaxPool is differentiated (ScatterElements with reduction="add"); the forward graph is valid there too.
+            long exportOpset = Math.Max(opset, relevant.Any(p => p.n.OpType == "MaxPool") ? MinimumExportOpset : OpsetUpgrade.TargetOpset);
+            if (opset < 14 && exportOpset >= 14) DropTrainingOutputs();
+            bool piecewiseLinear = relevant.All(p => IsPiecewiseLinearNode(p.n));
 
             // Tensor names for the clash checks; node names join them for the emitter's fresh names.
             var existing = new HashSet<string>(StringComparer.Ordinal);
@@ -159,10 +219,16 @@ public static partial class JacobianExporter
             for (int r = relevant.Count - 1; r >= 0; r--)
             {
                 var (node, index) = relevant[r];
-                var gy = _emit.TakeGradient(node.Output[0]);
-                if (gy is null) continue;
                 try
                 {
+                    if (node.OpType == "Split")
+                    {
+                        // The one multi-output rule: it takes the gradients of all its outputs itself.
+                        BackwardSplit(node, index);
+                        continue;
+                    }
+                    var gy = _emit.TakeGradient(node.Output[0]);
+                    if (gy is null) continue;
                     Backward(node, index, gy);
                 }
                 catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or KeyNotFoundException
@@ -179,7 +245,7 @@ public static partial class JacobianExporter
 
             // Everything below only appends to the clone; all checks that can fail have run.
             FixImageInput(input, imageShape);
-            if (opset < MinimumExportOpset) SetOpset(MinimumExportOpset);
+            if (exportOpset != opset) SetOpset(exportOpset);
             if (model.IrVersion < 8) model.IrVersion = 8;
             _graph.Node.AddRange(_emit.Nodes);
             _graph.Initializer.AddRange(_emit.Initializers);
@@ -191,6 +257,7 @@ public static partial class JacobianExporter
             SetMetadata(MetadataInput, input.Name);
             SetMetadata(MetadataLogits, logits);
             SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");
+            SetMetadata(MetadataPiecewiseLinear, piecewiseLinear ? "true" : "false");
 
             // List every node where ONNX Runtime's topological sort wants it (NodeSchedule: linear, not quadratic,
             // session creation in the depth).
@@ -213,10 +280,42 @@ public static partial class JacobianExporter
         {
             var entry = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")
                 ?? throw new JacobianExportException("The model imports no default-domain opset.");
-            if (entry.Version < MinimumSourceOpset)
+            if (entry.Version < MinimumSupportedOpset || entry.Version > MaximumSupportedOpset)
                 throw new JacobianExportException(
-                    $"The model uses opset {entry.Version}; the Jacobian exporter needs opset {MinimumSourceOpset} or later (re-export it from PyTorch with opset_version>=13).");
+                    $"The model uses opset {entry.Version}; the Jacobian exporter supports opsets {MinimumSupportedOpset}–{MaximumSupportedOpset}.");
             return entry.Version;
+        }
+
+        /// <summary>
+        /// BatchNormalization before opset 14 may list training outputs (mean, variance, saved statistics); from 14 an
+        /// inference node has one output. Unread ones are dropped; a read one cannot be kept.
+        /// </summary>
+        private void DropTrainingOutputs()
+        {
+            var read = new HashSet<string>(_graph.Node.SelectMany(n => n.Input).Concat(_graph.Output.Select(o => o.Name)), StringComparer.Ordinal);
+            for (int i = 0; i < _forward.Count; i++)
+            {
+                var n = _forward[i];
+                if (n.OpType != "BatchNormalization" || n.Output.Count < 2) continue;
+                if (n.Output.Skip(1).Any(o => o.Length > 0 && read.Contains(o)))
+                    throw new JacobianExportException(
+                        $"Node '{NodeAttributes.DisplayName(n, i)}' (BatchNormalization, opset {_sourceOpset}) has training outputs that other nodes read; the augmented model (opset ≥ 14) cannot keep them.",
+                        n.OpType, NodeAttributes.DisplayName(n, i));
+                while (n.Output.Count > 1) n.Output.RemoveAt(n.Output.Count - 1);
+            }
+        }
+
+        /// <summary>Whether a differentiated node is piecewise linear in its inputs on the image path.</summary>
+        private bool IsPiecewiseLinearNode(NodeProto n)
+        {
+            if (!PiecewiseLinearOperators.Contains(n.OpType)) return false;
+            return n.OpType switch
+            {
+                // A product of two image-dependent tensors (squeeze-excitation gates, x²) is not linear; neither is c / x.
+                "Mul" => n.Input.Count(Wants) < 2,
+                "Div" => !Wants(n.Input[1]),
+                _ => true,
+            };
         }
 
         private void SetOpset(long version)
@@ -344,7 +443,7 @@ public static partial class JacobianExporter
 
         private bool IsRelevant(NodeProto n) => n.Output.Any(o => _active.Contains(o) && _needed.Contains(o));
 
-        private static void CheckSupported(List<(NodeProto Node, int Index)> relevant)
+        private static void CheckSupported(List<(NodeProto Node, int Index)> relevant, long opset)
         {
             var bad = relevant.Where(p => !IsDefaultDomain(p.Node) || !SupportedOperators.Contains(p.Node.OpType)).ToList();
             if (bad.Count == 0) return;
@@ -355,7 +454,7 @@ public static partial class JacobianExporter
                 ? $" ({bad.Count - 1} more: {string.Join(", ", bad.Skip(1).Take(5).Select(p => $"{p.Node.OpType} '{NodeAttributes.DisplayName(p.Node, p.Index)}'"))})"
                 : "";
             throw new JacobianExportException(
-                $"Unsupported operator '{node.OpType}'{domain} at node '{name}' on the path from the input to the logits{others}. Supported: {string.Join(", ", SupportedOperators)}.",
+                $"Unsupported operator '{node.OpType}'{domain} at node '{name}' (opset {opset}) on the path from the input to the logits{others}. Supported: {string.Join(", ", SupportedOperators)}.",
                 node.OpType, name);
         }
 

@@ -13,11 +13,31 @@ internal sealed class StaticShapes
 {
     private readonly Dictionary<string, long[]> _shapes = new();
     private readonly Dictionary<string, long[]> _ints = new();
+    private readonly Dictionary<string, float[]> _floats = new();
+
+    /// <summary>Float constants up to this many elements are kept for the rules that read them (Pow exponents, Resize scales, Clip bounds).</summary>
+    private const int MaxFloatConstant = 4096;
 
     public bool TryGetShape(string name, out long[] shape) => _shapes.TryGetValue(name, out shape!);
 
     /// <summary>The constant values of an integer tensor, when they are known at export time.</summary>
     public long[]? IntValues(string name) => _ints.GetValueOrDefault(name);
+
+    /// <summary>The values of a small float constant (initializer or <c>Constant</c> node), when known at export time.</summary>
+    public float[]? FloatValues(string name) => _floats.GetValueOrDefault(name);
+
+    private void RecordFloats(string name, TensorProto t)
+    {
+        if (t.DataType != (int)TensorProto.Types.DataType.Float || OnnxTensors.IsExternal(t)) return;
+        try
+        {
+            if (OnnxTensors.ElementCount(t.Dims) <= MaxFloatConstant) _floats[name] = OnnxTensors.ToFloatArray(t);
+        }
+        catch (OnnxFormatException)
+        {
+            // Unreadable data leaves the value unknown; a rule that needs it says so.
+        }
+    }
 
     public static StaticShapes Infer(GraphProto graph, IReadOnlyList<NodeProto> sortedNodes, string imageInput, long[] imageShape)
     {
@@ -26,6 +46,7 @@ internal sealed class StaticShapes
         {
             s._shapes[init.Name] = init.Dims.ToArray();
             if (NodeAttributes.ReadInt64s(init) is { } values) s._ints[init.Name] = values;
+            s.RecordFloats(init.Name, init);
         }
         foreach (var input in graph.Input)
         {
@@ -89,14 +110,37 @@ internal sealed class StaticShapes
             case "Identity" or "Cast":
                 Set(node, 0, In(node, 0));
                 if (IntValues(node.Input[0]) is { } v && (node.OpType == "Identity" || IsIntegerCast(node))) _ints[node.Output[0]] = v;
+                if (FloatValues(node.Input[0]) is { } f && (node.OpType == "Identity" || OnnxAttributes.GetInt(node, "to", 0) == (long)TensorProto.Types.DataType.Float))
+                    _floats[node.Output[0]] = f;
                 break;
             case "Dropout" or "Relu" or "LeakyRelu" or "Sigmoid" or "Tanh" or "Softmax" or "LogSoftmax" or "Clip"
                 or "BatchNormalization" or "Neg" or "Exp" or "Log" or "Sqrt" or "Abs" or "Erf" or "Elu" or "Selu"
-                or "Softplus" or "HardSigmoid" or "Reciprocal":
+                or "Softplus" or "HardSigmoid" or "HardSwish" or "Reciprocal" or "PRelu" or "LRN" or "Sign"
+                or "LayerNormalization" or "InstanceNormalization" or "Not" or "Floor" or "Ceil" or "Round":
                 Set(node, 0, In(node, 0));
                 break;
-            case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Greater" or "Less" or "Equal" or "And" or "Or":
+            case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Greater" or "Less" or "Equal" or "And" or "Or"
+                or "GreaterOrEqual" or "LessOrEqual":
                 Set(node, 0, Broadcast(In(node, 0), In(node, 1)));
+                break;
+            case "Sum" or "Max" or "Min" or "Mean":
+                Set(node, 0, node.Input.Select(i => _shapes[i]).Aggregate(Broadcast));
+                break;
+            case "Expand":
+                Set(node, 0, Broadcast(In(node, 0), IntValues(node.Input[1]) ?? throw new InvalidOperationException("shape not constant")));
+                break;
+            case "ReduceSum" or "ReduceMean" or "ReduceMax" or "ReduceMin" or "ReduceProd" or "ReduceL1" or "ReduceL2"
+                or "ReduceLogSumExp" or "ReduceSumSquare":
+                InferReduce(node);
+                break;
+            case "Split":
+                InferSplit(node);
+                break;
+            case "Pad":
+                InferPad(node);
+                break;
+            case "Resize" or "Upsample":
+                InferResize(node);
                 break;
             case "Where":
                 Set(node, 0, Broadcast(Broadcast(In(node, 0), In(node, 1)), In(node, 2)));
@@ -185,11 +229,20 @@ internal sealed class StaticShapes
             var dims = t.Dims.ToArray();
             if (NodeAttributes.ReadInt64s(t) is { } v) SetInts(node, v, dims);
             else Set(node, 0, dims);
+            RecordFloats(node.Output[0], t);
         }
         else if (OnnxAttributes.Find(node, "value_int") is { } vi) SetInts(node, [vi.I], []);
         else if (OnnxAttributes.Find(node, "value_ints") is { } vis) SetInts(node, vis.Ints.ToArray(), [vis.Ints.Count]);
-        else if (OnnxAttributes.Find(node, "value_float") is not null) Set(node, 0, []);
-        else if (OnnxAttributes.Find(node, "value_floats") is { } vfs) Set(node, 0, [vfs.Floats.Count]);
+        else if (OnnxAttributes.Find(node, "value_float") is { } vf)
+        {
+            Set(node, 0, []);
+            _floats[node.Output[0]] = [vf.F];
+        }
+        else if (OnnxAttributes.Find(node, "value_floats") is { } vfs)
+        {
+            Set(node, 0, [vfs.Floats.Count]);
+            _floats[node.Output[0]] = vfs.Floats.ToArray();
+        }
     }
 
     private void InferGemm(NodeProto node)
@@ -273,12 +326,7 @@ internal sealed class StaticShapes
     private void InferSlice(NodeProto node)
     {
         var x = In(node, 0);
-        var starts = IntValues(node.Input[1]) ?? throw new InvalidOperationException("starts not constant");
-        var ends = IntValues(node.Input[2]) ?? throw new InvalidOperationException("ends not constant");
-        var axes = HasInput(node, 3) ? IntValues(node.Input[3]) ?? throw new InvalidOperationException("axes not constant")
-            : Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
-        var steps = HasInput(node, 4) ? IntValues(node.Input[4]) ?? throw new InvalidOperationException("steps not constant")
-            : Enumerable.Repeat(1L, starts.Length).ToArray();
+        var (starts, ends, axes, steps) = SliceArguments(node);
         var y = x.ToArray();
         var ranges = new (long Start, long Step, long Count)[x.Length];
         for (int i = 0; i < x.Length; i++) ranges[i] = (0, 1, x[i]);
@@ -297,6 +345,171 @@ internal sealed class StaticShapes
         if (x.Length == 1 && IntValues(node.Input[0]) is { } v)
             _ints[node.Output[0]] = Enumerable.Range(0, (int)ranges[0].Count).Select(i => v[ranges[0].Start + i * ranges[0].Step]).ToArray();
     }
+
+    /// <summary>Slice's starts, ends, axes and steps: inputs from opset 10, attributes before (no steps then).</summary>
+    public (long[] Starts, long[] Ends, long[] Axes, long[] Steps) SliceArguments(NodeProto node)
+    {
+        long[] starts, ends;
+        long[]? axes, steps = null;
+        if (node.Input.Count > 1)
+        {
+            starts = IntValues(node.Input[1]) ?? throw new InvalidOperationException("starts not constant");
+            ends = IntValues(node.Input[2]) ?? throw new InvalidOperationException("ends not constant");
+            axes = HasInput(node, 3) ? IntValues(node.Input[3]) ?? throw new InvalidOperationException("axes not constant") : null;
+            steps = HasInput(node, 4) ? IntValues(node.Input[4]) ?? throw new InvalidOperationException("steps not constant") : null;
+        }
+        else
+        {
+            starts = OnnxAttributes.GetInts(node, "starts") ?? throw new InvalidOperationException("starts missing");
+            ends = OnnxAttributes.GetInts(node, "ends") ?? throw new InvalidOperationException("ends missing");
+            axes = OnnxAttributes.GetInts(node, "axes");
+        }
+        if (ends.Length != starts.Length) throw new InvalidOperationException("starts and ends differ in length");
+        axes ??= Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+        steps ??= Enumerable.Repeat(1L, starts.Length).ToArray();
+        if (axes.Length != starts.Length || steps.Length != starts.Length) throw new InvalidOperationException("slice arguments differ in length");
+        return (starts, ends, axes, steps);
+    }
+
+    /// <summary>
+    /// The axes of a reduction: the <c>axes</c> input (ReduceSum from opset 13, the others from 18) or attribute;
+    /// null means all axes (or none, with <c>noop_with_empty_axes</c>).
+    /// </summary>
+    public long[]? ReduceAxes(NodeProto node)
+    {
+        if (HasInput(node, 1))
+        {
+            var a = IntValues(node.Input[1]) ?? throw new InvalidOperationException("axes not constant");
+            return a.Length > 0 ? a : null;
+        }
+        return OnnxAttributes.GetInts(node, "axes") is { Length: > 0 } attr ? attr : null;
+    }
+
+    private void InferReduce(NodeProto node)
+    {
+        var x = In(node, 0);
+        var axes = ReduceAxes(node);
+        bool keep = OnnxAttributes.GetInt(node, "keepdims", 1) != 0;
+        if (axes is null && OnnxAttributes.GetInt(node, "noop_with_empty_axes", 0) != 0)
+        {
+            Set(node, 0, x);
+            return;
+        }
+        var reduced = axes is null ? Enumerable.Range(0, x.Length).Select(i => (long)i).ToHashSet() : axes.Select(a => NormalizeAxis(a, x.Length)).ToHashSet();
+        var y = new List<long>();
+        for (int i = 0; i < x.Length; i++)
+            if (!reduced.Contains(i)) y.Add(x[i]);
+            else if (keep) y.Add(1);
+        Set(node, 0, y.ToArray());
+    }
+
+    /// <summary>The sizes of Split's outputs along its axis: the <c>split</c> input (opset 13+) or attribute, or equal parts.</summary>
+    public long[] SplitSizes(NodeProto node, long[] x)
+    {
+        int axis = (int)NormalizeAxis(OnnxAttributes.GetInt(node, "axis", 0), x.Length);
+        long[]? split = HasInput(node, 1) ? IntValues(node.Input[1]) ?? throw new InvalidOperationException("split not constant")
+            : OnnxAttributes.GetInts(node, "split");
+        int parts = node.Output.Count;
+        if (split is null || split.Length == 0)
+        {
+            long n = OnnxAttributes.GetInt(node, "num_outputs", parts);
+            // Opset 18: the last chunk is smaller when the axis does not divide evenly.
+            long chunk = (x[axis] + n - 1) / n;
+            split = Enumerable.Range(0, (int)n).Select(i => Math.Min(chunk, Math.Max(0, x[axis] - i * chunk))).ToArray();
+        }
+        if (split.Length != parts || split.Sum() != x[axis]) throw new InvalidOperationException("split sizes do not add up");
+        return split;
+    }
+
+    private void InferSplit(NodeProto node)
+    {
+        var x = In(node, 0);
+        int axis = (int)NormalizeAxis(OnnxAttributes.GetInt(node, "axis", 0), x.Length);
+        var sizes = SplitSizes(node, x);
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            var y = x.ToArray();
+            y[axis] = sizes[i];
+            Set(node, i, y);
+        }
+    }
+
+    /// <summary>Pad's begin/end pads per axis (all begins, then all ends): the <c>pads</c> input (opset 11+, with optional <c>axes</c> from 18) or attribute.</summary>
+    public long[] PadAmounts(NodeProto node, int rank)
+    {
+        long[] pads = HasInput(node, 1) ? IntValues(node.Input[1]) ?? throw new InvalidOperationException("pads not constant")
+            : OnnxAttributes.GetInts(node, "pads") ?? throw new InvalidOperationException("pads missing");
+        if (HasInput(node, 3))
+        {
+            var axes = IntValues(node.Input[3]) ?? throw new InvalidOperationException("axes not constant");
+            if (pads.Length != 2 * axes.Length) throw new InvalidOperationException("pads and axes differ in length");
+            var full = new long[2 * rank];
+            for (int i = 0; i < axes.Length; i++)
+            {
+                int a = (int)NormalizeAxis(axes[i], rank);
+                full[a] = pads[i];
+                full[rank + a] = pads[axes.Length + i];
+            }
+            return full;
+        }
+        if (pads.Length != 2 * rank) throw new InvalidOperationException("pads length");
+        return pads;
+    }
+
+    private void InferPad(NodeProto node)
+    {
+        var x = In(node, 0);
+        var pads = PadAmounts(node, x.Length);
+        Set(node, 0, x.Select((d, i) => d + pads[i] + pads[x.Length + i]).ToArray());
+    }
+
+    /// <summary>
+    /// Resize/Upsample output sizes and per-axis scales (output/input when sizes are given): Upsample-7 reads the
+    /// <c>scales</c> attribute, Upsample-9 and Resize-10 the second input, Resize-11+ <c>scales</c> (input 2) or
+    /// <c>sizes</c> (input 3), with optional <c>axes</c> from opset 18.
+    /// </summary>
+    public (long[] Sizes, double[] Scales) ResizeGeometry(NodeProto node, long[] x)
+    {
+        float[]? scales = null;
+        long[]? sizes = null;
+        if (node.OpType == "Upsample" && OnnxAttributes.Find(node, "scales") is { } attr) scales = attr.Floats.ToArray();
+        else if (node.OpType == "Upsample" || node.Input.Count == 2)
+            scales = FloatValues(node.Input[1]) ?? throw new InvalidOperationException("scales not constant");
+        else
+        {
+            if (HasInput(node, 3)) sizes = IntValues(node.Input[3]) ?? throw new InvalidOperationException("sizes not constant");
+            else if (HasInput(node, 2))
+                scales = FloatValues(node.Input[2]) is { Length: > 0 } sc ? sc : throw new InvalidOperationException("scales not constant");
+            else throw new InvalidOperationException("neither scales nor sizes");
+        }
+        var axes = OnnxAttributes.GetInts(node, "axes")?.Select(a => (int)NormalizeAxis(a, x.Length)).ToArray()
+            ?? Enumerable.Range(0, x.Length).ToArray();
+        int given = sizes?.Length ?? scales!.Length;
+        if (given != axes.Length) throw new InvalidOperationException("scales/sizes do not match the rank");
+        var outSizes = x.ToArray();
+        var outScales = Enumerable.Repeat(1.0, x.Length).ToArray();
+        for (int i = 0; i < axes.Length; i++)
+        {
+            int a = axes[i];
+            if (sizes is not null)
+            {
+                outSizes[a] = sizes[i];
+                outScales[a] = (double)sizes[i] / x[a];
+            }
+            else
+            {
+                // Output size floor(in · scale), as ONNX defines it (the scale computed in float, as ONNX Runtime does).
+                outScales[a] = scales![i];
+                outSizes[a] = (long)Math.Floor(x[a] * (double)scales[i]);
+            }
+            if (outSizes[a] <= 0) throw new InvalidOperationException("empty resize output");
+        }
+        if (sizes is not null && OnnxAttributes.GetString(node, "keep_aspect_ratio_policy", "stretch") != "stretch")
+            throw new InvalidOperationException("keep_aspect_ratio_policy");
+        return (outSizes, outScales);
+    }
+
+    private void InferResize(NodeProto node) => Set(node, 0, ResizeGeometry(node, In(node, 0)).Sizes);
 
     public static long Product(IEnumerable<long> dims) => dims.Aggregate(1L, (a, b) => a * b);
 

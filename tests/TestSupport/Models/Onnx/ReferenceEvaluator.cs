@@ -31,7 +31,7 @@ public sealed class ReferenceEvaluator
         "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape",
         "Transpose", "Concat", "Identity", "Dropout", "Clip", "Constant",
-        .. ReferenceOps.BackwardGraphOps,
+        .. ReferenceOps.BackwardGraphOps, .. ReferenceOps.FamilyOps,
     ], StringComparer.Ordinal);
 
     private readonly ModelProto _model;

@@ -85,7 +85,7 @@ internal static partial class ReferenceOps
             case "ConvTranspose": return [ConvTranspose(node, In(0), In(1), Opt(2))];
             case "ScatterElements": return [ScatterElements(node, In(0), In(1), In(2))];
             case "GlobalMaxPool": return [GlobalMaxPool(In(0))];
-            default: throw new NotSupportedException($"op '{node.OpType}' is not implemented by the reference evaluator.");
+            default: return ApplyFamilyOp(node, inputs, opset);
         }
     }
 
