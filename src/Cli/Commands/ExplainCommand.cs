@@ -160,7 +160,7 @@ internal static class ExplainCommand
                 }
             }
             var modelLines = ModelRows(opened, single);
-            Render(console, explanation, source, outPath, png, overlayPath, modelLines);
+            Render(console, explanation, source, outPath, png, overlayPath, modelLines, single);
             if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
@@ -246,7 +246,7 @@ internal static class ExplainCommand
         };
         var rows = new List<(string, string)> { ("output", $"{c.OutputName} [{c.ClassCount} scores], {kind}") };
         if (single is { } i)
-            rows.Add(("explained score", $"{(c.OutputKind == OutputKind.Sigmoid ? "label" : "channel")} {i} alone (class 1 = score {i}, class 0 = the rest)"));
+            rows.Add(("alone", $"{(c.OutputKind == OutputKind.Sigmoid ? "label" : "channel")} {i} (a two-class view: score {i} against a constant 0)"));
         rows.Add(("preprocessing", opened.DescribePreprocessing()));
         return rows;
     }
@@ -259,7 +259,7 @@ internal static class ExplainCommand
 
     /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
     internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null,
-        IEnumerable<(string Key, string Value)>? modelRows = null)
+        IEnumerable<(string Key, string Value)>? modelRows = null, int? singleScore = null)
     {
         var p = explanation.Scores.ProbabilitiesOf(0);
         int predicted = explanation.PredictedClass;
@@ -269,8 +269,17 @@ internal static class ExplainCommand
         Row("method", explanation.Method);
         Row("image", source);
         foreach (var (key, value) in modelRows ?? []) Row(key, value);
-        Row("predicted class", string.Create(CultureInfo.InvariantCulture, $"{predicted} (p = {p[predicted]:0.0000})"));
-        Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
+        if (singleScore is { } i)
+        {
+            // The two-class view [0, z_i] (SingleScoreClassifier): its class 1 is score i; σ(z_i) = p₁.
+            float z = explanation.Scores.LogitsOf(0)[1];
+            Row("explained score", string.Create(CultureInfo.InvariantCulture, $"{i}: z = {z:0.0000}, σ(z) = {p[1]:0.0000}"));
+        }
+        else
+        {
+            Row("predicted class", string.Create(CultureInfo.InvariantCulture, $"{predicted} (p = {p[predicted]:0.0000})"));
+            Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
+        }
         foreach (var (key, value) in explanation.Details) Row(key, value);
         Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
         Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));

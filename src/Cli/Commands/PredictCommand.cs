@@ -42,14 +42,15 @@ internal static class PredictCommand
                 ? scores.Logits.Select(z => (float)(1 / (1 + Math.Exp(-z)))).ToArray()
                 : scores.Probabilities;
             string heading = classifier.OutputKind == OutputKind.Sigmoid ? "probability (σ, per label)" : "probability";
-            Render(console, imageFile.FullName, probabilities, Math.Min(k, probabilities.Length), heading);
+            Render(console, imageFile.FullName, probabilities, Math.Min(k, probabilities.Length), heading, scores.Logits);
             return 0;
         }));
         return command;
     }
 
     /// <summary>Writes the top-<paramref name="k"/> table for one image's probabilities.</summary>
-    public static void Render(IAnsiConsole console, string imagePath, float[] probabilities, int k, string heading = "probability")
+    /// <remarks>With <paramref name="logits"/>, a "logit" column shows the scores themselves (for a feature extractor, the channel values).</remarks>
+    public static void Render(IAnsiConsole console, string imagePath, float[] probabilities, int k, string heading = "probability", float[]? logits = null)
     {
         var ranked = Enumerable.Range(0, probabilities.Length)
             .OrderByDescending(c => probabilities[c]).ThenBy(c => c).Take(k).ToArray();
@@ -57,9 +58,13 @@ internal static class PredictCommand
             .AddColumn(new TableColumn("rank").RightAligned())
             .AddColumn(new TableColumn("class").RightAligned())
             .AddColumn(new TableColumn(Markup.Escape(heading)).RightAligned());
+        if (logits is not null) table.AddColumn(new TableColumn("logit").RightAligned());
         for (int r = 0; r < ranked.Length; r++)
-            table.AddRow((r + 1).ToString(CultureInfo.InvariantCulture), ranked[r].ToString(CultureInfo.InvariantCulture),
-                probabilities[ranked[r]].ToString("0.0000", CultureInfo.InvariantCulture));
+        {
+            string[] cells = [(r + 1).ToString(CultureInfo.InvariantCulture), ranked[r].ToString(CultureInfo.InvariantCulture),
+                probabilities[ranked[r]].ToString("0.0000", CultureInfo.InvariantCulture)];
+            table.AddRow(logits is null ? cells : [.. cells, logits[ranked[r]].ToString("0.0000", CultureInfo.InvariantCulture)]);
+        }
         console.Write(table);
     }
 }

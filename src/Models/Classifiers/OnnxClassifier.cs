@@ -426,7 +426,18 @@ public sealed class OnnxClassifier : IClassifier
         }
         else
         {
-            augmented = JacobianExporter.Export(model, names);
+            try
+            {
+                augmented = JacobianExporter.Export(model, names);
+            }
+            catch (JacobianExportException e) when (e.OpType is null && UnsupportedNode(model) is { } node)
+            {
+                // Shape inference stops at an operator it does not know, before the exporter reaches its operator check:
+                // name the operator, so the message says what to change.
+                long opset = model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 0;
+                throw new JacobianExportException(
+                    $"{e.Message} The graph has operators without a backward rule, first '{node.OpType}' at node '{node.Name}' (opset {opset}).", node.OpType, node.Name);
+            }
             augmentedBytes = augmented.ToByteArray();
         }
         var cotangents = augmented.Graph.Input.First(i => i.Name == names.CotangentsName);
@@ -585,6 +596,11 @@ public sealed class OnnxClassifier : IClassifier
         dims.Add(batch);
         foreach (long d in nchw) dims.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
     }
+
+    /// <summary>The first default-domain node whose operator has no backward rule (shape-arithmetic operators aside), if any: a hint, not proof that it lies on the path to the logits.</summary>
+    private static NodeProto? UnsupportedNode(ModelProto model) =>
+        model.Graph.Node.FirstOrDefault(n => n.Domain is "" or "ai.onnx" && !JacobianExporter.SupportedOperators.Contains(n.OpType)
+            && n.OpType is not ("Shape" or "Size" or "Constant" or "ConstantOfShape" or "Gather" or "Unsqueeze" or "Squeeze" or "Concat" or "Cast" or "Slice"));
 
     private static string TypeName(int type) => OnnxElementTypes.IsDefined(type) ? ((OnnxElementType)type).ToString() : type.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
