@@ -63,7 +63,7 @@ internal static class ExplainCommand
             Description = "LEG-TV: K_L of the constraint level L = K_L · L_max (paper: 0.05 or 0.1).",
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
-        var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        var scale = new Option<int>("--scale") { Description = "Each pixel of the model input becomes a scale×scale block in the map PNG (a map on a coarser grid is enlarged to the input first).", DefaultValueFactory = _ => 8 };
         // Opt-in: since the exporter's node schedule made session creation linear, exporting afresh is cheaper than a
         // cache hit on large models (ResNet-18: 42 ms export vs 292 ms hit, bench/Saliency.Bench/Jacobian/RESULTS.md).
         var useCache = new Option<bool>("--cache") { Description = "Reuse the exported Jacobian model from the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency) instead of exporting it afresh." };
@@ -141,7 +141,12 @@ internal static class ExplainCommand
             var map = explanation.Map;
             if (map.Normalized.Any(v => !float.IsFinite(v)))
                 throw new ClassifierOutputException("the map has NaN or infinite values: the model's scores or gradients are not finite at this image (NaN or infinite weights?).");
-            var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, k);
+            // At the model's input resolution (times --scale): a map on a coarser grid (LEG's 28×28 cells on 224²) is
+            // enlarged by whole cells when the input is a multiple of it.
+            int block = k * (picture.Width % map.Width == 0 && picture.Height % map.Height == 0 && picture.Width / map.Width == picture.Height / map.Height
+                ? picture.Width / map.Width : 1);
+            if (ImageLimits.Default.Check((long)map.Width * block, (long)map.Height * block) is not null) block = k;
+            var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, block);
             Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
             ImageCodec.WritePng(outPath, png);
             if (overlayPath is not null)
