@@ -123,7 +123,11 @@ internal static class ExplainCommand
                 targetClass = 1;
             }
             // The view does not own the classifier: `opened` disposes it.
-            IClassifier classifier = single is { } index ? new SingleScoreClassifier(full, index) : full;
+            // A feature channel is centred at its value on the image (σ = ½ there, not saturated); a sigmoid label keeps
+            // the model's own probability σ(z).
+            IClassifier classifier = single is { } index
+                ? new SingleScoreClassifier(full, index, offset: full.OutputKind == OutputKind.Sigmoid ? 0f : full.Predict(input).LogitsOf(0)[index])
+                : full;
 
             var explainer = BaselineMethods.Handles(name)
                 ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1), backend)
@@ -251,7 +255,9 @@ internal static class ExplainCommand
         };
         var rows = new List<(string, string)> { ("output", $"{c.OutputName} [{c.ClassCount} scores], {kind}") };
         if (single is { } i)
-            rows.Add(("alone", $"{(c.OutputKind == OutputKind.Sigmoid ? "label" : "channel")} {i} (a two-class view: score {i} against a constant 0)"));
+            rows.Add(("alone", c.OutputKind == OutputKind.Sigmoid
+                ? $"label {i} (a two-class view: logit {i} against 0, so p = σ(z))"
+                : $"channel {i} (a two-class view: score {i} against its value on this image, so p = σ(z − z₀) = ½ there)"));
         rows.Add(("preprocessing", opened.DescribePreprocessing()));
         return rows;
     }
@@ -276,9 +282,9 @@ internal static class ExplainCommand
         foreach (var (key, value) in modelRows ?? []) Row(key, value);
         if (singleScore is { } i)
         {
-            // The two-class view [0, z_i] (SingleScoreClassifier): its class 1 is score i; σ(z_i) = p₁.
+            // The two-class view [b, z_i] (SingleScoreClassifier): its class 1 is score i; p₁ = σ(z_i − b).
             float z = explanation.Scores.LogitsOf(0)[1];
-            Row("explained score", string.Create(CultureInfo.InvariantCulture, $"{i}: z = {z:0.0000}, σ(z) = {p[1]:0.0000}"));
+            Row("explained score", string.Create(CultureInfo.InvariantCulture, $"{i}: z = {z:0.0000}, p = {p[1]:0.0000}"));
         }
         else
         {

@@ -121,6 +121,11 @@ public sealed class OnnxClassifierOutputTests
         var loss = view.LossGradient(x, 1);
         var expected = w.Column(label).ToArray().Select(g => -(1 - sigma[label]) * g).ToArray();
         Assert.That(loss.Gradient, Is.EqualTo(expected).Within(1e-5f));
+
+        // Centred at b = z_label(x): p = σ(0) = ½ and the loss gradient is −½∇z.
+        using var centred = new SingleScoreClassifier(c, label, offset: z[label]);
+        Assert.That(centred.Predict(x).Probabilities[1], Is.EqualTo(0.5f).Within(1e-6f));
+        Assert.That(centred.LossGradient(x, 1).Gradient, Is.EqualTo(w.Column(label).ToArray().Select(g => -0.5f * g).ToArray()).Within(1e-5f));
     }
 
     [Test]

@@ -129,7 +129,7 @@ public sealed partial class UserModelCommandTests : CliTestBase
         var r = Invoke("explain", "--method", "gradient", "--model", sigmoid, "--image", image, "--target", "4", "--out", Path.Combine(Temp, "s.png"));
         Assert.That(r.Exit, Is.EqualTo(0), r.Err);
         var sigma = RunModel(sigmoid, ImageCodec.Read(image).ToPlanarFloats(3), [1, 3, Size, Size]);
-        Assert.That(r.Out, Does.Contain("sigmoid, multi-label").And.Contain($"σ(z) = {sigma[4].ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)}"));
+        Assert.That(r.Out, Does.Contain("sigmoid, multi-label").And.Contain($"p = {sigma[4].ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture)}"));
 
         // [N, C, 1, 1] feature output, chosen by name among two outputs, one channel explained.
         var f = Cnn().Clone();
