@@ -46,6 +46,7 @@ internal static class ExportJacobianCommand
             {
                 var classifier = ModelProto.Parser.ParseFrom(InputFiles.Read(modelFile, "model file", InputFiles.MaxModelBytes));
                 originalNodes = classifier.Graph?.Node.Count ?? 0;
+                CheckImageSize(classifier, options.InputShape);
                 exported = JacobianExporter.Export(classifier, options);
             }
             catch (InvalidProtocolBufferException e)
@@ -83,5 +84,28 @@ internal static class ExportJacobianCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// Refuses declared image sizes over the classifier's limit (<see cref="Saliency.Models.Classifiers.OnnxClassifierOptions.MaxInputValues"/>)
+    /// before the exporter or ONNX Runtime sees them: 100000×100000 would overflow or exhaust memory.
+    /// </summary>
+    private static void CheckImageSize(ModelProto model, IReadOnlyList<long>? given)
+    {
+        long limit = new Saliency.Models.Classifiers.OnnxClassifierOptions().MaxInputValues;
+        var initializers = model.Graph?.Initializer.Select(t => t.Name).ToHashSet() ?? [];
+        foreach (var input in model.Graph?.Input.Where(i => !initializers.Contains(i.Name)) ?? [])
+        {
+            var dims = input.Type?.TensorType?.Shape?.Dim;
+            if (dims is null) continue;
+            long values = 1;
+            for (int i = 1; i < dims.Count; i++)
+            {
+                long d = given is { } g && g.Count == dims.Count - 1 ? g[i - 1]
+                    : dims[i].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? dims[i].DimValue : 1;
+                if (d > limit || (values *= Math.Max(d, 1)) > limit)
+                    throw new UserInputException($"the input '{Terminal.Escape(input.Name)}' has more than {limit} values per image, the limit.");
+            }
+        }
     }
 }

@@ -173,8 +173,11 @@ public sealed partial class UserModelCommandTests : CliTestBase
             d[3] = w > 0 ? new TensorShapeProto.Types.Dimension { DimValue = w } : new TensorShapeProto.Types.Dimension { DimParam = "W" };
             return m;
         }
-        Assert.That(OneLineError(Invoke("predict", "--model", Save(Resized(3, 100_000, 100_000), "huge.onnx"), "--image", image)),
-            Does.Contain("values per image, the limit"));
+        var huge = Save(Resized(3, 100_000, 100_000), "huge.onnx");
+        Assert.That(OneLineError(Invoke("predict", "--model", huge, "--image", image)), Does.Contain("values per image, the limit"));
+        Assert.That(OneLineError(Invoke("explain", "--method", "leg", "--model", huge, "--image", image)), Does.Contain("values per image, the limit"));
+        Assert.That(OneLineError(Invoke("export-jacobian", "--model", huge, "--out", Path.Combine(Temp, "huge.jacobian.onnx"))), Does.Contain("values per image, the limit"));
+        Assert.That(File.Exists(Path.Combine(Temp, "huge.jacobian.onnx")), Is.False);
         var dynamic = Save(Resized(3, -1, -1), "dynamic.onnx");
         Assert.That(OneLineError(Invoke("predict", "--model", dynamic, "--image", image)), Does.Contain("--input-shape"));
         var withShape = Invoke("predict", "--model", dynamic, "--image", image, "--input-shape", $"3,{Size},{Size}");
