@@ -26,4 +26,22 @@ public sealed record JacobianExportOptions
 
     /// <summary>Name of the added output holding the k vector-Jacobian products, shape [k, image dims without batch].</summary>
     public string VjpName { get; init; } = "vjp";
+
+    /// <summary>
+    /// Layers whose activation and cotangent to expose (Grad-CAM): each entry a node name (its first output) or a tensor
+    /// name on the path from the image to the logits, or <see cref="DefaultLayer"/> for the rule of
+    /// <see cref="JacobianExporter.DefaultActivationLayerRule"/>. Tap i adds the outputs
+    /// <see cref="ActivationName"/>(i) [1, dims…] (the forward activation A) and <see cref="ActivationVjpName"/>(i)
+    /// [k, dims…] (row r: <c>(∂logits/∂A)ᵀ cotangents[r]</c>). Null or empty: no taps (the export is unchanged).
+    /// </summary>
+    public IReadOnlyList<string>? ActivationTaps { get; init; }
+
+    /// <summary>The <see cref="ActivationTaps"/> entry that asks for the default layer.</summary>
+    public const string DefaultLayer = "";
+
+    /// <summary>Name of the added output holding tap <paramref name="index"/>'s activation.</summary>
+    public static string ActivationName(int index) => $"activation_{index}";
+
+    /// <summary>Name of the added output holding tap <paramref name="index"/>'s k vector-Jacobian products.</summary>
+    public static string ActivationVjpName(int index) => $"activation_vjp_{index}";
 }

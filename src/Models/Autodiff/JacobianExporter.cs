@@ -193,6 +193,7 @@ public static partial class JacobianExporter
                 throw new JacobianExportException($"The output '{logits}' does not depend on the input '{input.Name}'.");
             var relevant = _forward.Select((n, i) => (n, i)).Where(p => IsRelevant(p.n)).ToList();
             CheckSupported(relevant, opset);
+            ResolveTaps(relevant);
             // The added nodes need opset 13 (ReduceSum/Pad/Split with tensor arguments, float Equal) and 16 when a
             // MaxPool is differentiated (ScatterElements with reduction="add"); the forward graph is valid there too.
             long exportOpset = Math.Max(opset, relevant.Any(p => p.n.OpType == "MaxPool") ? MinimumExportOpset : OpsetUpgrade.TargetOpset);
@@ -208,12 +209,14 @@ public static partial class JacobianExporter
             CheckName(options.VjpName, existing, "vjp output");
             if (logits != options.LogitsName) CheckName(options.LogitsName, existing, "logits output");
             if (!(endsInSoftmax && outputName == options.ProbabilitiesName)) CheckName(options.ProbabilitiesName, existing, "probabilities output");
-            string[] added = [options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName];
+            foreach (var tapName in TapNames()) CheckName(tapName, existing, "activation tap output");
+            string[] added = [options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName, .. TapNames()];
             if (added.Distinct(StringComparer.Ordinal).Count() != added.Length)
                 throw new JacobianExportException($"The names of the added inputs and outputs must differ: {string.Join(", ", added)}.");
 
             var taken = new HashSet<string>(existing, StringComparer.Ordinal) { options.CotangentsName, options.VjpName, options.LogitsName, options.ProbabilitiesName };
             taken.UnionWith(_graph.Node.Select(n => n.Name));
+            taken.UnionWith(TapNames());
             _emit = new BackwardGraph(taken);
             _emit.AddGradient(logits, options.CotangentsName);
             for (int r = relevant.Count - 1; r >= 0; r--)
@@ -229,6 +232,7 @@ public static partial class JacobianExporter
                     }
                     var gy = _emit.TakeGradient(node.Output[0]);
                     if (gy is null) continue;
+                    CaptureTap(node.Output[0], gy);
                     Backward(node, index, gy);
                 }
                 catch (Exception e) when (e is IndexOutOfRangeException or ArgumentException or KeyNotFoundException
@@ -242,6 +246,7 @@ public static partial class JacobianExporter
             var gx = _emit.TakeGradient(input.Name)
                 ?? throw new JacobianExportException($"No derivative reaches the input '{input.Name}'.");
             _emit.Node("Identity", [gx], options.VjpName, []);
+            CheckTaps();
 
             // Everything below only appends to the clone; all checks that can fail have run.
             FixImageInput(input, imageShape);
@@ -258,6 +263,7 @@ public static partial class JacobianExporter
             SetMetadata(MetadataLogits, logits);
             SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");
             SetMetadata(MetadataPiecewiseLinear, piecewiseLinear ? "true" : "false");
+            AddTapOutputs();
 
             // List every node where ONNX Runtime's topological sort wants it (NodeSchedule: linear, not quadratic,
             // session creation in the depth).

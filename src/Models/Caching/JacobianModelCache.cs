@@ -95,6 +95,8 @@ public sealed class JacobianModelCache
         AppendField(hash, options.ProbabilitiesName);
         AppendField(hash, options.CotangentsName);
         AppendField(hash, options.VjpName);
+        // Only when set, so that keys of untapped exports stay as they were.
+        if (options.ActivationTaps is { Count: > 0 } taps) AppendField(hash, "taps:" + string.Join("\u0000", taps));
         hash.AppendData(classifierOnnx);
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

@@ -26,7 +26,7 @@ namespace Saliency.Models.Classifiers;
 /// <para><b>Thread-safe:</b> ONNX Runtime sessions may be run concurrently, the identity cotangents are built once and only
 /// read, the Jacobian model is built once (<see cref="Lazy{T}"/>), and image buffers come from a concurrent pool.</para>
 /// </remarks>
-public sealed class OnnxClassifier : IClassifier
+public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
 {
     /// <summary>How the fetched tensor becomes logits when no final node gives them (forward runs only).</summary>
     private enum ScoreTransform { None, LogOfProbabilities, LogitOfSigmoid }
@@ -42,10 +42,14 @@ public sealed class OnnxClassifier : IClassifier
     private readonly ConcurrentBag<float[]> _imageBuffers = new();
     private readonly Lazy<float[]> _allClassCotangents;
     private readonly Lazy<JacobianSession> _jacobian;
+    private readonly ConcurrentDictionary<string, Lazy<TapSession>> _tapSessions = new(StringComparer.Ordinal);
     private int _disposed;
 
-    /// <summary>The exported model's session and the names of its added tensors.</summary>
-    private sealed record JacobianSession(InferenceSession Session, JacobianExportOptions Names);
+    /// <summary>The exported model's session, the names of its added tensors, and the model it was exported from (for the taps).</summary>
+    private sealed record JacobianSession(InferenceSession Session, JacobianExportOptions Names, ModelProto Source);
+
+    /// <summary>A Jacobian model with one activation tap, the tapped tensor and its shape without the batch axis.</summary>
+    private sealed record TapSession(InferenceSession Session, string Tensor, long[] Shape);
 
     private OnnxClassifier(ModelProto prepared, OnnxClassifierOptions options, string inputName, long[] imageShape, long[] modelImageShape,
         bool batched, string outputName, OutputKind kind, string scoreTensor, ScoreTransform transform)
@@ -369,6 +373,50 @@ public sealed class OnnxClassifier : IClassifier
         }
     }
 
+    /// <inheritdoc />
+    /// <remarks>
+    /// The first call for a layer exports a further model, the Jacobian model with the layer tapped
+    /// (<see cref="JacobianExportOptions.ActivationTaps"/>), from the same prepared graph as the Jacobian model, and opens
+    /// a session on it; later calls reuse it. It is not cached on disk: the export is cheap next to the session creation
+    /// it would save.
+    /// </remarks>
+    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null)
+    {
+        ThrowIfDisposed();
+        CheckImage(image);
+        if (cotangents.Length == 0 || cotangents.Length % ClassCount != 0)
+            throw new ArgumentException($"Cotangents must be k×{ClassCount} values (k ≥ 1), got {cotangents.Length}.", nameof(cotangents));
+        if (System.Numerics.Tensors.TensorPrimitives.Sum(cotangents) is var sum && !float.IsFinite(sum))
+            throw new ArgumentException("The cotangents contain NaN or infinite values.", nameof(cotangents));
+        int k = cotangents.Length / ClassCount;
+        var names = _jacobian.Value.Names;
+        var tap = _tapSessions.GetOrAdd(layer ?? JacobianExportOptions.DefaultLayer,
+            key => new Lazy<TapSession>(() => OpenTap(key), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+        var buffer = RentImage(image);
+        try
+        {
+            var outputs = tap.Session.Run(
+                [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(names.CotangentsName, cotangents.ToArray(), [k, ClassCount])],
+                [names.LogitsName, JacobianExportOptions.ActivationName(0), JacobianExportOptions.ActivationVjpName(0)]);
+            return new LayerGradient(tap.Tensor, tap.Shape, outputs[1].Data, outputs[2].Data, k, FromLogits(outputs[0].Data, 1));
+        }
+        finally
+        {
+            _imageBuffers.Add(buffer);
+        }
+    }
+
+    private TapSession OpenTap(string layer)
+    {
+        var jacobian = _jacobian.Value;
+        var tapped = JacobianExporter.Export(jacobian.Source, jacobian.Names with { ActivationTaps = [layer] });
+        string tensor = tapped.MetadataProps.First(e => e.Key == JacobianExporter.MetadataTapPrefix + "0").Value;
+        var activation = tapped.Graph.Output.First(o => o.Name == JacobianExportOptions.ActivationName(0));
+        var shape = activation.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        ThrowIfDisposed();
+        return new TapSession(InferenceSession.Create(tapped.ToByteArray(), _options.Session), tensor, shape);
+    }
+
     /// <summary>
     /// Exports the Jacobian of the score tensor (flattened to [1, C] when it is not already a [N, C] output) and opens it.
     /// </summary>
@@ -444,7 +492,7 @@ public sealed class OnnxClassifier : IClassifier
         long classes = cotangents.Type.TensorType.Shape.Dim[1].DimValue;
         if (classes != ClassCount)
             throw new JacobianExportException($"The exported Jacobian model has {classes} classes where the forward model gives {ClassCount}.");
-        return new JacobianSession(InferenceSession.Create(augmentedBytes, _options.Session), names);
+        return new JacobianSession(InferenceSession.Create(augmentedBytes, _options.Session), names, model);
     }
 
     /// <summary>
@@ -635,5 +683,7 @@ public sealed class OnnxClassifier : IClassifier
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _forward.Dispose();
         if (_jacobian.IsValueCreated) _jacobian.Value.Session.Dispose();
+        foreach (var tap in _tapSessions.Values)
+            if (tap.IsValueCreated) tap.Value.Session.Dispose();
     }
 }

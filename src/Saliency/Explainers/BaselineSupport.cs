@@ -1,3 +1,4 @@
+using Saliency.Imaging;
 using Saliency.Kernels.Ops;
 using Saliency.Models.Classifiers;
 
@@ -50,33 +51,28 @@ public sealed class BaselineExplanation<TReport> : Explanation where TReport : B
 }
 
 /// <summary>
-/// Grid features for the perturbation methods (LIME, KernelSHAP): the image plane cut into cells of
-/// <c>Cell×Cell</c> pixels (the last row/column of cells smaller when the size is not a multiple), feature f
-/// covering all channels of its cell, numbered row-major. A feature that is "off" takes the baseline's values.
+/// Features for the perturbation methods (LIME, KernelSHAP): a partition of the image plane into F regions, numbered
+/// 0…F−1, feature f covering all channels of its pixels. A feature that is "off" takes the baseline's values.
 /// </summary>
-public sealed class GridFeatures
+public abstract class ImageFeatures
 {
     private readonly int[] _featureOfPixel;
     private readonly int[] _valueCount;
 
-    /// <summary>Cuts a Channels×Height×Width image into cells of <paramref name="cell"/> pixels a side.</summary>
-    /// <exception cref="ExplainerInputException">The cell size is not in 1…max(Height, Width).</exception>
-    public GridFeatures(int channels, int height, int width, int cell)
+    /// <summary>Wraps a feature index per pixel (Height × Width, row-major), each in 0…count−1 and each feature non-empty.</summary>
+    private protected ImageFeatures(int channels, int height, int width, int[] featureOfPixel, int count)
     {
-        if (cell < 1 || cell > Math.Max(height, width))
-            throw new ExplainerInputException($"The cell size {cell} must lie in 1..{Math.Max(height, width)}.", nameof(cell));
-        (Channels, Height, Width, Cell) = (channels, height, width, cell);
-        Rows = (height + cell - 1) / cell;
-        Cols = (width + cell - 1) / cell;
-        _featureOfPixel = new int[height * width];
-        _valueCount = new int[Rows * Cols];
-        for (int y = 0; y < height; y++)
-            for (int x = 0; x < width; x++)
-            {
-                int f = (y / cell) * Cols + x / cell;
-                _featureOfPixel[y * width + x] = f;
-                _valueCount[f] += channels;
-            }
+        if (featureOfPixel.Length != height * width)
+            throw new ExplainerInputException($"A {height}×{width} feature map needs {height * width} labels, got {featureOfPixel.Length}.");
+        (Channels, Height, Width, Count) = (channels, height, width, count);
+        _featureOfPixel = featureOfPixel;
+        _valueCount = new int[count];
+        foreach (int f in featureOfPixel)
+        {
+            if (f < 0 || f >= count) throw new ExplainerInputException($"Feature label {f} is outside 0..{count - 1}.");
+            _valueCount[f] += channels;
+        }
+        if (Array.IndexOf(_valueCount, 0) is var empty and >= 0) throw new ExplainerInputException($"Feature {empty} covers no pixel.");
     }
 
     /// <summary>Image channels.</summary>
@@ -88,17 +84,11 @@ public sealed class GridFeatures
     /// <summary>Image width.</summary>
     public int Width { get; }
 
-    /// <summary>The cell side in pixels.</summary>
-    public int Cell { get; }
+    /// <summary>F, the number of features.</summary>
+    public int Count { get; }
 
-    /// <summary>Rows of cells.</summary>
-    public int Rows { get; }
-
-    /// <summary>Columns of cells.</summary>
-    public int Cols { get; }
-
-    /// <summary>F, the number of features (cells).</summary>
-    public int Count => Rows * Cols;
+    /// <summary>One line for a summary, e.g. "7×7 cells of 4×4 pixels".</summary>
+    public abstract string Description { get; }
 
     /// <summary>The feature of pixel (y, x).</summary>
     public int FeatureOf(int y, int x) => _featureOfPixel[y * Width + x];
@@ -119,8 +109,8 @@ public sealed class GridFeatures
     }
 
     /// <summary>
-    /// A map that spreads each feature's attribution evenly over the values it covers, so that a cell's map values sum
-    /// to its attribution (the visualisation then shows attribution per pixel, comparable across cell sizes).
+    /// A map that spreads each feature's attribution evenly over the values it covers, so that a feature's map values
+    /// sum to its attribution (the visualisation then shows attribution per pixel, comparable across feature sizes).
     /// </summary>
     public SaliencyMap Spread(ReadOnlySpan<double> attributions)
     {
@@ -134,6 +124,88 @@ public sealed class GridFeatures
             }
         return new SaliencyMap(values, Channels, Height, Width);
     }
+}
+
+/// <summary>
+/// Grid features: the image plane cut into cells of <c>Cell×Cell</c> pixels (the last row/column of cells smaller when
+/// the size is not a multiple), numbered row-major.
+/// </summary>
+public sealed class GridFeatures : ImageFeatures
+{
+    /// <summary>Cuts a Channels×Height×Width image into cells of <paramref name="cell"/> pixels a side.</summary>
+    /// <exception cref="ExplainerInputException">The cell size is not in 1…max(Height, Width).</exception>
+    public GridFeatures(int channels, int height, int width, int cell)
+        : base(channels, height, width, Layout(height, width, cell), Cells(height, cell) * Cells(width, cell))
+    {
+        Cell = cell;
+        Rows = Cells(height, cell);
+        Cols = Cells(width, cell);
+    }
+
+    private static int Cells(int size, int cell) => (size + cell - 1) / cell;
+
+    private static int[] Layout(int height, int width, int cell)
+    {
+        if (cell < 1 || cell > Math.Max(height, width))
+            throw new ExplainerInputException($"The cell size {cell} must lie in 1..{Math.Max(height, width)}.", nameof(cell));
+        int cols = Cells(width, cell);
+        var featureOfPixel = new int[height * width];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++) featureOfPixel[y * width + x] = (y / cell) * cols + x / cell;
+        return featureOfPixel;
+    }
+
+    /// <summary>The cell side in pixels.</summary>
+    public int Cell { get; }
+
+    /// <summary>Rows of cells.</summary>
+    public int Rows { get; }
+
+    /// <summary>Columns of cells.</summary>
+    public int Cols { get; }
+
+    /// <inheritdoc />
+    public override string Description => $"{Rows}×{Cols} cells of {Cell}×{Cell} pixels";
+}
+
+/// <summary>Superpixel features: one feature per SLIC segment of the explained image (<see cref="Slic"/>), numbered as its labels.</summary>
+public sealed class SuperpixelFeatures : ImageFeatures
+{
+    /// <summary>Segments the Channels×Height×Width <paramref name="image"/> with SLIC.</summary>
+    /// <exception cref="ExplainerInputException">The SLIC settings are out of range.</exception>
+    public SuperpixelFeatures(ReadOnlySpan<float> image, int channels, int height, int width, SlicOptions options)
+        : this(channels, Run(image, channels, height, width, options), options)
+    {
+    }
+
+    private SuperpixelFeatures(int channels, Superpixels segments, SlicOptions options)
+        : base(channels, segments.Height, segments.Width, segments.Labels, segments.Count)
+    {
+        Segments = segments;
+        Options = options;
+    }
+
+    private static Superpixels Run(ReadOnlySpan<float> image, int channels, int height, int width, SlicOptions options)
+    {
+        try
+        {
+            return Slic.Segment(image, channels, height, width, options);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ExplainerInputException($"SLIC: {e.Message}", nameof(options));
+        }
+    }
+
+    /// <summary>The segmentation.</summary>
+    public Superpixels Segments { get; }
+
+    /// <summary>The SLIC settings used.</summary>
+    public SlicOptions Options { get; }
+
+    /// <inheritdoc />
+    public override string Description =>
+        $"{Count} SLIC superpixels (asked {Options.Segments}, compactness m = {ExplainerGuard.Format(Options.Compactness)})";
 }
 
 /// <summary>Shared machinery of the baseline explainers: batched scoring, gradients along a list of points, baselines, uniform draws.</summary>

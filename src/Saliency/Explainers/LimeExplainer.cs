@@ -1,4 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
+using Saliency.Imaging;
 using Saliency.Models.Classifiers;
 
 namespace Saliency.Explainers;
@@ -13,11 +14,30 @@ public enum LimeDistance
     Hamming,
 }
 
+/// <summary>What LIME's interpretable features are.</summary>
+public enum LimeFeatureKind
+{
+    /// <summary>Square grid cells of <see cref="LimeOptions.Cell"/> pixels.</summary>
+    Grid,
+
+    /// <summary>SLIC superpixels of the explained image (<see cref="Slic"/>; lime_image segments with quickshift by default, SLIC is its documented alternative).</summary>
+    Superpixel,
+}
+
 /// <summary>Settings of <see cref="LimeExplainer"/>.</summary>
 public sealed record LimeOptions
 {
-    /// <summary>Side of the square grid cells that are the features, in pixels.</summary>
+    /// <summary>Grid cells (default) or superpixels.</summary>
+    public LimeFeatureKind Features { get; init; } = LimeFeatureKind.Grid;
+
+    /// <summary>Side of the square grid cells that are the features, in pixels (grid features).</summary>
     public int Cell { get; init; } = 4;
+
+    /// <summary>K, the number of superpixels SLIC aims at (superpixel features).</summary>
+    public int Segments { get; init; } = 50;
+
+    /// <summary>SLIC's compactness m (superpixel features).</summary>
+    public double Compactness { get; init; } = 10;
 
     /// <summary>n, the number of perturbed samples (the first is the image itself).</summary>
     public int SampleCount { get; init; } = 1000;
@@ -53,8 +73,11 @@ public sealed record LimeReport : BaselineReport
     /// <summary>The settings used.</summary>
     public required LimeOptions Options { get; init; }
 
-    /// <summary>F, the number of grid features.</summary>
+    /// <summary>F, the number of features.</summary>
     public required int Features { get; init; }
+
+    /// <summary>The SLIC segmentation (label per pixel) when the features are superpixels; null for grid cells.</summary>
+    public Superpixels? Segments { get; init; }
 
     /// <summary>β₀ of the surrogate.</summary>
     public required double Intercept { get; init; }
@@ -67,12 +90,12 @@ public sealed record LimeReport : BaselineReport
 }
 
 /// <summary>
-/// LIME (Ribeiro, Singh, Guestrin, KDD 2016, eq. 1–2) with grid features: n binary vectors z ∈ {0,1}^F (z₁ = 1, the image; the
-/// others Bernoulli(½) per feature as in lime_image), the image with the off cells from the baseline, and the surrogate
+/// LIME (Ribeiro, Singh, Guestrin, KDD 2016, eq. 1–2) with grid or SLIC superpixel features: n binary vectors z ∈ {0,1}^F (z₁ = 1, the image; the
+/// others Bernoulli(½) per feature as in lime_image), the image with the off features from the baseline, and the surrogate
 /// <c>F(z) ≈ β₀ + βᵀz</c> fitted by kernel-weighted ridge regression, <c>min Σᵢ π(zᵢ)(Fᵢ − β₀ − βᵀzᵢ)² + α‖β‖²</c>,
 /// solved by Householder QR of the √π-weighted design stacked over √α I (no normal equations). For a linear model the
-/// score is exactly affine in z with <c>β_c = Σ_{i∈c} wᵢ(xᵢ − x′ᵢ)</c>, which LIME recovers as α → 0. The map spreads β_c
-/// evenly over the cell's values.
+/// score is exactly affine in z with <c>β_c = Σ_{i∈c} wᵢ(xᵢ − x′ᵢ)</c> for each feature c, which LIME recovers as α → 0.
+/// The map spreads β_c evenly over the feature's values.
 /// </summary>
 public sealed class LimeExplainer : IExplainer
 {
@@ -111,7 +134,11 @@ public sealed class LimeExplainer : IExplainer
         BaselineRunner.CheckFinite(Options.KernelWidth, nameof(Options.KernelWidth), "The kernel width", positive: true);
         BaselineRunner.CheckFinite(Options.Ridge, nameof(Options.Ridge), "The ridge α");
         if (!Enum.IsDefined(Options.Distance)) throw new ExplainerInputException($"Unknown distance {Options.Distance}.", nameof(Options.Distance));
-        var grid = new GridFeatures(channels, height, width, Options.Cell);
+        if (!Enum.IsDefined(Options.Features)) throw new ExplainerInputException($"Unknown feature kind {Options.Features}.", nameof(Options.Features));
+        ImageFeatures grid = Options.Features == LimeFeatureKind.Grid
+            ? new GridFeatures(channels, height, width, Options.Cell)
+            : new SuperpixelFeatures(image, channels, height, width,
+                new SlicOptions { Segments = Options.Segments, Compactness = Options.Compactness });
         int features = grid.Count;
         var baseline = BaselineRunner.ResolveBaseline(classifier, Options.Baseline, Options.BaselineValue);
         var x = image.ToArray();
@@ -147,12 +174,12 @@ public sealed class LimeExplainer : IExplainer
         double r2 = WeightedR2(masks, features, scores, weights, beta[0], coefficients);
         var report = new LimeReport
         {
-            Options = Options, Features = features, Intercept = beta[0], Coefficients = coefficients, WeightedR2 = r2, Runs = runner.Runs,
+            Options = Options, Features = features, Segments = (grid as SuperpixelFeatures)?.Segments, Intercept = beta[0], Coefficients = coefficients, WeightedR2 = r2, Runs = runner.Runs,
         };
         return new BaselineExplanation<LimeReport>(Name, grid.Spread(coefficients), runner.Target, runner.CleanScores!,
         [
             new("score", Options.Score == TargetScore.Logit ? "logit" : "probability"),
-            new("features", $"{grid.Rows}×{grid.Cols} cells of {Options.Cell}×{Options.Cell} pixels"),
+            new("features", grid.Description),
             new("samples n", $"{n}, seed {Options.Seed}"),
             new("kernel", $"exp(−D²/σ²), D = {Options.Distance.ToString().ToLowerInvariant()}, σ = {ExplainerGuard.Format(Options.KernelWidth)}"),
             new("ridge α", ExplainerGuard.Format(Options.Ridge)),
