@@ -45,6 +45,7 @@ internal static class ExportJacobianCommand
             try
             {
                 var classifier = ModelProto.Parser.ParseFrom(InputFiles.Read(modelFile, "model file", InputFiles.MaxModelBytes));
+                Saliency.Models.Classifiers.OnnxClassifier.InlineExternalData(classifier, modelPath);
                 originalNodes = classifier.Graph?.Node.Count ?? 0;
                 CheckImageSize(classifier, options.InputShape);
                 exported = JacobianExporter.Export(classifier, options);

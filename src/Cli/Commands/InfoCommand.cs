@@ -33,7 +33,7 @@ internal static class InfoCommand
     /// <summary>Writes the model summary (also the first section of the demo).</summary>
     public static void Render(IAnsiConsole console, string path, OnnxModel model)
     {
-        long parameters = model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+        long parameters = model.ParameterCount;
         var opsets = string.Join(", ", model.OpsetImports.Select(o => $"{(o.Key.Length == 0 ? "ai.onnx" : o.Key)} {o.Value}"));
         var summary = new Table().Title("[bold]Model[/]").HideHeaders().AddColumns("", "");
         summary.AddRow("file", Text(path));

@@ -58,6 +58,7 @@ internal sealed class ModelOptions
         string path = given is null ? CommandSupport.BundledModel() : InputFiles.CheckRegular(given, "model file");
         var bytes = InputFiles.Read(new FileInfo(path), "model file", InputFiles.MaxModelBytes);
         var proto = OnnxModel.Parse(bytes).Proto;
+        OnnxClassifier.InlineExternalData(proto, path);
         var (spec, specSource) = LoadSpec(parseResult.GetValue(Preprocess), path);
         var kind = parseResult.GetValue(OutputKind) switch
         {

@@ -298,28 +298,6 @@ public static partial class JacobianExporter
             Flow(node.Input[0], AlongAxis(g, collapsed, axis, SelectionMatrix(source, n), n, "gather_map"));
         }
 
-        /// <summary>The input index read by each output position of a Slice along one axis (ONNX clamping rules, any step sign).</summary>
-        private static long[] SliceSource(long start, long end, long step, long dim)
-        {
-            if (step == 0) throw new InvalidOperationException("a slice step of 0");
-            start = start < 0 ? start + dim : start;
-            end = end < 0 ? end + dim : end;
-            var list = new List<long>();
-            if (step > 0)
-            {
-                start = Math.Clamp(start, 0, dim);
-                end = Math.Clamp(end, 0, dim);
-                for (long i = start; i < end; i += step) list.Add(i);
-            }
-            else
-            {
-                start = Math.Clamp(start, 0, dim - 1);
-                end = Math.Clamp(end, -1, dim - 1);
-                for (long i = start; i > end; i += step) list.Add(i);
-            }
-            return list.ToArray();
-        }
-
         private void BackwardSlice(NodeProto node, int index, string gy, long[] y)
         {
             for (int i = 1; i < node.Input.Count; i++) RequireConstant(node, index, i, "slice bound");
@@ -333,7 +311,7 @@ public static partial class JacobianExporter
             for (int i = 0; i < args.Starts.Length; i++)
             {
                 int axis = (int)StaticShapes.NormalizeAxis(args.Axes[i], x.Length);
-                var source = SliceSource(args.Starts[i], args.Ends[i], args.Steps[i], x[axis]);
+                var source = StaticShapes.SliceSource(args.Starts[i], args.Ends[i], args.Steps[i], x[axis]);
                 if (source.Length == x[axis] && source.Select((s, o) => s == o).All(b => b)) continue;
                 if (axis == 0) throw AtNode(node, index, "a Slice of the batch axis is not supported");
                 g = AlongAxis(g, shape, axis, SelectionMatrix(source, x[axis]), x[axis], "slice_map");

@@ -182,17 +182,18 @@ public static partial class JacobianExporter
                 logits = last.Node.Input[0];
                 endsInSoftmax = true;
             }
-            if (!_shapes.TryGetShape(logits, out var logitShape) || logitShape.Length != 2 || logitShape[0] != 1)
-                throw new JacobianExportException(
-                    $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");
-            long classes = logitShape[1];
-
             MarkActive(input.Name);
             MarkNeeded(logits);
             if (!_needed.Contains(input.Name))
                 throw new JacobianExportException($"The output '{logits}' does not depend on the input '{input.Name}'.");
             var relevant = _forward.Select((n, i) => (n, i)).Where(p => IsRelevant(p.n)).ToList();
+            // Unsupported operators first: an op the exporter does not know also leaves the shapes after it unknown,
+            // and the op is the cause worth naming.
             CheckSupported(relevant, opset);
+            if (!_shapes.TryGetShape(logits, out var logitShape) || logitShape.Length != 2 || logitShape[0] != 1)
+                throw new JacobianExportException(
+                    $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");
+            long classes = logitShape[1];
             ResolveTaps(relevant);
             // The added nodes need opset 13 (ReduceSum/Pad/Split with tensor arguments, float Equal) and 16 when a
             // MaxPool is differentiated (ScatterElements with reduction="add"); the forward graph is valid there too.

@@ -15,7 +15,7 @@ namespace Saliency.Models.Autodiff;
 /// <item>attributes that became inputs: Clip min/max (11), Slice starts/ends/axes (10), Pad pads/value (11),
 /// Squeeze/Unsqueeze axes (13), ReduceSum axes (13), Split split (13), TopK k (10);</item>
 /// <item>Softmax/LogSoftmax/Hardmax before 13 coerce the input to 2-D at <c>axis</c> (default 1) and normalise
-/// over the flattened tail: kept as is when <c>axis</c> is the last axis, otherwise Flatten → op(axis = −1) → Reshape;</item>
+/// over the flattened tail: kept as is when <c>axis</c> is the last axis, otherwise Reshape (tail merged) → op(axis = −1) → Reshape;</item>
 /// <item>Upsample (7: scales attribute, 9: input) and Resize-10 become Resize-13 with coordinate_transformation_mode
 /// "asymmetric"; their nearest rounding (ONNX Runtime's pre-11 rule: truncation when upsampling, ceiling when
 /// downsampling) becomes nearest_mode floor or ceil;</item>
@@ -120,7 +120,7 @@ internal sealed class OpsetUpgrade
         switch (node.OpType)
         {
             case "Softmax" or "LogSoftmax" or "Hardmax":
-                RewriteSoftmax(node);
+                RewriteSoftmax(node, index);
                 return;
             case "Clip" when _from < 11:
                 {
@@ -179,11 +179,9 @@ internal sealed class OpsetUpgrade
                 node.OpType = "ScatterElements";
                 break;
             case "Upsample":
-                RewriteUpsample(node, index);
-                break;
             case "Resize" when _from == 10:
                 RewriteUpsample(node, index);
-                break;
+                return;
             case "Dropout" when _from < 12:
                 Remove(node, "ratio", "is_test");
                 break;
@@ -199,7 +197,7 @@ internal sealed class OpsetUpgrade
         _nodes.Add(node);
     }
 
-    private void RewriteSoftmax(NodeProto node)
+    private void RewriteSoftmax(NodeProto node, int index)
     {
         if (_from >= 13)
         {
@@ -220,14 +218,20 @@ internal sealed class OpsetUpgrade
                 return;
             }
         }
-        // Flatten at axis, normalise the flattened tail, restore the shape (static when known, else Shape(x)).
-        var flat = Fresh("coerced");
-        Add("Flatten", [x], [flat], Int("axis", axis));
+        // Merge the axes from `axis` on into one (Reshape with 0 = "copy this dim", so the batch stays put), normalise
+        // it, and restore the shape (static when known, else Shape(x)).
+        if (axis < 0)
+        {
+            if (!_shapes.TryGetShape(x, out var s)) throw Refuse(node, index, _from, "a negative axis on a tensor of unknown rank");
+            axis += s.Length;
+        }
+        var merged = Fresh("coerced");
+        Add("Reshape", [x, Int64s("coerce_shape", [.. Enumerable.Repeat(0L, (int)axis), -1])], [merged]);
         var normalized = Fresh("normalized");
-        var op = new NodeProto { OpType = node.OpType, Name = node.Name, Input = { flat }, Output = { normalized }, Attribute = { Int("axis", -1) } };
+        var op = new NodeProto { OpType = node.OpType, Name = node.Name, Input = { merged }, Output = { normalized }, Attribute = { Int("axis", -1) } };
         _nodes.Add(op);
         string target;
-        if (_shapes.TryGetShape(x, out var known)) target = Int64s("shape", known);
+        if (_shapes.TryGetShape(x, out var known)) target = Int64s("shape", [0, .. known[1..]]);
         else
         {
             target = Fresh("shape");

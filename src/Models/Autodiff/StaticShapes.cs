@@ -122,6 +122,7 @@ internal sealed class StaticShapes
             case "Add" or "Sub" or "Mul" or "Div" or "Pow" or "Greater" or "Less" or "Equal" or "And" or "Or"
                 or "GreaterOrEqual" or "LessOrEqual":
                 Set(node, 0, Broadcast(In(node, 0), In(node, 1)));
+                FoldIntegerArithmetic(node);
                 break;
             case "Sum" or "Max" or "Min" or "Mean":
                 Set(node, 0, node.Input.Select(i => _shapes[i]).Aggregate(Broadcast));
@@ -214,6 +215,31 @@ internal sealed class StaticShapes
                 if (IntValues(node.Input[0]) is { } dims) Set(node, 0, dims);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Integer Add/Sub/Mul/Div of known shape values (PyTorch's Slice bounds for <c>chunk</c>: Shape → Gather →
+    /// Add → Div → Mul). Scalars and 1-D tensors only; Div truncates toward zero as ONNX Runtime's integer Div does.
+    /// </summary>
+    private void FoldIntegerArithmetic(NodeProto node)
+    {
+        if (node.OpType is not ("Add" or "Sub" or "Mul" or "Div")) return;
+        if (IntValues(node.Input[0]) is not { } a || IntValues(node.Input[1]) is not { } b) return;
+        if (a.Length != b.Length && a.Length != 1 && b.Length != 1) return;
+        int n = Math.Max(a.Length, b.Length);
+        var r = new long[n];
+        for (int i = 0; i < n; i++)
+        {
+            long x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
+            r[i] = node.OpType switch
+            {
+                "Add" => checked(x + y),
+                "Sub" => checked(x - y),
+                "Mul" => checked(x * y),
+                _ => y == 0 ? throw new DivideByZeroException() : x / y,
+            };
+        }
+        _ints[node.Output[0]] = r;
     }
 
     private static bool IsIntegerCast(NodeProto node)
@@ -328,22 +354,39 @@ internal sealed class StaticShapes
         var x = In(node, 0);
         var (starts, ends, axes, steps) = SliceArguments(node);
         var y = x.ToArray();
-        var ranges = new (long Start, long Step, long Count)[x.Length];
-        for (int i = 0; i < x.Length; i++) ranges[i] = (0, 1, x[i]);
+        var picked = new long[x.Length][];
         for (int i = 0; i < starts.Length; i++)
         {
             int axis = (int)NormalizeAxis(axes[i], x.Length);
-            long dim = x[axis], step = steps[i];
-            if (step <= 0) throw new InvalidOperationException("only positive slice steps are folded");
-            long start = Math.Clamp(starts[i] < 0 ? starts[i] + dim : starts[i], 0, dim);
-            long end = Math.Clamp(ends[i] < 0 ? ends[i] + dim : ends[i], 0, dim);
-            long count = Math.Max(0, (end - start + step - 1) / step);
-            y[axis] = count;
-            ranges[axis] = (start, step, count);
+            picked[axis] = SliceSource(starts[i], ends[i], steps[i], x[axis]);
+            y[axis] = picked[axis].Length;
         }
         Set(node, 0, y);
         if (x.Length == 1 && IntValues(node.Input[0]) is { } v)
-            _ints[node.Output[0]] = Enumerable.Range(0, (int)ranges[0].Count).Select(i => v[ranges[0].Start + i * ranges[0].Step]).ToArray();
+            _ints[node.Output[0]] = picked[0] is { } p ? p.Select(i => v[i]).ToArray() : v;
+    }
+
+    /// <summary>The input index read by each output position of a Slice along one axis (ONNX clamping rules, either step sign).</summary>
+    public static long[] SliceSource(long start, long end, long step, long dim)
+    {
+        if (step == 0) throw new InvalidOperationException("a slice step of 0");
+        // Clamp before adding dim: exporters write ±(2⁶³ − 1) for "to the end".
+        start = start < 0 ? Math.Max(start, -dim - 1) + dim : start;
+        end = end < 0 ? Math.Max(end, -dim - 1) + dim : end;
+        var list = new List<long>();
+        if (step > 0)
+        {
+            start = Math.Clamp(start, 0, dim);
+            end = Math.Clamp(end, 0, dim);
+            for (long i = start; i < end; i += step) list.Add(i);
+        }
+        else
+        {
+            start = Math.Clamp(start, 0, dim - 1);
+            end = Math.Clamp(end, -1, dim - 1);
+            for (long i = start; i > end; i += step) list.Add(i);
+        }
+        return list.ToArray();
     }
 
     /// <summary>Slice's starts, ends, axes and steps: inputs from opset 10, attributes before (no steps then).</summary>

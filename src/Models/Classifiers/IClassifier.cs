@@ -51,6 +51,13 @@ public interface IClassifier : IDisposable
     /// a caller reuse its buffer across calls, and returns the image's scores.
     /// </summary>
     ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination);
+
+    /// <summary>
+    /// Whether the logits are piecewise linear in the image (ReLU/max-pool/affine networks): then <c>W A Wᵀ</c> is the
+    /// exact input Hessian of the cross-entropy loss almost everywhere; otherwise it is the Gauss–Newton part. Null
+    /// when the classifier cannot tell.
+    /// </summary>
+    bool? IsPiecewiseLinear => null;
 }
 
 /// <summary>

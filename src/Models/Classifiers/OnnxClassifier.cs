@@ -46,7 +46,7 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     private int _disposed;
 
     /// <summary>The exported model's session, the names of its added tensors, and the model it was exported from (for the taps).</summary>
-    private sealed record JacobianSession(InferenceSession Session, JacobianExportOptions Names, ModelProto Source);
+    private sealed record JacobianSession(InferenceSession Session, JacobianExportOptions Names, ModelProto Source, bool? PiecewiseLinear);
 
     /// <summary>A Jacobian model with one activation tap, the tapped tensor and its shape without the batch axis.</summary>
     private sealed record TapSession(InferenceSession Session, string Tensor, long[] Shape);
@@ -98,7 +98,28 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         ArgumentException.ThrowIfNullOrEmpty(onnxPath);
         if (Directory.Exists(onnxPath)) throw new ClassifierModelException($"'{onnxPath}' is a directory, not an ONNX model file.");
         if (!File.Exists(onnxPath)) throw new FileNotFoundException($"The model file '{onnxPath}' does not exist.", onnxPath);
-        return Open(OnnxModel.Parse(File.ReadAllBytes(onnxPath)).Proto, options);
+        var model = OnnxModel.Parse(File.ReadAllBytes(onnxPath)).Proto;
+        InlineExternalData(model, onnxPath);
+        return Open(model, options);
+    }
+
+    /// <summary>
+    /// Reads weights stored beside the model (inside its folder only, <see cref="OnnxExternalData"/>) into
+    /// <paramref name="model"/>, so that the sessions, created from bytes, get them.
+    /// </summary>
+    /// <exception cref="OnnxFormatException">An external-data reference is invalid or escapes the model's folder.</exception>
+    public static void InlineExternalData(ModelProto model, string onnxPath)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (!OnnxExternalData.HasExternalData(model)) return;
+        try
+        {
+            OnnxExternalData.Inline(model, Path.GetDirectoryName(Path.GetFullPath(onnxPath)) ?? ".");
+        }
+        catch (OnnxFormatException e)
+        {
+            throw new OnnxFormatException($"'{onnxPath}': {e.Message}", e);
+        }
     }
 
     /// <summary>Opens the forward session of <paramref name="classifier"/> (not modified); the Jacobian model is built when first needed.</summary>
@@ -183,6 +204,14 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         {
             throw new JacobianExportException($"'{onnxPath}' is not a valid ONNX model: {e.Message}");
         }
+        try
+        {
+            InlineExternalData(model, onnxPath);
+        }
+        catch (OnnxFormatException e)
+        {
+            throw new JacobianExportException(e.Message);
+        }
         return Create(model, sessionOptions, exportOptions, cache);
     }
 
@@ -203,6 +232,10 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
 
     /// <summary>What that output holds, as detected or given (never <see cref="OutputKind.Auto"/>).</summary>
     public OutputKind OutputKind { get; }
+
+    /// <inheritdoc />
+    /// <remarks>From the operators on the exported path (<see cref="JacobianExporter.MetadataPiecewiseLinear"/>); null until the Jacobian model exists.</remarks>
+    public bool? IsPiecewiseLinear => _jacobian.IsValueCreated ? _jacobian.Value.PiecewiseLinear : null;
 
     /// <summary>True once the Jacobian model has been exported and opened.</summary>
     public bool HasJacobian => _jacobian.IsValueCreated;
@@ -492,7 +525,7 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         long classes = cotangents.Type.TensorType.Shape.Dim[1].DimValue;
         if (classes != ClassCount)
             throw new JacobianExportException($"The exported Jacobian model has {classes} classes where the forward model gives {ClassCount}.");
-        return new JacobianSession(InferenceSession.Create(augmentedBytes, _options.Session), names, model);
+        return new JacobianSession(InferenceSession.Create(augmentedBytes, _options.Session), names, model, JacobianExporter.IsPiecewiseLinear(augmented));
     }
 
     /// <summary>

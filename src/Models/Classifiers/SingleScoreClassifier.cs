@@ -50,6 +50,9 @@ public sealed class SingleScoreClassifier : IClassifier
     /// <inheritdoc />
     public int InputSize => _inner.InputSize;
 
+    /// <inheritdoc />
+    public bool? IsPiecewiseLinear => _inner.IsPiecewiseLinear;
+
     /// <summary>2: the complement (0) and the score (1).</summary>
     public int ClassCount => 2;
 

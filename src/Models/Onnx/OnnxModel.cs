@@ -44,7 +44,14 @@ public sealed class OnnxModel
         if (!File.Exists(path))
             throw new FileNotFoundException($"ONNX model file not found: '{path}'.", path);
         byte[] bytes = File.ReadAllBytes(path);
-        try { return Parse(bytes); }
+        try
+        {
+            var proto = ParseUnvalidated(bytes);
+            // External weights are read from the model's own folder only (see OnnxExternalData).
+            if (OnnxExternalData.HasExternalData(proto))
+                OnnxExternalData.Inline(proto, Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".");
+            return FromProto(proto);
+        }
         catch (OnnxFormatException e) { throw new OnnxFormatException($"'{path}': {e.Message}", e); }
     }
 
@@ -58,7 +65,9 @@ public sealed class OnnxModel
 
     /// <summary>Parses and validates model bytes.</summary>
     /// <exception cref="OnnxFormatException">The bytes are not a valid ONNX model.</exception>
-    public static OnnxModel Parse(ReadOnlySpan<byte> bytes)
+    public static OnnxModel Parse(ReadOnlySpan<byte> bytes) => FromProto(ParseUnvalidated(bytes));
+
+    private static ModelProto ParseUnvalidated(ReadOnlySpan<byte> bytes)
     {
         if (bytes.IsEmpty)
             throw new OnnxFormatException("the model bytes are empty.");
@@ -78,7 +87,7 @@ public sealed class OnnxModel
             // for the rest so that garbage never surfaces as an untyped failure.
             throw new OnnxFormatException($"malformed ONNX protobuf: {e.Message}", e);
         }
-        return FromProto(proto);
+        return proto;
     }
 
     /// <summary>The model as protobuf bytes (deterministic for a given <see cref="Proto"/>).</summary>
@@ -136,6 +145,29 @@ public sealed class OnnxModel
                 h[key] = h.TryGetValue(key, out int c) ? c + 1 : 1;
             }
             return h;
+        }
+    }
+
+    /// <summary>
+    /// The number of stored parameter values: elements of every initializer and of every <c>Constant</c> node's value
+    /// (exporters keep weights in either).
+    /// </summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long count = Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, d) => a * d));
+            foreach (var n in Graph.Node.Where(n => n.OpType == "Constant" && n.Domain is "" or "ai.onnx"))
+                foreach (var a in n.Attribute)
+                    count += a.Name switch
+                    {
+                        "value" when a.T is { } t => t.Dims.Aggregate(1L, (x, d) => x * d),
+                        "value_floats" => a.Floats.Count,
+                        "value_ints" => a.Ints.Count,
+                        "value_float" or "value_int" => 1,
+                        _ => 0,
+                    };
+            return count;
         }
     }
 

@@ -94,6 +94,7 @@ public sealed class CasoExplainer : IExplainer
 
         List<KeyValuePair<string, string>> details =
         [
+            CasoSolveSteps.HessianRow(classifier),
             .. CasoSolveSteps.SolverRows(result, sweep, "L = λmax(H)"),
             new("backend", $"{backend.Kind}, {(CasoSolver.DeviceBackend(problem, solver) is null ? "host" : "device-resident")} FISTA; {backend.DeviceName}"),
             new("modelled loss", ExplainerGuard.Format(result.Loss)),
@@ -123,6 +124,18 @@ internal static class CasoSolveSteps
         var sweep = Lambda1Sweep.Run(problem, solver, sweepOptions);
         return (sweep.Chosen, sweep);
     }
+
+    /// <summary>
+    /// What <c>H = W A Wᵀ</c> is for this classifier: the exact input Hessian of the loss when the logits are piecewise
+    /// linear in the image (Singla et al., ICML 2019, §3: the logits' own Hessian vanishes), otherwise only its
+    /// Gauss–Newton part (docs/mathematics.md).
+    /// </summary>
+    public static KeyValuePair<string, string> HessianRow(IClassifier classifier) => new("Hessian", classifier.IsPiecewiseLinear switch
+    {
+        true => "exact Hessian (piecewise-linear network)",
+        false => "Gauss–Newton part of the Hessian",
+        null => "W A Wᵀ (exact for piecewise-linear networks, else the Gauss–Newton part; this classifier does not say which)",
+    });
 
     /// <summary>λ1 (and where it came from), λ2, L, FISTA's status and the sparsity η.</summary>
     public static KeyValuePair<string, string>[] SolverRows(CasoResult result, Lambda1SweepResult? sweep, string lambdaMaxLabel) =>

@@ -74,6 +74,7 @@ public sealed class SmoothCasoExplainer : IExplainer
         [
             new("noisy copies n", $"{n}, seed {Options.Seed}"),
             new("σ", $"{ExplainerGuard.Format(sigma)} ({ExplainerGuard.Format(Options.Smoothing.NoiseFraction)} × input range)"),
+            CasoSolveSteps.HessianRow(classifier),
             .. CasoSolveSteps.SolverRows(result, sweep, "L = λmax(H̄)"),
             new("model runs", runs.ToString()),
         ];

@@ -53,12 +53,21 @@ public sealed class ExporterBehaviourTests
     }
 
     [Test]
-    public void Opset13ModelIsRaisedTo16AndStillMatchesFiniteDifferences()
+    public void Opset13ModelIsRaisedOnlyAsFarAsTheAddedNodesNeed()
     {
+        // No MaxPool: the added nodes are opset-13 forms, so the model stays at 13.
         var model = TinyCnn(opset: 13);
         var exported = JacobianExporter.Export(model);
-        Assert.That(exported.OpsetImport.Single().Version, Is.EqualTo(16));
+        Assert.That(exported.OpsetImport.Single().Version, Is.EqualTo(13));
         AssertMatchesFiniteDifferences(model, seed: 4);
+        // A MaxPool's backward uses ScatterElements with reduction="add" (opset 16).
+        var pooled = TinyCnn((b, h) => b.Flatten(b.MaxPool(b.Reshape(h, [0, 1, 5, 1]), [2, 1], [1, 1])), opset: 13);
+        pooled.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue = 4;
+        var raised = JacobianExporter.Export(pooled);
+        Assert.That(raised.OpsetImport.Single().Version, Is.EqualTo(16));
+        AssertMatchesFiniteDifferences(pooled, seed: 4);
+        // A source opset above what the added nodes need is kept.
+        Assert.That(JacobianExporter.Export(TinyCnn(opset: 18)).OpsetImport.Single().Version, Is.EqualTo(18));
     }
 
     [Test]
@@ -109,11 +118,16 @@ public sealed class ExporterBehaviourTests
     [Test]
     public void UnsupportedOperatorOnThePathIsNamedWithItsNode()
     {
-        var model = TinyCnn((b, h) => b.Node("Exp", [h], null, "the_exp"));
+        // Sin has no backward rule (no classifier family uses it): one error naming the op, the node and the opset,
+        // thrown before the clone is modified.
+        var model = TinyCnn((b, h) => b.Node("Sin", [h], null, "the_sin"));
         var e = Assert.Throws<JacobianExportException>(() => JacobianExporter.Export(model));
-        Assert.That(e!.OpType, Is.EqualTo("Exp"));
-        Assert.That(e.NodeName, Is.EqualTo("the_exp"));
-        Assert.That(e.Message, Does.Contain("'Exp'").And.Contain("'the_exp'"));
+        Assert.That(e!.OpType, Is.EqualTo("Sin"));
+        Assert.That(e.NodeName, Is.EqualTo("the_sin"));
+        Assert.That(e.Message, Does.Contain("'Sin'").And.Contain("'the_sin'").And.Contain("(opset 17)"));
+        model.OpsetImport[0].Version = 9;
+        var old = Assert.Throws<JacobianExportException>(() => JacobianExporter.Export(model));
+        Assert.That(old!.Message, Does.Contain("'Sin'").And.Contain("(opset 9)"));
     }
 
     [Test]
@@ -151,13 +165,14 @@ public sealed class ExporterBehaviourTests
         Assert.That(e!.Message, Does.Contain("no float input"));
     }
 
-    [Test]
-    public void OpsetBelow13IsRefused()
+    [TestCase(6)]
+    [TestCase(22)]
+    public void OpsetOutsideSevenToTwentyOneIsRefused(long opset)
     {
         var model = TinyCnn();
-        model.OpsetImport[0].Version = 11;
+        model.OpsetImport[0].Version = opset;
         var e = Assert.Throws<JacobianExportException>(() => JacobianExporter.Export(model));
-        Assert.That(e!.Message, Does.Contain("opset 11"));
+        Assert.That(e!.Message, Does.Contain($"opset {opset}").And.Contain("7–21"));
     }
 
     [Test]

@@ -76,7 +76,7 @@ internal static class JacobianHarness
     public static bool ReferenceSupports(ModelProto model)
     {
         if (!model.Graph.Node.All(n => n.Domain is "" or "ai.onnx" && ReferenceEvaluator.SupportedOps.Contains(n.OpType))) return false;
-        return !model.Graph.Node.Any(n => n.Attribute.Any(a => a.Name == "ceil_mode" && a.I != 0));
+        return !model.Graph.Node.Any(n => n.OpType == "AveragePool" && n.Attribute.Any(a => a.Name == "ceil_mode" && a.I != 0));
     }
 
     /// <summary>The logits of each image in float64 by the independent reference evaluator (one batched evaluation when the batch is dynamic).</summary>
@@ -101,17 +101,18 @@ internal static class JacobianHarness
     /// <summary>
     /// Checks ⟨vjp_r, v⟩ = u_rᵀ J v for k random cotangents u_r and several random unit directions v, with J v
     /// from central differences (f(x + hv) − f(x − hv)) / 2h of the original model: in float64 by the reference evaluator when it implements
-    /// every op (step 1e-4, tolerance 1e-4 relative to the largest directional derivative), else by ONNX Runtime in
+    /// every op (step 1e-6, tolerance 1e-4 relative to the largest directional derivative), else by ONNX Runtime in
     /// float32 (step <paramref name="h"/>, <paramref name="tolerance"/>). Returns the worst relative error.
     /// </summary>
     public static double AssertMatchesFiniteDifferences(ModelProto original, int seed, int k = 3, int directions = 6,
-        double h = 1e-2, double tolerance = 2e-3, float[]? x = null)
+        double h = 1e-2, double tolerance = 2e-3, float[]? x = null, double referenceTolerance = 1e-4)
     {
         bool reference = ReferenceSupports(original);
         if (reference)
         {
-            h = 1e-4;
-            tolerance = 1e-4;
+            // Float64 allows a step small enough that it rarely straddles a ReLU or max-pool kink of a deep network.
+            h = 1e-6;
+            tolerance = referenceTolerance;
         }
         var exported = JacobianExporter.Export(original);
         AssertDefaultDomainOnly(exported);
@@ -206,7 +207,7 @@ internal static class JacobianHarness
         foreach (var node in exported.Graph.Node)
             Assert.That(node.Domain, Is.EqualTo(""), $"node '{node.Name}' ({node.OpType}) uses domain '{node.Domain}'");
         Assert.That(exported.OpsetImport.Where(o => o.Domain is not ("" or "ai.onnx")), Is.Empty);
-        Assert.That(exported.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version, Is.GreaterThanOrEqualTo(16));
+        Assert.That(exported.OpsetImport.Single(o => o.Domain is "" or "ai.onnx").Version, Is.GreaterThanOrEqualTo(13));
     }
 
     /// <summary>A classifier around a body: input [N, shape...] → body → Flatten → Gemm (random) → logits [N, classes].</summary>

@@ -74,12 +74,30 @@ public class ExplainerTests
     public void CasoSweepGivesASparseMapWithinTheParametersRange()
     {
         var explanation = new CasoExplainer().Explain(_lenet, _digit);
+        // LeNet (Conv, ReLU, MaxPool, Gemm) is piecewise linear: W A Wᵀ is its exact loss Hessian.
+        Assert.That(explanation.Details.Single(d => d.Key == "Hessian").Value, Is.EqualTo("exact Hessian (piecewise-linear network)"));
         Assert.That(explanation.Sweep, Is.Not.Null);
         Assert.That(explanation.Sweep!.FoundInRange, Is.True, explanation.Sweep.Message);
         Assert.That(explanation.Map.SparsityRatio, Is.GreaterThan(0.75).And.LessThan(1.0));
         Assert.That(explanation.Map.SparsityRatio, Is.EqualTo(explanation.Result.SparsityRatio).Within(1e-12));
         Assert.That(explanation.Map.Normalized.Max(), Is.EqualTo(1f), "the 99th-percentile cap saturates the top pixels");
         Assert.That(explanation.Map.Normalized.Min(), Is.EqualTo(0f));
+    }
+
+    [Test]
+    public void CafoOnASmoothNetworkSaysItUsesTheGaussNewtonPart()
+    {
+        // A sigmoid hidden layer makes the logits curved in the image: W A Wᵀ is then only the Gauss–Newton part.
+        var rng = new Random(9);
+        var b = new OnnxGraphBuilder("smooth");
+        string x = b.Input("input", OnnxElementType.Float, "N", 1, 4, 4);
+        string h = b.Sigmoid(b.Linear(b.Flatten(x), 16, 8, rng));
+        b.Output(b.Linear(h, 8, 3, rng), OnnxElementType.Float, "N", 3);
+        using var classifier = OnnxClassifier.Create(b.Build());
+        Assert.That(classifier.IsPiecewiseLinear, Is.False);
+        var image = Enumerable.Range(0, 16).Select(i => i / 16f).ToArray();
+        var explanation = new CasoExplainer(new CasoExplainerOptions { Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo }, Lambda1 = 0 }).Explain(classifier, image);
+        Assert.That(explanation.Details.Single(d => d.Key == "Hessian").Value, Is.EqualTo("Gauss–Newton part of the Hessian"));
     }
 
     [Test]

@@ -31,13 +31,15 @@ public sealed class ReferenceEvaluator
         "Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax",
         "Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Flatten", "Reshape",
         "Transpose", "Concat", "Identity", "Dropout", "Clip", "Constant",
-        .. ReferenceOps.BackwardGraphOps, .. ReferenceOps.FamilyOps,
+        .. ReferenceOps.BackwardGraphOps,
+        .. ReferenceOps.FamilyOps,
     ], StringComparer.Ordinal);
 
     private readonly ModelProto _model;
     private readonly long _opset;
     private readonly Dictionary<string, ReferenceTensor> _initializers = new(StringComparer.Ordinal);
     private readonly IReadOnlyList<OnnxValueInfo> _inputs;
+    private readonly HashSet<string> _integerInitializers = new(StringComparer.Ordinal);
 
     /// <summary>Prepares a model for evaluation: validates it, decodes initializers, checks every op is supported.</summary>
     /// <exception cref="OnnxFormatException">The model is not valid.</exception>
@@ -50,7 +52,10 @@ public sealed class ReferenceEvaluator
         _opset = wrapped.DefaultOpset;
         _inputs = wrapped.Inputs;
         foreach (var t in model.Graph.Initializer)
+        {
             _initializers[t.Name] = new ReferenceTensor(OnnxTensors.ToDoubleArray(t), t.Dims.ToArray());
+            if (IsIntegerType(t.DataType)) _integerInitializers.Add(t.Name);
+        }
         for (int i = 0; i < model.Graph.Node.Count; i++)
         {
             var n = model.Graph.Node[i];
@@ -120,6 +125,9 @@ public sealed class ReferenceEvaluator
         if (stopAfter is not null && values.ContainsKey(stopAfter)) return values;
 
         var graph = _model.Graph;
+        var integers = new HashSet<string>(_integerInitializers, StringComparer.Ordinal);
+        foreach (var input in _inputs)
+            if (IsIntegerType((long)input.ElementType)) integers.Add(input.Name);
         for (int i = 0; i < graph.Node.Count; i++)
         {
             var node = graph.Node[i];
@@ -129,6 +137,12 @@ public sealed class ReferenceEvaluator
             try
             {
                 outputs = ReferenceOps.Apply(node, inputs, _opset);
+                if (ProducesIntegers(node, integers))
+                {
+                    integers.UnionWith(node.Output);
+                    // Values are float64 here; ONNX integer division truncates toward zero (PyTorch's chunk bounds).
+                    if (node.OpType == "Div") outputs[0] = new ReferenceTensor(outputs[0].Data.Select(Math.Truncate).ToArray(), outputs[0].Shape);
+                }
             }
             catch (NotSupportedException e)
             {
@@ -145,6 +159,25 @@ public sealed class ReferenceEvaluator
         }
         return values;
     }
+
+    private static bool IsIntegerType(long dataType) =>
+        (OnnxElementType)dataType is OnnxElementType.Int64 or OnnxElementType.Int32 or OnnxElementType.Int16 or OnnxElementType.Int8
+            or OnnxElementType.UInt64 or OnnxElementType.UInt32 or OnnxElementType.UInt16 or OnnxElementType.UInt8 or OnnxElementType.Bool;
+
+    /// <summary>
+    /// Whether a node's outputs are integer tensors: shape readers, casts and constants of integer type, and ops whose
+    /// (first data) input is one. Only integer Div needs it (truncation), so the tracking is a light type inference.
+    /// </summary>
+    private static bool ProducesIntegers(NodeProto node, HashSet<string> integers) => node.OpType switch
+    {
+        "Shape" or "Size" or "ArgMax" or "ArgMin" or "NonZero" => true,
+        "Cast" => IsIntegerType(OnnxAttributes.GetInt(node, "to", 0)),
+        "Constant" => OnnxAttributes.Find(node, "value") is { T: { } t } ? IsIntegerType(t.DataType)
+            : node.Attribute.Any(a => a.Name is "value_int" or "value_ints"),
+        "ConstantOfShape" => OnnxAttributes.Find(node, "value") is { T: { } v } && IsIntegerType(v.DataType),
+        "Where" => node.Input.Count > 1 && integers.Contains(node.Input[1]),
+        _ => node.Input.Count > 0 && integers.Contains(node.Input[0]),
+    };
 
     private static void CheckDeclaredShape(OnnxValueInfo input, ReferenceTensor fed)
     {

@@ -66,6 +66,9 @@ internal static partial class ReferenceOps
                 return [Unsqueeze(In(0), opset >= 13 ? Longs(In(1), "Unsqueeze axes") : GetInts(node, "axes") ?? throw new ArgumentException("Unsqueeze needs axes."))];
             case "Squeeze":
                 return [Squeeze(In(0), opset >= 13 ? (Opt(1) is { } squeezeAxes ? Longs(squeezeAxes, "Squeeze axes") : null) : GetInts(node, "axes"))];
+            case "Slice" when opset < 10:
+                return [Slice(In(0), GetInts(node, "starts") ?? throw new ArgumentException("Slice needs starts."),
+                    GetInts(node, "ends") ?? throw new ArgumentException("Slice needs ends."), GetInts(node, "axes"), null)];
             case "Slice": return [Slice(In(0), Longs(In(1), "starts"), Longs(In(2), "ends"), Opt(3) is { } ax ? Longs(ax, "axes") : null, Opt(4) is { } st ? Longs(st, "steps") : null)];
             case "Gather": return [Gather(In(0), In(1), GetInt(node, "axis", 0))];
             case "ReduceSum":
@@ -85,7 +88,7 @@ internal static partial class ReferenceOps
             case "ConvTranspose": return [ConvTranspose(node, In(0), In(1), Opt(2))];
             case "ScatterElements": return [ScatterElements(node, In(0), In(1), In(2))];
             case "GlobalMaxPool": return [GlobalMaxPool(In(0))];
-            default: return ApplyFamilyOp(node, inputs, opset);
+            default: throw new NotSupportedException($"op '{node.OpType}' is not implemented by the reference evaluator.");
         }
     }
 

@@ -53,7 +53,7 @@ internal static partial class ReferenceOps
                 return [Concat(inputs.Select((t, i) => t ?? throw new ArgumentException($"Concat input #{i} is empty.")).ToArray(),
                                Find(node, "axis")?.I ?? throw new ArgumentException("Concat needs an 'axis' attribute."))];
             case "Constant": return [Constant(node)];
-            default: return ApplyBackwardGraphOp(node, inputs, opset);
+            default: return ApplyFamilyOp(node, inputs, opset) ?? ApplyBackwardGraphOp(node, inputs, opset);
         }
     }
 
@@ -478,10 +478,20 @@ internal static partial class ReferenceOps
             throw new NotSupportedException("BatchNormalization in training mode (or with running-statistics outputs) is not supported; inference form only.");
         if (x.Rank < 2) throw new ArgumentException($"BatchNormalization needs rank ≥ 2, got {ReferenceTensor.Format(x.Shape)}.");
         long c = x.Shape[1];
-        foreach (var (t, what) in new[] { (scale, "scale"), (bias, "B"), (mean, "mean"), (variance, "var") })
-            if (t.Length != c) throw new ArgumentException($"BatchNormalization {what} has {t.Length} values for {c} channels.");
         double eps = GetFloat(node, "epsilon", 1e-5f);
         long inner = x.Length / (x.Shape[0] * c == 0 ? 1 : x.Shape[0] * c);
+        // Opsets 7–8: spatial = 0 keeps one statistic per element of [C, D1, …] instead of one per channel.
+        bool perElement = GetInt(node, "spatial", 1) == 0;
+        foreach (var (t, what) in new[] { (scale, "scale"), (bias, "B"), (mean, "mean"), (variance, "var") })
+            if (t.Length != (perElement ? c * inner : c)) throw new ArgumentException($"BatchNormalization {what} has {t.Length} values for {c} channels.");
+        if (perElement)
+        {
+            var z = NewData(x.Length);
+            for (long b = 0; b < x.Shape[0]; b++)
+                for (long e = 0; e < c * inner; e++)
+                    z[b * c * inner + e] = (x.Data[b * c * inner + e] - mean.Data[e]) * scale.Data[e] / Math.Sqrt(variance.Data[e] + eps) + bias.Data[e];
+            return new ReferenceTensor(z, x.Shape);
+        }
         var y = NewData(x.Length);
         for (long b = 0; b < x.Shape[0]; b++)
             for (long ch = 0; ch < c; ch++)
