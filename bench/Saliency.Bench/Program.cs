@@ -5,7 +5,8 @@ namespace Saliency.Bench;
 /// <summary>
 /// Benchmark entry point: <c>dotnet run -c Release --project bench/Saliency.Bench -- --filter '*Name*'</c>.
 /// Peer comparisons (HiGHS, CLP, memory copy baselines) are measured in the same run as ours.
-/// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs).
+/// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs);
+/// <c>-- lp-table</c> prints the LEG-TV LP size table (Lp/TvLpTable.cs).
 /// </summary>
 public static class Program
 {
@@ -14,6 +15,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "coldstart")
         {
             Environment.ExitCode = ColdStart.FirstExplanation.Run(args);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "lp-table")
+        {
+            Environment.ExitCode = Lp.TvLpTable.Run(args);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -4,9 +4,9 @@ using Saliency.Models.Onnx.Proto;
 namespace Saliency.Models.Autodiff;
 
 /// <summary>
-/// Reverse-mode differentiation of an ONNX image classifier, exported as an ONNX graph that a stock inference
-/// build of ONNX Runtime runs (CPU or GPU): standard operators of the default domain only, opset 16 or later,
-/// no training operators.
+/// Reverse-mode differentiation of an ONNX image classifier (source opset 7–21), exported as an ONNX graph that a
+/// stock inference build of ONNX Runtime runs (CPU or GPU): standard operators of the default domain only, opset
+/// max(source, 13) or 16 when a MaxPool is differentiated, no training operators.
 /// </summary>
 /// <remarks>
 /// <para>The augmented model keeps the original inputs and outputs and adds</para>
@@ -22,7 +22,8 @@ namespace Saliency.Models.Autodiff;
 /// batch-1 forward activations it reuses (ReLU masks, MaxPool indices, sigmoid outputs) broadcast against it.</para>
 /// <para>Only the path from the image to the logits is differentiated; integer shape computations off that path
 /// (PyTorch's <c>Shape → Gather → Concat → Reshape</c>) are folded to constants. For piecewise-linear networks
-/// (ReLU, max pooling, affine layers) the exported Jacobian is exact within the input's activation region.</para>
+/// (ReLU, max pooling, affine layers) the exported Jacobian is exact within the input's activation region;
+/// <see cref="MetadataPiecewiseLinear"/> records whether the network is one.</para>
 /// </remarks>
 public static partial class JacobianExporter
 {
@@ -190,6 +191,7 @@ public static partial class JacobianExporter
             // Unsupported operators first: an op the exporter does not know also leaves the shapes after it unknown,
             // and the op is the cause worth naming.
             CheckSupported(relevant, opset);
+            ResolveTaps(relevant);
             if (!_shapes.TryGetShape(logits, out var logitShape) || logitShape.Length != 2 || logitShape[0] != 1)
                 throw new JacobianExportException(
                     $"The classifier output '{logits}' must have shape [batch, classes]; inferred {Describe(logits)}.");

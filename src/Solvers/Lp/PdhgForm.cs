@@ -52,6 +52,23 @@ internal abstract class PdhgForm
     public virtual bool TryHalpernStep(Span<double> x, Span<double> y, ReadOnlySpan<double> anchorX, ReadOnlySpan<double> anchorY,
         double weight, double tau, double sigma, ReadOnlySpan<double> primalScale) => false;
 
+    /// <summary>True when the form has the float step (<see cref="StepSingle"/>, <see cref="HalpernStepSingle"/>).</summary>
+    public virtual bool SupportsSingle => false;
+
+    /// <summary><see cref="Step"/> in float (no averaging, no preconditioning).</summary>
+    public virtual PrimalDualStepStats StepSingle(float[] x, float[] y, float[] xOut, float[] yOut, double tau, double sigma, bool wantStats) =>
+        throw new NotSupportedException("This LP form has no single-precision step.");
+
+    /// <summary><see cref="TryHalpernStep"/> in float.</summary>
+    public virtual void HalpernStepSingle(float[] x, float[] y, float[] anchorX, float[] anchorY, double weight, double tau, double sigma) =>
+        throw new NotSupportedException("This LP form has no single-precision step.");
+
+    /// <summary>
+    /// Writes into <paramref name="yOut"/> the dual y moved to the nearest point with zero dual residual, when the form
+    /// can do that cheaply; false (nothing written) otherwise.
+    /// </summary>
+    public virtual bool TryProjectDual(ReadOnlySpan<double> y, Span<double> yOut) => false;
+
     public abstract KktPoint Evaluate(ReadOnlySpan<double> x, ReadOnlySpan<double> y);
 
     /// <summary>Writes the certificate's (u, v) for this form's dual y.</summary>

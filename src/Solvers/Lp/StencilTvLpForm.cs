@@ -1,5 +1,6 @@
 using System.Numerics;
 using Saliency.Kernels.Ops.PrimalDual;
+using Saliency.Linalg.Grid;
 
 namespace Saliency.Solvers.Lp;
 
@@ -21,7 +22,8 @@ internal sealed class StencilTvLpForm : PdhgForm
     private readonly double[] _b;
     private readonly double _bound, _s2;
     private readonly double[] _scratch, _pixels;
-    private double[]? _degrees, _scale;
+    private double[]? _degrees, _scale, _dualDivergence, _correction;
+    private float[]? _bSingle, _scratchSingle;
     private double _scaleEta = double.NaN;
 
     /// <param name="problem">The LP.</param>
@@ -83,6 +85,47 @@ internal sealed class StencilTvLpForm : PdhgForm
     {
         PrimalDualTvStep.HalpernStep(_rows, _cols, x, y, _b, anchorX, anchorY, weight, tau, sigma, _bound, 1.0 / _s2,
             primalScale, _scratch, _rowBlocks);
+        return true;
+    }
+
+    public override bool SupportsSingle => true;
+
+    public override PrimalDualStepStats StepSingle(float[] x, float[] y, float[] xOut, float[] yOut, double tau, double sigma, bool wantStats)
+    {
+        PrimalDualTvStepSingle.Step(_rows, _cols, x, y, SingleB(), xOut, yOut, (float)tau, (float)sigma, (float)_bound,
+            (float)(1.0 / _s2), SingleScratch(), wantStats, out var stats);
+        return stats;
+    }
+
+    public override void HalpernStepSingle(float[] x, float[] y, float[] anchorX, float[] anchorY, double weight, double tau, double sigma) =>
+        PrimalDualTvStepSingle.HalpernStep(_rows, _cols, x, y, SingleB(), anchorX, anchorY, (float)weight, (float)tau, (float)sigma,
+            (float)_bound, (float)(1.0 / _s2), SingleScratch());
+
+    private float[] SingleB()
+    {
+        if (_bSingle is null)
+        {
+            _bSingle = new float[_m];
+            for (int e = 0; e < _m; e++) _bSingle[e] = (float)_b[e];
+        }
+        return _bSingle;
+    }
+
+    private float[] SingleScratch() => _scratchSingle ??= new float[PrimalDualTvStepSingle.ScratchLength(_cols)];
+
+    /// <summary>
+    /// The dual polish: y' = y − D(DᵀD)⁺Dᵀy, the Euclidean projection of y onto {Dᵀy = 0} (Dᵀy' = (11ᵀ/p)Dᵀy = 0
+    /// because 1ᵀDᵀ = (D1)ᵀ = 0), one DCT pair (<see cref="NeumannLaplacian"/>). Every y is dual feasible for F*
+    /// (the split u + s²v = y always exists), so y' has dual residual zero up to rounding; what it costs is a change of
+    /// the dual objective, which the driver's KKT check of (x, y') decides on.
+    /// </summary>
+    public override bool TryProjectDual(ReadOnlySpan<double> y, Span<double> yOut)
+    {
+        _dualDivergence ??= new double[_p];
+        _correction ??= new double[_m];
+        PrimalDualTvStep.ApplyDTranspose(_rows, _cols, y, _dualDivergence);
+        NeumannLaplacian.For(new GridShape(_rows, _cols)).ApplyDPseudoInverseTranspose(_dualDivergence, _correction);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(y, _correction, yOut);
         return true;
     }
 

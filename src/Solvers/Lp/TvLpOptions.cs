@@ -33,6 +33,26 @@ public sealed record TvLpOptions
     /// constant step <c>η = 0.998/‖A‖</c> with the exact ‖D‖ (stencil form) or an estimate (operator form).</summary>
     public bool AdaptiveStepSize { get; init; } = false;
 
+    /// <summary>Halpern scheme: judge restarts by cuPDLPx's fixed-point residual ‖z − T(z)‖_P in the PDHG metric
+    /// (Lu &amp; Yang 2024, "Restarted Halpern PDHG for LP") instead of the KKT error, whose absolute gap term dominates
+    /// this LP's residuals. Same factors 0.2 / 0.8 / 0.36. Measured: bench/Saliency.Bench/Lp/RESULTS.md.</summary>
+    public bool FixedPointRestarts { get; init; } = true;
+
+    /// <summary>Halpern scheme, paper's covariance: once the primal residual and the gap pass, try every 4th check
+    /// whether the dual projected onto {Dᵀy = 0} (one DCT pair) certifies the point, which removes the dual residual
+    /// that is the last to converge. The certificate is that of the projected dual, so the tolerance is unchanged.</summary>
+    public bool DualProjection { get; init; } = true;
+
+    /// <summary>Halpern scheme, paper's covariance, no diagonal preconditioning: iterate in float (half the memory traffic,
+    /// twice the SIMD lanes) and switch to double when float stops improving near the tolerance; checks, restarts,
+    /// the returned point and its certificate are double. Off: double throughout.</summary>
+    public bool SinglePrecisionIterations { get; init; } = true;
+
+    /// <summary>Paper's covariance, grids with even sides from 56 up whose h = D⁺b is constant on 2×2 blocks (an
+    /// upsampled perturbation grid), no warm start given: solve the 2×-coarser LP first (recursively, down to 28-pixel
+    /// sides) and start from its prolongated solution (<c>TvLpMultilevel</c>). Other problems are solved as without it.</summary>
+    public bool Multilevel { get; init; } = true;
+
     /// <summary>Primal weight ω smoothed toward ‖Δy‖/‖Δx‖ at every restart (θ = 0.5).</summary>
     public bool PrimalWeightUpdates { get; init; } = true;
 
@@ -52,7 +72,8 @@ public sealed record TvLpOptions
     /// <summary>Threads one step of a single large LP (stencil form, from 128² pixels; <see cref="TvLpSolver.Solve"/>
     /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks; the iterates do not depend on
     /// it. Default 1: on the shared 2-core machine the per-step fork/join lost to time-slicing (224²: 10.8 s with 2 vs
-    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores.</summary>
+    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores. Applies to double iterations only
+    /// (<see cref="SinglePrecisionIterations"/> off, or after float's switch to double): the float step is one sweep.</summary>
     public int StepThreads { get; init; } = 1;
 
     internal void Validate()

@@ -178,6 +178,11 @@ public static class TvLpSolver
 
     private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm, int rowBlocks = 1)
     {
+        if (warm is null && options.Multilevel && TvLpMultilevel.Coarsen(problem) is { } coarse)
+        {
+            var coarseSolution = SolveCore(coarse, options, null, RowBlocks(coarse, options));
+            if (coarseSolution.Status != TvLpStatus.NumericalError) warm = TvLpMultilevel.Prolong(problem, coarseSolution);
+        }
         PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks) : new OperatorTvLpForm(problem);
         int p = problem.Shape.Count, m = problem.Shape.DifferenceCount;
         var x = new double[form.PrimalLength];

@@ -29,8 +29,8 @@ public class TvLpRowBlockTests
         // test short and the comparison covers the fused Halpern steps, the plain steps before each check, the checks
         // and restarts. The blocked sweep computes every entry with the same arithmetic, so the results agree exactly.
         var problem = Problem(130, 129);
-        var one = TvLpSolver.Solve(problem, new TvLpOptions { MaxIterations = 400, StepThreads = 1 });
-        var many = TvLpSolver.Solve(problem, new TvLpOptions { MaxIterations = 400, StepThreads = threads });
+        var one = TvLpSolver.Solve(problem, new TvLpOptions { MaxIterations = 400, StepThreads = 1, SinglePrecisionIterations = false });
+        var many = TvLpSolver.Solve(problem, new TvLpOptions { MaxIterations = 400, StepThreads = threads, SinglePrecisionIterations = false });
         Assert.That(many.Iterations, Is.EqualTo(one.Iterations));
         Assert.That(many.Restarts, Is.EqualTo(one.Restarts));
         Assert.That(many.G, Is.EqualTo(one.G).AsCollection);
