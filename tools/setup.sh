@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: coinor-clp (independent LP solver the LEG-TV tests compare with).
+# Debian packages: coinor-clp (independent LP solver the LEG-TV tests compare with); chromium (the browser the
+# report test drives through Microsoft.Playwright: browser downloads are impossible here, so the system one is used);
+# fonts-dejavu-core (the font of the report's ScottPlot plots: Skia's NoDependencies build finds no system font itself).
 need_apt=()
-for pkg in coinor-clp; do
+for pkg in coinor-clp chromium fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -6,7 +6,8 @@ namespace Saliency.Bench;
 /// Benchmark entry point: <c>dotnet run -c Release --project bench/Saliency.Bench -- --filter '*Name*'</c>.
 /// Peer comparisons (HiGHS, CLP, memory copy baselines) are measured in the same run as ours.
 /// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs);
-/// <c>-- lp-table</c> prints the LEG-TV LP size table (Lp/TvLpTable.cs).
+/// <c>-- lp-table</c> prints the LEG-TV LP size table (Lp/TvLpTable.cs);
+/// <c>-- serve [seconds] [clients] [rounds]</c> the load test of <c>saliency serve</c> (Serve/ServeLoad.cs).
 /// </summary>
 public static class Program
 {
@@ -20,6 +21,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "lp-table")
         {
             Environment.ExitCode = Lp.TvLpTable.Run(args);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "serve")
+        {
+            Environment.ExitCode = Serve.ServeLoad.Run(args);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

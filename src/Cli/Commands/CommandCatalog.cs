@@ -12,5 +12,7 @@ internal static class CommandCatalog
         yield return DemoCommand.Create();
         yield return ExportJacobianCommand.Create();
         yield return ExplainCommand.Create();
+        yield return ReportCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

@@ -26,8 +26,31 @@ internal static class DemoCommand
     /// <param name="Layout">The classifier's input/output layout.</param>
     /// <param name="Digits">The labelled digits.</param>
     /// <param name="Shown">How many digits the per-digit sections show.</param>
+    /// <param name="Backend">Where CAFO/CASO solves run.</param>
+    /// <param name="Report">The report section's settings (null: no report).</param>
     internal sealed record DemoContext(IAnsiConsole Console, string ModelPath, OnnxModel Model, InferenceSession Session,
-        CommandSupport.ClassifierLayout Layout, DigitSet Digits, int Shown, Saliency.Kernels.Backends.IComputeBackend? Backend = null);
+        CommandSupport.ClassifierLayout Layout, DigitSet Digits, int Shown, Saliency.Kernels.Backends.IComputeBackend? Backend = null,
+        DemoReport? Report = null);
+
+    /// <summary>The demo report's settings and outcome.</summary>
+    /// <param name="Digits">Digits in the report's evaluations (the first ones of the set).</param>
+    /// <param name="SanityImages">Digits that also run the sanity check.</param>
+    /// <param name="OutFolder">The report folder.</param>
+    /// <param name="Error">Where progress goes.</param>
+    /// <param name="Cancellation">Ctrl-C.</param>
+    internal sealed record DemoReport(int Digits, int SanityImages, string OutFolder, TextWriter Error, CancellationToken Cancellation)
+    {
+        /// <summary>0, or 130 when the report was cancelled (and written as partial).</summary>
+        public int ExitCode { get; set; }
+    }
+
+    /// <summary>
+    /// Default digits in the demo report: with every method of the catalogue, 16 digits of masking curves and CASO
+    /// diagnostics, 1 of them through the 4-step sanity check, keep the whole demo under 2 minutes on 2 cores even when
+    /// they are shared (42 s for the whole demo with 14 methods at load average 49–59)
+    /// (README, "The two commands").
+    /// </summary>
+    internal const int DefaultReportDigits = 16;
 
     /// <summary>The demo, in order.</summary>
     private static readonly (string Title, Action<DemoContext> Run)[] Sections =
@@ -36,6 +59,7 @@ internal static class DemoCommand
         ("Predictions", PredictionSection),
         ("Accuracy", AccuracySection),
         ("Saliency", ExplainCommand.DemoSection),
+        ("Report", ReportSection),
     ];
 
     public static Command Create()
@@ -57,10 +81,21 @@ internal static class DemoCommand
             Description = "How many digits to show predictions for.",
             DefaultValueFactory = _ => 8,
         };
-        var backendName = BackendOption.Create();
-        var command = new Command("demo", "Run the demo on the bundled model and held-out digits: model summary, predictions, accuracy.")
+        var reportDigits = new Option<int>("--report-digits")
         {
-            model, images, labels, count, backendName,
+            Description = "Digits in the demo report (masking curves, CASO diagnostics); 0 = no report.",
+            DefaultValueFactory = _ => DefaultReportDigits,
+        };
+        var sanityDigits = new Option<int>("--sanity-digits")
+        {
+            Description = "Digits of the report that also run the cascading-randomization sanity check.",
+            DefaultValueFactory = _ => 1,
+        };
+        var output = new Option<DirectoryInfo>("--out") { Description = "Report folder (default: out/demo)." };
+        var backendName = BackendOption.Create();
+        var command = new Command("demo", "Run the demo on the bundled model and held-out digits: model summary, predictions, accuracy, and the HTML report (out/demo/index.html).")
+        {
+            model, images, labels, count, reportDigits, sanityDigits, output, backendName,
         };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
@@ -81,13 +116,34 @@ internal static class DemoCommand
                 throw new UserInputException(
                     $"the model takes {layout.Channels}×{layout.Height}×{layout.Width} images but the digits are 1×{digits.Rows}×{digits.Cols}.");
 
-            var context = new DemoContext(console, modelPath, onnx, session, layout, digits, Math.Min(shown, digits.Count), backend);
-            foreach (var (title, run) in Sections)
+            int reportCount = parseResult.GetValue(reportDigits), sanityCount = parseResult.GetValue(sanityDigits);
+            if (reportCount < 0 || reportCount > digits.Count)
+                throw new UserInputException($"--report-digits must lie in 0..{digits.Count}, got {reportCount}.");
+            if (sanityCount < 0) throw new UserInputException($"--sanity-digits must be ≥ 0, got {sanityCount}.");
+            using var cancellation = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
             {
-                console.Write(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
-                run(context);
+                if (cancellation.IsCancellationRequested) return;
+                e.Cancel = true;
+                cancellation.Cancel();
+            };
+            var report = reportCount == 0 ? null : new DemoReport(reportCount, sanityCount,
+                parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(ExplainCommand.DemoOutputFolder), parseResult.InvocationConfiguration.Error, cancellation.Token);
+            var context = new DemoContext(console, modelPath, onnx, session, layout, digits, Math.Min(shown, digits.Count), backend, report);
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                foreach (var (title, run) in Sections)
+                {
+                    console.Write(new Rule($"[bold]{Markup.Escape(title)}[/]").LeftJustified());
+                    run(context);
+                }
             }
-            return 0;
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            return report?.ExitCode ?? 0;
         }));
         return command;
     }
@@ -96,6 +152,38 @@ internal static class DemoCommand
     {
         try { return Path.Combine(BundledAssets.Root(), relative); }
         catch (FileNotFoundException e) { throw new UserInputException(e.Message); }
+    }
+
+    /// <summary>
+    /// The report on the first <see cref="DemoReport.Digits"/> digits with every method of the catalogue at its explain
+    /// defaults, except LEG-TV, which uses the demo grid (<see cref="Saliency.Explainers.LegExplainerOptions.DigitDemo"/>:
+    /// 14×14 cells of 2×2 pixels, K_L = 0.5, n = 4000) so that its map is TV-sparse.
+    /// </summary>
+    private static void ReportSection(DemoContext c)
+    {
+        if (c.Report is not { } r) return;
+        var options = new Report.ReportMethodOptions();
+        var parse = options.Parse();
+        int height = c.Digits.Rows, width = c.Digits.Cols;
+        var overrides = new Dictionary<string, Func<ulong, Saliency.Explainers.IExplainer>>
+        {
+            ["leg-tv"] = seed => new Saliency.Explainers.LegExplainer(Saliency.Explainers.LegExplainerOptions.DigitDemo(height, width, seed: seed)),
+        };
+        var settings = new SortedDictionary<string, string>(options.Describe(parse).ToDictionary(), StringComparer.Ordinal)
+        {
+            ["leg-tv (demo)"] = "14×14 grid of 2×2-pixel cells, K_L = 0.5, n = 4000 antithetic",
+        };
+        var inputs = Enumerable.Range(0, r.Digits)
+            .Select(i => new Saliency.Reporting.ReportInput(i, c.Digits.ImageFloats(i), c.Digits.Label(i), $"digit {i}")).ToArray();
+        var request = new ReportCommand.Request(c.ModelPath, inputs, $"digits 0…{r.Digits - 1} of {c.Digits.Count}",
+            options.Resolve(parse, c.Backend, overrides), settings,
+            new Saliency.Reporting.ReportRunOptions
+            {
+                SanityImages = r.SanityImages,
+                Caso = new Saliency.Evaluation.CasoDiagnosticsOptions { Backend = c.Backend },
+                SweepImage = 0,
+            }, null, r.OutFolder, 3);
+        r.ExitCode = ReportCommand.Execute(request, c.Console, r.Error, r.Cancellation);
     }
 
     private static void ModelSection(DemoContext c)

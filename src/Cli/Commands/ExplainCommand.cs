@@ -40,7 +40,13 @@ internal static class ExplainCommand
         var resize = new Option<bool>("--resize") { Description = CommandSupport.ResizeOptionDescription };
         var digit = new Option<int?>("--digit") { Description = "Index of a bundled held-out digit (instead of --image)." };
         var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class); for a sigmoid (multi-label) output, the label (default: the most probable)." };
-        var output = new Option<FileInfo>("--out") { Description = "Where to write the saliency PNG (default: out/explain-<method>.png)." };
+        var output = new Option<FileInfo>("--out") { Description = "Where to write the map (default: out/explain-<method>.<format>)." };
+        var format = new Option<string>("--format")
+        {
+            Description = "png (coloured map), npy (signed values [C, H, W], float32) or json (values and the method's report).",
+            DefaultValueFactory = _ => "png",
+        };
+        format.AcceptOnlyFromAmong(Report.ExplainOutput.Formats);
         var overlay = new Option<FileInfo>("--overlay")
         {
             Description = "Also write the map over the input picture to this PNG: over the original picture when it was resized or cropped for the model "
@@ -70,7 +76,7 @@ internal static class ExplainCommand
         var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, image, resize, digit, target, output, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
+            method, image, resize, digit, target, output, format, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
         };
         foreach (var option in baselines.All.Concat(models.All)) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
@@ -80,7 +86,8 @@ internal static class ExplainCommand
             if (k < 1 || k > 64) throw new UserInputException($"--scale must be between 1 and 64, got {k}.");
             int n = parseResult.GetValue(samples) ?? BaselineMethods.DefaultSamples(name);
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
-            string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.png"));
+            string outFormat = parseResult.GetValue(format)!;
+            string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.{outFormat}"));
             string? overlayPath = parseResult.GetValue(overlay)?.FullName;
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
@@ -151,8 +158,7 @@ internal static class ExplainCommand
                 ? picture.Width / map.Width : 1);
             if (ImageLimits.Default.Check((long)map.Width * block, (long)map.Height * block) is not null) block = k;
             var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, block);
-            Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
-            ImageCodec.WritePng(outPath, png);
+            Report.ExplainOutput.Write(outFormat, outPath, explanation, source, png);
             if (overlayPath is not null)
             {
                 Directory.CreateDirectory(Path.GetDirectoryName(overlayPath)!);
@@ -169,7 +175,7 @@ internal static class ExplainCommand
                 }
             }
             var modelLines = ModelRows(opened, single);
-            Render(console, explanation, source, outPath, png, overlayPath, modelLines, single);
+            Render(console, explanation, source, outPath, png, overlayPath, outFormat, modelLines, single);
             if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
@@ -269,7 +275,7 @@ internal static class ExplainCommand
     }
 
     /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
-    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null,
+    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null, string format = "png",
         IEnumerable<(string Key, string Value)>? modelRows = null, int? singleScore = null)
     {
         var p = explanation.Scores.ProbabilitiesOf(0);
@@ -293,7 +299,7 @@ internal static class ExplainCommand
         }
         foreach (var (key, value) in explanation.Details) Row(key, value);
         Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
-        Row("written", string.Create(CultureInfo.InvariantCulture, $"{outPath} ({png.Width}×{png.Height})"));
+        Row("written", $"{outPath} ({Report.ExplainOutput.Describe(format, explanation, png)})");
         if (overlayPath is not null) Row("overlay", overlayPath);
         console.Write(table);
     }

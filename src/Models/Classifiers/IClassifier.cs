@@ -70,6 +70,19 @@ public sealed class ClassifierOutputException : InvalidOperationException
     public ClassifierOutputException(string message) : base(message) { }
 }
 
+/// <summary>
+/// Thrown when an image given to a classifier has a NaN or ±∞ value: the model would return NaN logits for it, and
+/// the argmax would silently name class 0.
+/// </summary>
+public sealed class NonFiniteInputException : ArgumentException
+{
+    /// <summary>Creates the exception.</summary>
+    public NonFiniteInputException(long index, string message, string? paramName = null) : base(message, paramName) => Index = index;
+
+    /// <summary>The flat index of the first non-finite value in the span given.</summary>
+    public long Index { get; }
+}
+
 /// <summary>Logits and softmax probabilities (<see cref="Softmax"/>) for a batch, row-major [batch, classes].</summary>
 public sealed class ClassScores
 {

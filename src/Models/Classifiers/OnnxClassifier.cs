@@ -252,17 +252,31 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         _ = _jacobian.Value;
     }
 
+    /// <summary>
+    /// A view of this classifier whose every model run carries <paramref name="cancellationToken"/>: ONNX Runtime stops
+    /// between operators (<c>RunOptions.Terminate</c>, see <see cref="InferenceSession.Run"/>) and a call that starts after
+    /// cancellation throws <see cref="OperationCanceledException"/> before running. The view shares the sessions;
+    /// disposing it does nothing (the classifier stays the owner).
+    /// </summary>
+    public IClassifier WithCancellation(CancellationToken cancellationToken) =>
+        cancellationToken.CanBeCanceled ? new CancellableView(this, cancellationToken) : this;
+
     /// <inheritdoc />
-    public ClassScores Predict(ReadOnlySpan<float> images)
+    /// <exception cref="NonFiniteInputException">An image value is NaN or ±∞ (the model would return NaN logits).</exception>
+    public ClassScores Predict(ReadOnlySpan<float> images) => Predict(images, CancellationToken.None);
+
+    private ClassScores Predict(ReadOnlySpan<float> images, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         if (images.Length == 0 || images.Length % InputSize != 0)
             throw new ArgumentException($"Expected a positive multiple of {InputSize} values (images of shape [{string.Join(", ", _imageShape)}]), got {images.Length}.", nameof(images));
+        CheckFinite(images, nameof(images));
+        cancellationToken.ThrowIfCancellationRequested();
         int batch = images.Length / InputSize;
         var logits = new float[checked(batch * ClassCount)];
         if (_batchedForward)
         {
-            var output = _forward.Run([new FloatTensor(_inputName, images.ToArray(), [batch, .. _imageShape])], [_scoreTensor])[0];
+            var output = _forward.Run([new FloatTensor(_inputName, images.ToArray(), [batch, .. _imageShape])], [_scoreTensor], cancellationToken)[0];
             CopyScores(output, batch, logits, 0);
         }
         else
@@ -272,7 +286,7 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
                 var buffer = RentImage(images.Slice(b * InputSize, InputSize));
                 try
                 {
-                    var output = _forward.Run([new FloatTensor(_inputName, buffer, [1, .. _imageShape])], [_scoreTensor])[0];
+                    var output = _forward.Run([new FloatTensor(_inputName, buffer, [1, .. _imageShape])], [_scoreTensor], cancellationToken)[0];
                     CopyScores(output, 1, logits, b * ClassCount);
                 }
                 finally
@@ -324,7 +338,10 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     }
 
     /// <inheritdoc />
-    public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null)
+    /// <exception cref="NonFiniteInputException">An image value is NaN or ±∞.</exception>
+    public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null) => Jacobian(image, classes, CancellationToken.None);
+
+    private JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         int[] selected;
@@ -342,24 +359,29 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
                 if (c < 0 || c >= ClassCount) throw new ArgumentOutOfRangeException(nameof(classes), c, $"Class indices must lie in [0, {ClassCount}).");
             cotangents = Cotangents(selected);
         }
-        var data = RunJacobian(CheckImage(image), cotangents, selected.Length, out var scores);
+        var data = RunJacobian(CheckImage(image), cotangents, selected.Length, out var scores, cancellationToken);
         return new JacobianMatrix(data, InputSize, selected, scores);
     }
 
     /// <inheritdoc />
-    public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
+    public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k) => TopKJacobian(image, k, CancellationToken.None);
+
+    private JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k, CancellationToken cancellationToken)
     {
         if (k < 1 || k > ClassCount) throw new ArgumentOutOfRangeException(nameof(k), k, $"k must lie in [1, {ClassCount}].");
         // Softmax is monotone: the most probable classes are those of the largest logits (ties: lower index first).
-        var logits = Predict(CheckImage(image)).Logits;
+        var logits = Predict(CheckImage(image), cancellationToken).Logits;
         var top = Enumerable.Range(0, ClassCount).OrderByDescending(i => logits[i]).ThenBy(i => i).Take(k).ToArray();
-        return Jacobian(image, top);
+        return Jacobian(image, top, cancellationToken);
     }
 
     /// <inheritdoc />
-    public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null)
+    /// <exception cref="NonFiniteInputException">An image value is NaN or ±∞.</exception>
+    public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null) => LossGradient(image, target, CancellationToken.None);
+
+    private LossGradient LossGradient(ReadOnlySpan<float> image, int? target, CancellationToken cancellationToken)
     {
-        var scores = Predict(CheckImage(image));
+        var scores = Predict(CheckImage(image), cancellationToken);
         int t = target ?? scores.PredictedClass();
         if (t < 0 || t >= ClassCount) throw new ArgumentOutOfRangeException(nameof(target), t, $"The target must lie in [0, {ClassCount}).");
         // ∂(−log p_t)/∂logits = p − e_t, so the image gradient is W(p − e_t): one vector-Jacobian product. The
@@ -367,12 +389,16 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         var p = Softmax.Probabilities(scores.LogitsOf(0));
         p[t] -= 1.0;
         var residual = Array.ConvertAll(p, v => (float)v);
-        var gradient = RunJacobian(image, residual, 1, out var runScores);
+        var gradient = RunJacobian(image, residual, 1, out var runScores, cancellationToken);
         return new LossGradient(gradient, t, runScores);
     }
 
     /// <inheritdoc />
-    public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination)
+    public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination) =>
+        VectorJacobianProduct(image, cotangents, destination, CancellationToken.None);
+
+    private ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination,
+        CancellationToken cancellationToken)
     {
         CheckImage(image);
         if (cotangents.Length == 0 || cotangents.Length % ClassCount != 0)
@@ -382,21 +408,22 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
             throw new ArgumentException($"The destination must hold k×d = {k}×{InputSize} values, it holds {destination.Length}.", nameof(destination));
         if (System.Numerics.Tensors.TensorPrimitives.Sum(cotangents) is var sum && !float.IsFinite(sum))
             throw new ArgumentException("The cotangents contain NaN or infinite values.", nameof(cotangents));
-        var result = RunJacobian(image, cotangents.ToArray(), k, out var scores);
+        var result = RunJacobian(image, cotangents.ToArray(), k, out var scores, cancellationToken);
         result.CopyTo(destination);
         return scores;
     }
 
-    private float[] RunJacobian(ReadOnlySpan<float> image, float[] cotangents, int k, out ClassScores scores)
+    private float[] RunJacobian(ReadOnlySpan<float> image, float[] cotangents, int k, out ClassScores scores, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
+        cancellationToken.ThrowIfCancellationRequested();
         var jacobian = _jacobian.Value;
         var buffer = RentImage(image);
         try
         {
             var outputs = jacobian.Session.Run(
                 [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(jacobian.Names.CotangentsName, cotangents, [k, ClassCount])],
-                [jacobian.Names.LogitsName, jacobian.Names.VjpName]);
+                [jacobian.Names.LogitsName, jacobian.Names.VjpName], cancellationToken);
             scores = FromLogits(outputs[0].Data, 1);
             return outputs[1].Data;
         }
@@ -698,7 +725,62 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     {
         if (image.Length != InputSize)
             throw new ArgumentException($"Expected one image of {InputSize} values (shape [{string.Join(", ", _imageShape)}]), got {image.Length}.", nameof(image));
+        CheckFinite(image, nameof(image));
         return image;
+    }
+
+    /// <summary>One NaN pixel would make every logit NaN and the argmax class 0 (IndexOfMax on NaN): rejected before the run.</summary>
+    private void CheckFinite(ReadOnlySpan<float> images, string paramName)
+    {
+        int bad = Softmax.FirstNonFinite(images);
+        if (bad >= 0)
+            throw new NonFiniteInputException(bad,
+                $"Image {bad / InputSize} has a non-finite value ({images[bad]}) at index {bad % InputSize}; the model's logits would be undefined.", paramName);
+    }
+
+    /// <summary>
+    /// <see cref="WithCancellation"/>'s view: the classifier's methods with a fixed token, checked first, so that a call
+    /// after cancellation throws <see cref="OperationCanceledException"/> even when the owner was disposed meanwhile (the
+    /// engine cancels, then disposes).
+    /// </summary>
+    private sealed class CancellableView(OnnxClassifier owner, CancellationToken token) : IClassifier
+    {
+        public IReadOnlyList<long> InputShape => owner.InputShape;
+        public int InputSize => owner.InputSize;
+        public int ClassCount => owner.ClassCount;
+        public bool? IsPiecewiseLinear => owner.IsPiecewiseLinear;
+
+        public ClassScores Predict(ReadOnlySpan<float> images)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.Predict(images, token);
+        }
+
+        public JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.Jacobian(image, classes, token);
+        }
+
+        public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.TopKJacobian(image, k, token);
+        }
+
+        public LossGradient LossGradient(ReadOnlySpan<float> image, int? target = null)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.LossGradient(image, target, token);
+        }
+
+        public ClassScores VectorJacobianProduct(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, Span<float> destination)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.VectorJacobianProduct(image, cotangents, destination, token);
+        }
+
+        public void Dispose() { }
     }
 
     private float[] RentImage(ReadOnlySpan<float> image)

@@ -58,6 +58,9 @@ public sealed record CasoOptions
     /// <summary>Device path: iterations between convergence checks (see <see cref="FistaOptions.CheckInterval"/>).</summary>
     public int CheckInterval { get; init; } = 10;
 
+    /// <summary>Cancels the FISTA solves (and the λ1 sweep between them); see <see cref="FistaOptions.CancellationToken"/>.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
     internal void Validate()
     {
         if (!(Lambda2Margin > 0) || !double.IsFinite(Lambda2Margin))

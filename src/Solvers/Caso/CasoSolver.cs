@@ -58,6 +58,7 @@ public static class CasoSolver
             RestartOnIncrease = options.RestartOnIncrease,
             RecordHistory = options.RecordHistory,
             CheckInterval = options.CheckInterval,
+            CancellationToken = options.CancellationToken,
         };
         var results = new CasoResult[lambda1.Count];
         for (int start = 0; start < lambda1.Count; start += options.MaxBatch)

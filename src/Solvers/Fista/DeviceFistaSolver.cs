@@ -126,6 +126,8 @@ public static class DeviceFistaSolver
                 Array.Clear(restartNow);
                 if (it % options.CheckInterval == 0 || it == options.MaxIterations)
                 {
+                    // Between windows: the queued iterations have been issued, nothing is read back yet.
+                    options.CancellationToken.ThrowIfCancellationRequested();
                     FistaCheckSums.Compute(z, gz, y, gy, b, d, sums); // the check's one read back
                     allDone = true;
                     for (int s = 0; s < k; s++)

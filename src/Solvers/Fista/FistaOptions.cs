@@ -39,6 +39,12 @@ public sealed record FistaOptions
     /// </summary>
     public int CheckInterval { get; init; } = 10;
 
+    /// <summary>
+    /// Stops the solve with <see cref="OperationCanceledException"/>: <see cref="FistaSolver"/> checks it before every
+    /// iteration (each one a batched pass over the curvature), <see cref="DeviceFistaSolver"/> at every check window.
+    /// </summary>
+    public CancellationToken CancellationToken { get; init; }
+
     internal void Validate()
     {
         if (CheckInterval < 1)

@@ -63,6 +63,7 @@ public static class FistaSolver
 
         while (active.Count > 0)
         {
+            options.CancellationToken.ThrowIfCancellationRequested();
             // Trials: every running slice proposes z; rejected slices shrink t and try again, batched together.
             pending.Clear();
             pending.AddRange(active);

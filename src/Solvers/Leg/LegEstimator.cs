@@ -204,7 +204,8 @@ public static class LegEstimator
             };
             problems[c] = atZero.WithBound(bounds[c]);
         }
-        Parallel.For(0, channels, c =>
+        // With the solver's token a cancelled LP surfaces as one OperationCanceledException, not an AggregateException.
+        Parallel.For(0, channels, new ParallelOptions { CancellationToken = options.Solver.CancellationToken }, c =>
         {
             double mean = TensorPrimitives.Sum(empirical.Channel(c)) / p;
             solutions[c] = TvLpSolver.Solve(problems[c], options.Solver with { TargetMean = mean });
@@ -235,7 +236,7 @@ public static class LegEstimator
         var empirical = EmpiricalLeg(moments);
         var perChannel = new TvLpSolution[channels][];
         var bounds = new double[channels][];
-        Parallel.For(0, channels, c =>
+        Parallel.For(0, channels, new ParallelOptions { CancellationToken = solver.CancellationToken }, c =>
         {
             var atZero = BuildProblem(moments, c, 0);
             double lMax = TvLpSolver.MaxBound(atZero);

@@ -60,6 +60,7 @@ internal sealed class PdhgDriver
         double[] xT = x, yT = y;
         while (iterations < opt.MaxIterations)
         {
+            opt.CancellationToken.ThrowIfCancellationRequested();
             int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
             double tau = eta / omega, sigma = eta * omega;
             var stats = default(Saliency.Kernels.Ops.PrimalDual.PrimalDualStepStats);
@@ -318,6 +319,7 @@ internal sealed class PdhgDriver
 
         while (iterations < opt.MaxIterations)
         {
+            opt.CancellationToken.ThrowIfCancellationRequested();
             int window = Math.Min(opt.CheckInterval, opt.MaxIterations - iterations);
             for (int k = 0; k < window; k++)
             {

@@ -41,6 +41,9 @@ public sealed record TvLpDeviceBatchOptions
     /// the constant free; see <see cref="TvLpOptions.TargetMean"/>).</summary>
     public double TargetMean { get; init; }
 
+    /// <summary>Stops the solve with <see cref="OperationCanceledException"/>, checked between check windows.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
     internal void Validate()
     {
         if (!(RelativeTolerance > 0) || !double.IsFinite(RelativeTolerance))

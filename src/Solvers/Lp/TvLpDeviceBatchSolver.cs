@@ -154,6 +154,7 @@ public static class TvLpDeviceBatchSolver
 
             while (status.Any(s => s is null) && done < options.MaxIterations)
             {
+                options.CancellationToken.ThrowIfCancellationRequested();
                 UploadParameters();
                 int window = Math.Min(options.CheckInterval, options.MaxIterations - done);
                 for (int s = 0; s < window; s++)

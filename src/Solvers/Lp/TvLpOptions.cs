@@ -76,6 +76,10 @@ public sealed record TvLpOptions
     /// (<see cref="SinglePrecisionIterations"/> off, or after float's switch to double): the float step is one sweep.</summary>
     public int StepThreads { get; init; } = 1;
 
+    /// <summary>Stops the solve with <see cref="OperationCanceledException"/>, checked between iteration windows
+    /// (every <see cref="CheckInterval"/> iterations) and before each LP of a batch or path.</summary>
+    public CancellationToken CancellationToken { get; init; }
+
     internal void Validate()
     {
         if (!(RelativeTolerance > 0) || !double.IsFinite(RelativeTolerance))

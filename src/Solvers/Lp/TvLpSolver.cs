@@ -45,7 +45,7 @@ public static class TvLpSolver
             if (warmStarts?[i] is { } w) ValidateWarmStart(problems[i], w);
         }
         var results = new TvLpSolution[problems.Count];
-        Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
+        Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = options.CancellationToken },
             i => results[i] = SolveCore(problems[i], options, warmStarts?[i]));
         return results;
     }
@@ -75,7 +75,7 @@ public static class TvLpSolver
         options.Validate();
         var perPath = problems.Select(p => bounds.Select((p ?? throw new ArgumentNullException(nameof(problems))).WithBound).ToArray()).ToArray();
         var results = new TvLpSolution[problems.Count][];
-        Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism },
+        Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = options.CancellationToken },
             i => results[i] = SolvePathCore(perPath[i], options, rowParallel: false));
         return results;
     }
