@@ -169,6 +169,8 @@ public sealed class OnnxClassifier : IClassifier, ILayerGradientSource
             {
                 InputName = exportOptions?.InputName, OutputName = exportOptions?.OutputName, InputShape = exportOptions?.InputShape,
                 Session = sessionOptions, ExportNames = exportOptions, Cache = cache,
+                // As before Open existed: any image whose size fits an int; hosts apply their own budgets (SaliencyEngine).
+                MaxInputValues = int.MaxValue,
             });
         }
         catch (ClassifierModelException e)
