@@ -7,7 +7,8 @@ namespace Saliency.Bench;
 /// Peer comparisons (HiGHS, CLP, memory copy baselines) are measured in the same run as ours.
 /// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs);
 /// <c>-- lp-table</c> prints the LEG-TV LP size table (Lp/TvLpTable.cs);
-/// <c>-- serve [seconds] [clients] [rounds]</c> the load test of <c>saliency serve</c> (Serve/ServeLoad.cs).
+/// <c>-- serve [seconds] [clients] [rounds]</c> the load test of <c>saliency serve</c> (Serve/ServeLoad.cs);
+/// <c>-- e2e MODEL IMAGE METHOD ...</c> the end-to-end per-image harness (EndToEnd/EndToEndRun.cs).
 /// </summary>
 public static class Program
 {
@@ -26,6 +27,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "serve")
         {
             Environment.ExitCode = Serve.ServeLoad.Run(args);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "e2e")
+        {
+            Environment.ExitCode = EndToEnd.EndToEndRun.Run(args);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

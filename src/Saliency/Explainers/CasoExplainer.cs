@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Saliency.Kernels.Backends;
 using Saliency.Kernels.Cpu;
 using Saliency.Models.Classifiers;
@@ -38,18 +39,42 @@ public sealed record CasoExplainerOptions
 public sealed class CasoExplanation : Explanation
 {
     internal CasoExplanation(string method, SaliencyMap map, int target, ClassScores scores,
-        IReadOnlyList<KeyValuePair<string, string>> details, CasoResult result, Lambda1SweepResult? sweep)
+        IReadOnlyList<KeyValuePair<string, string>> details, CasoResult result, Lambda1SweepResult? sweep, CasoTimings? timings = null)
         : base(method, map, target, scores, details)
     {
         Result = result;
         Sweep = sweep;
+        Timings = timings;
     }
+
+    /// <summary>Where the explanation's time went (null when the producer did not measure it).</summary>
+    public CasoTimings? Timings { get; }
 
     /// <summary>The chosen solution Δ with λ1, λ2, L, FISTA status and iterations.</summary>
     public CasoResult Result { get; }
 
     /// <summary>The λ1 sweep, when one was run (null for a fixed λ1).</summary>
     public Lambda1SweepResult? Sweep { get; }
+}
+
+/// <summary>
+/// Wall-clock phases of one CAFO/CASO explanation (Stopwatch; the phases are disjoint, so their sum is at most
+/// <see cref="Total"/>, which adds the map and the report).
+/// </summary>
+/// <param name="Forward">The forward run that picks the top-k classes (zero when all classes are kept).</param>
+/// <param name="Jacobian">The Jacobian run (backward passes for the kept classes).</param>
+/// <param name="Setup">g = W(p − y) and the upload of W to the HVP kernel.</param>
+/// <param name="Spectrum">L = λmax(H): the reduced eigenproblem, or the power iteration.</param>
+/// <param name="Solve">FISTA at the given λ1, or the whole λ1 sweep (<see cref="Sweep"/>), HVPs included.</param>
+/// <param name="Hvp">The part of <see cref="Solve"/> spent in host-side Hessian-vector products (zero when FISTA runs on a device).</param>
+/// <param name="HvpProducts">Vectors multiplied by H during the solve.</param>
+/// <param name="Sweep">Whether <see cref="Solve"/> is a λ1 sweep.</param>
+/// <param name="Total">From the start of the explanation to its result.</param>
+public sealed record CasoTimings(TimeSpan Forward, TimeSpan Jacobian, TimeSpan Setup, TimeSpan Spectrum, TimeSpan Solve,
+    TimeSpan Hvp, long HvpProducts, bool Sweep, TimeSpan Total)
+{
+    /// <summary>FISTA's own vector work: <see cref="Solve"/> less <see cref="Hvp"/>.</summary>
+    public TimeSpan Fista => Solve - Hvp;
 }
 
 /// <summary>
@@ -79,18 +104,51 @@ public sealed class CasoExplainer : IExplainer
         if (Options.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
             throw new ExplainerInputException($"λ1 = {l1} must be finite and ≥ 0.", nameof(Options.Lambda1));
 
-        // The one model run of the explanation: W with the image's logits (no separate Predict).
-        var jacobian = classifier.Jacobian(image);
-        int t = target ?? jacobian.Scores.PredictedClass();
-        // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
-        var p = Softmax.Probabilities(jacobian.Scores.LogitsOf(0));
+        long started = Stopwatch.GetTimestamp();
         // A backend created here is ours to dispose; a given one belongs to the caller.
         var backend = Options.Backend ?? (Options.BackendKind == BackendKind.Cpu ? CpuBackend.Shared : ComputeBackends.Create(Options.BackendKind));
         using var owned = ReferenceEquals(backend, Options.Backend) || backend is CpuBackend ? null : backend;
-        using var problem = CasoProblem.FromClassMajor(backend, jacobian.Data,
-            classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t, TopClasses = Options.TopClasses });
+        int t;
+        ClassScores scores;
+        TimeSpan forward = TimeSpan.Zero, jacobianTime;
+        CasoProblem problem;
+        long phase = Stopwatch.GetTimestamp();
+        if (Options.TopClasses is int k && k < classifier.ClassCount)
+        {
+            // Top-k: one forward run for p, then the Jacobian run for the k kept classes (plus the target) only, so the
+            // other c − k gradients are never computed or stored (1,000 classes at 224×224×3: 602 MB of W and c
+            // backward passes, against k).
+            scores = classifier.Predict(image);
+            forward = Stopwatch.GetElapsedTime(phase);
+            t = target ?? scores.PredictedClass();
+            var p = Softmax.Probabilities(scores.LogitsOf(0));
+            var kept = ClassSelection.TopClasses(p, k, t, out _);
+            phase = Stopwatch.GetTimestamp();
+            var rows = classifier.Jacobian(image, kept);
+            jacobianTime = Stopwatch.GetElapsedTime(phase);
+            phase = Stopwatch.GetTimestamp();
+            problem = CasoProblem.FromKeptRows(backend, rows.Data, classifier.InputSize, rows.Classes, p, new CasoProblemOptions { Target = t });
+        }
+        else
+        {
+            // All classes: the one model run of the explanation gives W with the image's logits (no separate Predict).
+            var jacobian = classifier.Jacobian(image);
+            jacobianTime = Stopwatch.GetElapsedTime(phase);
+            scores = jacobian.Scores;
+            t = target ?? scores.PredictedClass();
+            // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
+            var p = Softmax.Probabilities(scores.LogitsOf(0));
+            phase = Stopwatch.GetTimestamp();
+            problem = CasoProblem.FromClassMajor(backend, jacobian.Data,
+                classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t });
+        }
+        using var ownedProblem = problem;
+        var build = Stopwatch.GetElapsedTime(phase);
         var solver = Options.Solver;
+        phase = Stopwatch.GetTimestamp();
         var (result, sweep) = CasoSolveSteps.Solve(problem, Options.Lambda1, solver, Options.Sweep);
+        var solve = Stopwatch.GetElapsedTime(phase);
+        var hvp = problem.Hessian as KernelHessianOperator;
 
         List<KeyValuePair<string, string>> details =
         [
@@ -103,7 +161,9 @@ public sealed class CasoExplainer : IExplainer
             details.Add(new("λ1 tried", $"{sweep.Tried.Count} in {sweep.Batches} batches" + (sweep.Unrefined is { } u && !ReferenceEquals(u, result)
                 ? $"; before bisection λ1 = {ExplainerGuard.Format(u.Lambda1)}, η = {ExplainerGuard.Format(u.SparsityRatio)}" : "")));
         var map = SaliencyMap.FromDoubles(result.Solution, channels, height, width);
-        return new CasoExplanation(Name, map, t, jacobian.Scores, details, result, sweep);
+        var timings = new CasoTimings(forward, jacobianTime, build - problem.SpectrumTime, problem.SpectrumTime, solve,
+            hvp?.MultiplyTime ?? TimeSpan.Zero, hvp?.Products ?? 0, sweep is not null, Stopwatch.GetElapsedTime(started));
+        return new CasoExplanation(Name, map, t, scores, details, result, sweep, timings);
     }
 
     Explanation IExplainer.Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target) => Explain(classifier, image, target);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Saliency.Linalg.Grid;
 using Saliency.Models.Classifiers;
 using Saliency.Solvers.Leg;
@@ -57,13 +58,30 @@ public sealed record LegExplainerOptions
     };
 }
 
+/// <summary>
+/// Wall-clock phases of one LEG/LEG-TV explanation (Stopwatch, disjoint: their sum is at most <see cref="Total"/>,
+/// which adds the report and the constant-region count).
+/// </summary>
+/// <param name="Predict">The forward run at x₀ that resolves the target.</param>
+/// <param name="Sampling">Drawing the perturbations, upsampling, forming x₀ ± Uz.</param>
+/// <param name="Forward">The n + 1 black-box evaluations (batched forward passes).</param>
+/// <param name="Moments">Accumulating y.</param>
+/// <param name="Estimate">Σ⁻¹y (LEG), or the per-channel LPs (LEG-TV) with their bounds.</param>
+/// <param name="Total">From after validation to the result.</param>
+public sealed record LegTimings(TimeSpan Predict, TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments, TimeSpan Estimate, TimeSpan Total)
+{
+    /// <summary>Everything but the model's forward passes (<see cref="Predict"/> and <see cref="Forward"/>).</summary>
+    public TimeSpan Overhead => Total - Forward - Predict;
+}
+
 /// <summary>A LEG / LEG-TV explanation with the estimator's report.</summary>
 public sealed class LegExplanation : Explanation
 {
     internal LegExplanation(string method, SaliencyMap map, int target, ClassScores scores,
-        IReadOnlyList<KeyValuePair<string, string>> details, LegMoments moments, LegResult result, int constantRegions)
+        IReadOnlyList<KeyValuePair<string, string>> details, LegMoments moments, LegResult result, int constantRegions, LegTimings? timings = null)
         : base(method, map, target, scores, details)
     {
+        Timings = timings;
         Moments = moments;
         Result = result;
         ConstantRegions = constantRegions;
@@ -74,6 +92,9 @@ public sealed class LegExplanation : Explanation
     /// tolerance 1e-3·max|γ|, summed over channels): LEG-TV's TV-sparsity; about the cell count for empirical LEG.
     /// </summary>
     public int ConstantRegions { get; }
+
+    /// <summary>Where the explanation's time went (null when the producer did not measure it).</summary>
+    public LegTimings? Timings { get; }
 
     /// <summary>The sampling stage's moments y and f(x₀).</summary>
     public LegMoments Moments { get; }
@@ -115,13 +136,17 @@ public sealed class LegExplainer : IExplainer
     public LegExplanation Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target = null)
     {
         ExplainerGuard.Validate(classifier, image, target);
+        long started = Stopwatch.GetTimestamp();
         // One forward run at x₀: it resolves the target and is reused as f(x₀) by the sampling stage.
         var scores = classifier.Predict(image);
         int t = target ?? scores.PredictedClass();
         var f = new ClassifierProbabilityFunction(classifier, t, image, scores);
         var sampling = SamplingFor(f.Height, f.Width);
+        var predict = Stopwatch.GetElapsedTime(started);
         var moments = LegEstimator.EstimateMoments(f, image, sampling);
+        long phase = Stopwatch.GetTimestamp();
         var result = Options.TotalVariation ? LegEstimator.LegTv(moments, Options.TvOptions) : LegEstimator.EmpiricalLeg(moments);
+        var estimate = Stopwatch.GetElapsedTime(phase);
 
         var details = new List<KeyValuePair<string, string>>
         {
@@ -144,7 +169,9 @@ public sealed class LegExplainer : IExplainer
         details.Add(new("sparsity η", ExplainerGuard.Format(map.SparsityRatio)));
         int regions = Evaluation.ConstantRegions.Count(map.Values, map.Height, map.Width, map.Channels);
         details.Add(new("constant regions", $"{regions} of {map.Values.Length} cells"));
-        return new LegExplanation(Name, map, t, scores, details, moments, result, regions);
+        var stage = moments.Timings!;
+        var timings = new LegTimings(predict, stage.Sampling, stage.Forward, stage.Moments, estimate, Stopwatch.GetElapsedTime(started));
+        return new LegExplanation(Name, map, t, scores, details, moments, result, regions, timings);
     }
 
     Explanation IExplainer.Explain(IClassifier classifier, ReadOnlySpan<float> image, int? target) => Explain(classifier, image, target);

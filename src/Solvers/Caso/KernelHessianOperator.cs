@@ -56,13 +56,40 @@ public sealed class KernelHessianOperator : IDeviceHessianOperator, IDisposable
     IComputeBackend? IDeviceHessianOperator.Backend => _backend;
 
     /// <inheritdoc />
-    public void Multiply(DeviceBuffer<float> v, DeviceBuffer<float> hv) => _hvp.Apply(v, hv);
+    /// <remarks>Counted in <see cref="Products"/>; its time is not (a device launch returns before the kernel ends).</remarks>
+    public void Multiply(DeviceBuffer<float> v, DeviceBuffer<float> hv)
+    {
+        _hvp.Apply(v, hv);
+        Products += v.Length / Dimension;
+    }
+
+    /// <summary>Vectors multiplied since creation or <see cref="ResetCounters"/> (an explainer's "HVPs" figure).</summary>
+    public long Products { get; private set; }
+
+    /// <summary>Wall time of the host-vector <see cref="Multiply(ReadOnlySpan{double}, Span{double}, int)"/> calls since
+    /// creation or <see cref="ResetCounters"/>: two Stopwatch reads per call, against milliseconds per product at 224².</summary>
+    public TimeSpan MultiplyTime { get; private set; }
+
+    /// <summary>Zeroes <see cref="Products"/> and <see cref="MultiplyTime"/>.</summary>
+    public void ResetCounters()
+    {
+        Products = 0;
+        MultiplyTime = TimeSpan.Zero;
+    }
 
     /// <summary>Bytes of W the kernel streams per product (two passes over the active classes).</summary>
     public long BytesStreamedPerMultiply => _hvp.BytesStreamedPerApply;
 
     /// <inheritdoc />
     public void Multiply(ReadOnlySpan<double> v, Span<double> hv, int count)
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        MultiplyHost(v, hv, count);
+        MultiplyTime += System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        Products += count;
+    }
+
+    private void MultiplyHost(ReadOnlySpan<double> v, Span<double> hv, int count)
     {
         int n = count * Dimension;
         if (v.Length < n || hv.Length < n)

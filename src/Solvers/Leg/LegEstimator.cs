@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using Saliency.Linalg.Covariance;
 using Saliency.Linalg.Grid;
@@ -24,9 +25,21 @@ public sealed class NonFiniteFunctionValueException : InvalidOperationException
 /// <param name="Covariance">The covariance the perturbations were drawn from.</param>
 public sealed record LegMoments(GridShape Grid, int Channels, double[] Y, int SampleCount, double BaselineValue, ICovarianceOperator Covariance)
 {
+    /// <summary>Where <see cref="LegEstimator.EstimateMoments"/> spent its time (null for moments built otherwise).</summary>
+    public LegSamplingTimings? Timings { get; init; }
+
     /// <summary>The moment of channel <paramref name="channel"/> (length p).</summary>
     public ReadOnlySpan<double> Channel(int channel) => Y.AsSpan(channel * Grid.Count, Grid.Count);
 }
+
+/// <summary>
+/// Wall-clock phases of the sampling stage (Stopwatch, disjoint: their sum is at most the stage's time).
+/// <see cref="Forward"/> is the black box itself; the rest is LEG's overhead around it.
+/// </summary>
+/// <param name="Sampling">Drawing z ~ N(0, Σ) on the grid, upsampling and forming x₀ ± Uz.</param>
+/// <param name="Forward">The n + 1 evaluations of f (the model's forward passes and the probability read-out).</param>
+/// <param name="Moments">Accumulating y = (1/n) Σ ỹᵢ zᵢ.</param>
+public sealed record LegSamplingTimings(TimeSpan Sampling, TimeSpan Forward, TimeSpan Moments);
 
 /// <summary>A LEG or LEG-TV saliency estimate on the grid.</summary>
 /// <param name="Grid">The grid.</param>
@@ -79,8 +92,10 @@ public static class LegEstimator
         int p = grid.Count;
         var upsampler = new PerturbationUpsampler(grid, height, width, options.Upsampling);
 
+        long sampling = 0, forward = 0, accumulate = 0, mark = Stopwatch.GetTimestamp();
         var baseline = new double[1];
         f.Evaluate(x0, 1, baseline);
+        forward += Stopwatch.GetTimestamp() - mark;
         CheckFinite(baseline, "f(x₀)");
         double f0 = baseline[0];
 
@@ -98,6 +113,7 @@ public static class LegEstimator
         for (int first = 0; first < draws; first += drawsPerBatch)
         {
             int count = Math.Min(drawsPerBatch, draws - first);
+            mark = Stopwatch.GetTimestamp();
             var zBatch = z.AsSpan(0, count * channels * p);
             covariance.SampleBatchInto(options.Seed, (long)first * channels, zBatch);
 
@@ -110,9 +126,15 @@ public static class LegEstimator
                     PerturbationUpsampler.Combine(x0, upsampled.AsSpan(i * inputLength, inputLength), negate: s == 1,
                         inputs.AsSpan((i * sign + s) * inputLength, inputLength));
 
+            long now = Stopwatch.GetTimestamp();
+            sampling += now - mark;
+            mark = now;
             var batchValues = values.AsSpan(0, count * sign);
             f.Evaluate(inputs.AsSpan(0, count * sign * inputLength), count * sign, batchValues);
             CheckFinite(batchValues, "f(x₀ + z)");
+            now = Stopwatch.GetTimestamp();
+            forward += now - mark;
+            mark = now;
 
             for (int i = 0; i < count; i++)
             {
@@ -125,9 +147,14 @@ public static class LegEstimator
                     TensorPrimitives.MultiplyAdd(zBatch.Slice((i * channels + c) * p, p), weight, yc, yc);
                 }
             }
+            accumulate += Stopwatch.GetTimestamp() - mark;
         }
         TensorPrimitives.Multiply(y, 1.0 / n, y);
-        return new LegMoments(grid, channels, y, n, f0, covariance);
+        static TimeSpan Span(long ticks) => TimeSpan.FromSeconds((double)ticks / Stopwatch.Frequency);
+        return new LegMoments(grid, channels, y, n, f0, covariance)
+        {
+            Timings = new LegSamplingTimings(Span(sampling), Span(forward), Span(accumulate)),
+        };
     }
 
     /// <summary>Empirical LEG <c>γ̂_c = Σ⁻¹ y_c</c> per channel, map <c>Σ_c |γ̂_c|</c>.</summary>

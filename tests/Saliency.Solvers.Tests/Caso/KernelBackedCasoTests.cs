@@ -78,6 +78,55 @@ public class KernelBackedCasoTests
             Assert.That(CasoTestData.RelativeError(a[s].Solution, Vector<double>.Build.Dense(b[s].Solution)), Is.LessThan(1e-4));
     }
 
+    [Test]
+    public void KeptRowsMatchTheDenseSubsetAndCountProducts()
+    {
+        // Oracle: the float64 dense path on the full W with the same top-k selection; FromKeptRows sees only the k+1 rows.
+        int d = 200, c = 30, k = 5, target = 17;
+        var (flat, w) = FloatJacobian(d, c, 36);
+        var p = CasoTestData.RandomProbabilities(c, 37, temperature: 0.5);
+        var options = new CasoProblemOptions { TopClasses = k, Target = target };
+        var kept = ClassSelection.TopClasses(p, k, target, out _);
+        var rows = kept.SelectMany(j => flat.AsSpan(j * d, d).ToArray()).ToArray();
+        using var problem = CasoProblem.FromKeptRows(ComputeBackends.Cpu, rows, d, kept, p, new CasoProblemOptions { Target = target });
+        var reference = CasoProblem.FromJacobian(w, p, options);
+        Assert.That(problem.ClassCount, Is.EqualTo(reference.ClassCount));
+        Assert.That(problem.DroppedProbabilityMass, Is.EqualTo(reference.DroppedProbabilityMass).Within(1e-15));
+        for (int i = 0; i < d; i++) Assert.That(problem.Gradient[i], Is.EqualTo(reference.Gradient[i]).Within(1e-12));
+        Assert.That(problem.LambdaMax, Is.EqualTo(reference.LambdaMax).Within(1e-10 * reference.LambdaMax));
+        Assert.That(problem.SpectrumTime, Is.GreaterThan(TimeSpan.Zero));
+
+        var hvp = (KernelHessianOperator)problem.Hessian;
+        Assert.That(hvp.Products, Is.Zero, "products of L's computation are not counted as the solve's");
+        var v = new double[3 * d];
+        v[0] = 1;
+        hvp.Multiply(v, new double[3 * d], 3);
+        Assert.That(hvp.Products, Is.EqualTo(3));
+        Assert.That(hvp.MultiplyTime, Is.GreaterThan(TimeSpan.Zero));
+        hvp.ResetCounters();
+        Assert.That((hvp.Products, hvp.MultiplyTime), Is.EqualTo((0L, TimeSpan.Zero)));
+
+        var a = CasoSolver.Solve(problem, new[] { 0.05 }, new CasoOptions { Tolerance = 1e-7 })[0];
+        var b = CasoSolver.Solve(reference, new[] { 0.05 }, new CasoOptions { Tolerance = 1e-7 })[0];
+        Assert.That(CasoTestData.RelativeError(a.Solution, Vector<double>.Build.Dense(b.Solution)), Is.LessThan(1e-4));
+    }
+
+    [Test]
+    public void KeptRowsRejectBadSelections()
+    {
+        int d = 10, c = 6;
+        var p = CasoTestData.RandomProbabilities(c, 38);
+        int top = Array.IndexOf(p, p.Max());
+        int other = (top + 1) % c;
+        var two = new float[2 * d];
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromKeptRows(ComputeBackends.Cpu, new float[d], d, [other], p,
+            new CasoProblemOptions { Target = top }), "target not kept");
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromKeptRows(ComputeBackends.Cpu, two, d, [top, top], p), "duplicate");
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromKeptRows(ComputeBackends.Cpu, two, d, [top, c], p), "out of range");
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromKeptRows(ComputeBackends.Cpu, new float[d], d, [top, other], p), "rows ≠ d·k");
+        Assert.Throws<ProbabilityVectorException>(() => CasoProblem.FromKeptRows(ComputeBackends.Cpu, new float[d], d, [0], new double[c]));
+    }
+
     private sealed class Provider(ClassMajorJacobianSample[] samples) : IClassMajorJacobianProvider
     {
         public int Count => samples.Length;

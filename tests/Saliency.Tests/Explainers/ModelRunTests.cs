@@ -46,6 +46,59 @@ public sealed class ModelRunTests
     }
 
     [Test]
+    public void CasoTopKRunsTheJacobianForTheKeptClassesOnly()
+    {
+        // Oracle: the problem from the full W with the same top-k selection (the route before the kept-rows path).
+        const int k = 3;
+        var counting = new CountingClassifier(_lenet);
+        var options = new CasoExplainerOptions { Lambda1 = 1e-3, TopClasses = k, Solver = new CasoOptions { Tolerance = 1e-9, MaxIterations = 5000 } };
+        var explanation = new CasoExplainer(options).Explain(counting, _digit);
+        Assert.That(counting.Calls, Is.EqualTo(new[] { "Predict", "Jacobian" }));
+        Assert.That(counting.LastJacobianClasses, Has.Count.EqualTo(k), "W holds the k kept classes only");
+
+        var full = _lenet.Jacobian(_digit);
+        var p = Softmax.Probabilities(full.Scores.LogitsOf(0));
+        using var reference = CasoProblem.FromClassMajor(Saliency.Kernels.Backends.ComputeBackends.Cpu, full.Data, _lenet.InputSize, _lenet.ClassCount, p,
+            new CasoProblemOptions { TopClasses = k, Target = explanation.Target });
+        var expected = CasoSolver.Solve(reference, [1e-3], options.Solver)[0].Solution;
+        double num = 0, den = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            num += Math.Pow(explanation.Result.Solution[i] - expected[i], 2);
+            den += expected[i] * expected[i];
+        }
+        Assert.That(Math.Sqrt(num / den), Is.LessThan(1e-4));
+    }
+
+    [TestCase(null, null)]
+    [TestCase(3, 1e-3)]
+    public void CasoPhaseTimingsAreDisjointAndCountTheProducts(int? topClasses, double? lambda1)
+    {
+        var e = new CasoExplainer(new CasoExplainerOptions { TopClasses = topClasses, Lambda1 = lambda1 }).Explain(_lenet, _digit);
+        var t = e.Timings!;
+        Assert.That(new[] { t.Forward, t.Jacobian, t.Setup, t.Spectrum, t.Solve, t.Hvp, t.Fista }, Has.All.GreaterThanOrEqualTo(TimeSpan.Zero));
+        Assert.That(t.Forward + t.Jacobian + t.Setup + t.Spectrum + t.Solve, Is.LessThanOrEqualTo(t.Total));
+        Assert.That(t.Hvp, Is.LessThanOrEqualTo(t.Solve));
+        Assert.That(t.Forward == TimeSpan.Zero, Is.EqualTo(topClasses is null), "a forward run only picks the top-k classes");
+        Assert.That(t.Sweep, Is.EqualTo(lambda1 is null));
+        // Each FISTA iteration multiplies at least one vector by H (more in the sweep's batches).
+        Assert.That(t.HvpProducts, Is.GreaterThanOrEqualTo(e.Result.Iterations));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void LegPhaseTimingsAreDisjoint(bool tv)
+    {
+        var e = new LegExplainer(new LegExplainerOptions { SampleCount = 64, TotalVariation = tv }).Explain(_lenet, _digit);
+        var t = e.Timings!;
+        Assert.That(new[] { t.Predict, t.Sampling, t.Forward, t.Moments, t.Estimate }, Has.All.GreaterThanOrEqualTo(TimeSpan.Zero));
+        Assert.That(t.Forward, Is.GreaterThan(TimeSpan.Zero));
+        Assert.That(t.Predict + t.Sampling + t.Forward + t.Moments + t.Estimate, Is.LessThanOrEqualTo(t.Total));
+        Assert.That(t.Overhead, Is.EqualTo(t.Total - t.Forward - t.Predict));
+        Assert.That(e.Moments.Timings, Is.Not.Null);
+    }
+
+    [Test]
     public void GradientMakesOnlyTheRunsItNeeds()
     {
         var counting = new CountingClassifier(_lenet);
@@ -113,6 +166,7 @@ public sealed class ModelRunTests
         public List<string> Calls { get; } = [];
         public List<float[]> PredictBatches { get; } = [];
         public ClassScores? LastScores { get; private set; }
+        public IReadOnlyList<int>? LastJacobianClasses { get; private set; }
 
         public IReadOnlyList<long> InputShape => inner.InputShape;
         public int InputSize => inner.InputSize;
@@ -130,6 +184,7 @@ public sealed class ModelRunTests
             Calls.Add("Jacobian");
             var w = inner.Jacobian(image, classes);
             LastScores = w.Scores;
+            LastJacobianClasses = w.Classes;
             return w;
         }
 
