@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using Saliency.Cli.Commands;
 
 namespace Saliency.Cli;
@@ -8,8 +9,13 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        // Ctrl-C: one line on stderr, then the default action (the runtime ends the process by SIGINT, which shells and
+        // Process.ExitCode report as 130 = 128 + SIGINT). The commands' work is synchronous native calls (ONNX Runtime,
+        // solvers) that cannot be interrupted midway, and atomic writes leave no partial output files behind.
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => Console.Error.WriteLine("cancelled"));
         var root = BuildRootCommand();
-        return root.Parse(args).Invoke();
+        // System.CommandLine's own termination handling serves asynchronous actions only; ours are synchronous.
+        return root.Parse(args).Invoke(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 
     public static RootCommand BuildRootCommand()

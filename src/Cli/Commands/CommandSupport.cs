@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Saliency.Imaging;
+using Saliency.Imaging.Preprocessing;
+using Saliency.Models.Autodiff;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Data;
 using Saliency.Models.Onnx;
@@ -17,14 +19,22 @@ internal sealed class UserInputException(string message) : Exception(message);
 /// </summary>
 internal static class CommandSupport
 {
-    /// <summary>Exit code for a user error (bad path, unreadable file, wrong image size, ...).</summary>
+    /// <summary>Exit code for a user error (bad path, unreadable file, wrong image size, a model that cannot be used, ...).</summary>
     public const int UserErrorExitCode = 1;
+
+    /// <summary>Exit code for an internal error (a bug, or the machine ran out of memory): a short message, no stack trace.</summary>
+    public const int InternalErrorExitCode = 2;
+
+    /// <summary>Exit code after Ctrl-C (128 + SIGINT, as shells report a process ended by it).</summary>
+    public const int CancelledExitCode = 130;
 
     /// <summary>
     /// Runs <paramref name="body"/> with a Spectre console bound to the invocation's output writer (so tests can
-    /// capture it). Expected failures — missing files, malformed images/ONNX/IDX, ONNX Runtime errors, bad sizes —
-    /// print "error: message" on the error writer and return <see cref="UserErrorExitCode"/>; anything else is a
-    /// bug and is left to System.CommandLine's default handler.
+    /// capture it). Every failure becomes one line on the error writer, control characters escaped
+    /// (<see cref="Terminal.Escape"/>), and an exit code: expected failures — missing files, malformed
+    /// images/ONNX/IDX/specs, models that cannot be used, ONNX Runtime errors, bad sizes — "error: message" and
+    /// <see cref="UserErrorExitCode"/>; a cancel <see cref="CancelledExitCode"/>; anything else "internal error: …"
+    /// and <see cref="InternalErrorExitCode"/>.
     /// </summary>
     public static int Run(ParseResult parseResult, Func<IAnsiConsole, int> body)
     {
@@ -44,14 +54,30 @@ internal static class CommandSupport
         }
         catch (Exception e) when (IsUserError(e))
         {
-            error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {Terminal.Escape(e.Message)}");
             return UserErrorExitCode;
+        }
+        catch (OperationCanceledException)
+        {
+            error.WriteLine("cancelled");
+            return CancelledExitCode;
+        }
+        catch (OutOfMemoryException)
+        {
+            error.WriteLine("internal error: out of memory; try a smaller image, model or --samples.");
+            return InternalErrorExitCode;
+        }
+        catch (Exception e)
+        {
+            error.WriteLine($"internal error: {e.GetType().Name}: {Terminal.Escape(e.Message)}");
+            return InternalErrorExitCode;
         }
     }
 
     private static bool IsUserError(Exception e) => e is UserInputException or FileNotFoundException
         or DirectoryNotFoundException or UnauthorizedAccessException or IOException
         or ImageFormatException or OnnxFormatException or DigitSetFormatException or ClassifierOutputException
+        or ClassifierModelException or PreprocessSpecException or JacobianExportException
         or OrtException or OnnxRuntimeNotFoundException
         or TensorShapeException or TensorNameException or TensorElementTypeException;
 
@@ -60,9 +86,7 @@ internal static class CommandSupport
     {
         if (given is null)
             return bundled();
-        if (!given.Exists)
-            throw new UserInputException($"{what} not found: {given.FullName}");
-        return given.FullName;
+        return InputFiles.CheckRegular(given, what);
     }
 
     /// <summary>Shape of an image classifier's single input and output, read from the session.</summary>
@@ -88,11 +112,11 @@ internal static class CommandSupport
                 $"the model output {output} is not a float score matrix [batch, classes] with a fixed class count.");
         long channels = input.Shape[1];
         if (channels is not (1 or 3))
-            throw new UserInputException($"the model input {input} has {channels} channels; 1 (gray) or 3 (RGB) are supported.");
+            throw new UserInputException(ChannelMessage(channels));
         long height = input.Shape[2] > 0 ? input.Shape[2] : imageHeight ?? -1;
         long width = input.Shape[3] > 0 ? input.Shape[3] : imageWidth ?? -1;
         if (height <= 0 || width <= 0)
-            throw new UserInputException($"the model input {input} has no fixed image size.");
+            throw new UserInputException($"the model input {Terminal.Escape(input.ToString())} has no fixed image size; give it with --input-shape (e.g. {channels},224,224).");
         return new ClassifierLayout(input.Name, output.Name, (int)channels, (int)height, (int)width, (int)output.Shape[1]);
     }
 
@@ -158,5 +182,22 @@ internal static class CommandSupport
     {
         try { return BundledAssets.ModelPath; }
         catch (FileNotFoundException e) { throw new UserInputException(e.Message); }
+    }
+
+    /// <summary>The message for a model whose image input has neither 1 nor 3 channels.</summary>
+    public static string ChannelMessage(long channels) =>
+        $"the model input has {channels} channels; pictures give 1 (gray) or 3 (RGB/BGR) planes. This model does not take pictures as they are " +
+        "(a 2- or 4-channel input needs its own preprocessing).";
+
+    /// <summary>Parses <c>--input-shape</c>: the image shape without batch, e.g. 3,224,224; null when not given.</summary>
+    public static long[]? ParseShape(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var dims = new long[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!long.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out dims[i]) || dims[i] <= 0 || dims[i] > 1 << 20)
+                throw new UserInputException($"--input-shape must be positive integers (at most 1048576) separated by commas, e.g. 3,224,224; got '{Terminal.Escape(text)}'.");
+        return dims;
     }
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Saliency.Explainers;
 using Saliency.Imaging;
+using Saliency.Imaging.Preprocessing;
 using Saliency.Models.Autodiff;
 using Saliency.Models.Caching;
 using Saliency.Models.Classifiers;
@@ -34,11 +35,11 @@ internal static class ExplainCommand
             Required = true,
         };
         method.AcceptOnlyFromAmong(Methods);
-        var model = new Option<FileInfo>("--model") { Description = "ONNX image classifier (default: the bundled models/lenet.onnx)." };
+        var models = new ModelOptions();
         var image = new Option<FileInfo>("--image") { Description = CommandSupport.ImageOptionDescription };
         var resize = new Option<bool>("--resize") { Description = CommandSupport.ResizeOptionDescription };
         var digit = new Option<int?>("--digit") { Description = "Index of a bundled held-out digit (instead of --image)." };
-        var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class)." };
+        var target = new Option<int?>("--target") { Description = "Class to explain (default: the predicted class); for a sigmoid (multi-label) output, the label (default: the most probable)." };
         var output = new Option<FileInfo>("--out") { Description = "Where to write the map (default: out/explain-<method>.<format>)." };
         var format = new Option<string>("--format")
         {
@@ -46,7 +47,11 @@ internal static class ExplainCommand
             DefaultValueFactory = _ => "png",
         };
         format.AcceptOnlyFromAmong(Report.ExplainOutput.Formats);
-        var overlay = new Option<FileInfo>("--overlay") { Description = "Also write the map over the input picture (as the model sees it, times --scale) to this PNG." };
+        var overlay = new Option<FileInfo>("--overlay")
+        {
+            Description = "Also write the map over the input picture to this PNG: over the original picture when it was resized or cropped for the model "
+                          + "(the parts the model did not see at half brightness), else over the picture times --scale.",
+        };
         var overlayAlpha = new Option<float>("--overlay-alpha")
         {
             Description = "Opacity of the map in --overlay: 0 shows the picture, 1 the map.",
@@ -64,16 +69,16 @@ internal static class ExplainCommand
             Description = "LEG-TV: K_L of the constraint level L = K_L · L_max (paper: 0.05 or 0.1).",
             DefaultValueFactory = _ => DefaultBoundFactor,
         };
-        var scale = new Option<int>("--scale") { Description = "Each map pixel becomes a scale×scale block in the PNG.", DefaultValueFactory = _ => 8 };
+        var scale = new Option<int>("--scale") { Description = "Each pixel of the model input becomes a scale×scale block in the map PNG (a map on a coarser grid is enlarged to the input first).", DefaultValueFactory = _ => 8 };
         // Opt-in: since the exporter's node schedule made session creation linear, exporting afresh is cheaper than a
         // cache hit on large models (ResNet-18: 42 ms export vs 292 ms hit, bench/Saliency.Bench/Jacobian/RESULTS.md).
         var useCache = new Option<bool>("--cache") { Description = "Reuse the exported Jacobian model from the cache ($SALIENCY_CACHE_DIR, else $XDG_CACHE_HOME/saliency or ~/.cache/saliency) instead of exporting it afresh." };
         var backendName = BackendOption.Create();
         var command = new Command("explain", "Explain one image's prediction with a saliency method and write the map as a PNG.")
         {
-            method, model, image, resize, digit, target, output, format, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
+            method, image, resize, digit, target, output, format, overlay, overlayAlpha, seed, lambda1, samples, boundFactor, scale, useCache, backendName,
         };
-        foreach (var option in baselines.All) command.Options.Add(option);
+        foreach (var option in baselines.All.Concat(models.All)) command.Options.Add(option);
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
             string name = parseResult.GetValue(method)!;
@@ -81,28 +86,63 @@ internal static class ExplainCommand
             if (k < 1 || k > 64) throw new UserInputException($"--scale must be between 1 and 64, got {k}.");
             int n = parseResult.GetValue(samples) ?? BaselineMethods.DefaultSamples(name);
             if (n < 2) throw new UserInputException($"--samples must be ≥ 2, got {n}.");
-            var modelPath = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             string outFormat = parseResult.GetValue(format)!;
             string outPath = parseResult.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("out", $"explain-{name}.{outFormat}"));
             string? overlayPath = parseResult.GetValue(overlay)?.FullName;
             float alpha = parseResult.GetValue(overlayAlpha);
             if (!(alpha >= 0 && alpha <= 1)) throw new UserInputException($"--overlay-alpha must lie in [0, 1], got {alpha}.");
+            double kl = parseResult.GetValue(boundFactor);
+            if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
             // The backend before any model work: asking for one that cannot run here fails at once.
             using var backend = BackendOption.Open(parseResult.GetValue(backendName));
 
-            using var classifier = OpenClassifier(modelPath, useCache: parseResult.GetValue(useCache));
-            var (input, source, picture) = LoadImage(classifier, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
-            if (overlayPath is not null && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
+            using var opened = models.Open(parseResult, useCache: parseResult.GetValue(useCache));
+            var full = opened.Classifier;
+            var (input, source, prepared, picture) = LoadImage(opened, parseResult.GetValue(image), parseResult.GetValue(resize), parseResult.GetValue(digit));
+            bool onOriginal = prepared is not null && (prepared.Original.Width != picture.Width || prepared.Original.Height != picture.Height);
+            if (overlayPath is not null && !onOriginal && ImageLimits.Default.Check((long)picture.Width * k, (long)picture.Height * k) is string tooLarge)
                 throw new UserInputException($"--overlay at --scale {k}: {tooLarge}; use a smaller --scale.");
-            double kl = parseResult.GetValue(boundFactor);
-            if (!(kl >= 0 && kl <= 1)) throw new UserInputException($"--bound-factor must lie in [0, 1], got {kl}.");
+            if (NeedsJacobian(name))
+            {
+                try
+                {
+                    full.EnsureJacobian();
+                }
+                catch (JacobianExportException e)
+                {
+                    throw new UserInputException($"cannot explain this model with {name}: {e.Message} The forward-only methods (leg, leg-tv, occlusion, lime, kernelshap) need no Jacobian.");
+                }
+            }
+
+            // One score alone: --channel, or a sigmoid output's label (--target, else the most probable).
+            int? single = opened.Channel;
+            int? targetClass = parseResult.GetValue(target);
+            if (single is null && full.OutputKind == OutputKind.Sigmoid)
+            {
+                if (targetClass is { } label && (label < 0 || label >= full.ClassCount))
+                    throw new UserInputException($"--target must be between 0 and {full.ClassCount - 1} (the labels of '{Terminal.Escape(full.OutputName)}'), got {label}.");
+                single = targetClass ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.Predict(input).LogitsOf(0));
+                targetClass = 1;
+            }
+            else if (single is not null)
+            {
+                if (targetClass is not null) throw new UserInputException("--channel explains one score; leave out --target.");
+                targetClass = 1;
+            }
+            // The view does not own the classifier: `opened` disposes it.
+            // A feature channel is centred at its value on the image (σ = ½ there, not saturated); a sigmoid label keeps
+            // the model's own probability σ(z).
+            IClassifier classifier = single is { } index
+                ? new SingleScoreClassifier(full, index, offset: full.OutputKind == OutputKind.Sigmoid ? 0f : full.Predict(input).LogitsOf(0)[index])
+                : full;
+
             var explainer = BaselineMethods.Handles(name)
                 ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1), backend)
                 : Explainer(name, parseResult.GetValue(lambda1), parseResult.GetValue(seed), n, kl, backend);
             Explanation explanation;
             try
             {
-                explanation = explainer.Explain(classifier, input, parseResult.GetValue(target));
+                explanation = explainer.Explain(classifier, input, targetClass);
             }
             catch (Exception e) when (e is ExplainerInputException or CasoInputException or ArgumentOutOfRangeException)
             {
@@ -110,16 +150,32 @@ internal static class ExplainCommand
             }
 
             var map = explanation.Map;
-            var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, k);
+            if (map.Normalized.Any(v => !float.IsFinite(v)))
+                throw new ClassifierOutputException("the map has NaN or infinite values: the model's scores or gradients are not finite at this image (NaN or infinite weights?).");
+            // At the model's input resolution (times --scale): a map on a coarser grid (LEG's 28×28 cells on 224²) is
+            // enlarged by whole cells when the input is a multiple of it.
+            int block = k * (picture.Width % map.Width == 0 && picture.Height % map.Height == 0 && picture.Width / map.Width == picture.Height / map.Height
+                ? picture.Width / map.Width : 1);
+            if (ImageLimits.Default.Check((long)map.Width * block, (long)map.Height * block) is not null) block = k;
+            var png = MapRenderer.RenderColor(map.Normalized, map.Width, map.Height, ColorMap.Hot, 0f, 1f, block);
             Report.ExplainOutput.Write(outFormat, outPath, explanation, source, png);
             if (overlayPath is not null)
             {
-                // The picture the model saw, enlarged like the map (nearest), under the map resized to it (nearest).
-                var enlarged = ImageTransforms.Resize(picture, picture.Width * k, picture.Height * k, ResizeFilter.Nearest);
                 Directory.CreateDirectory(Path.GetDirectoryName(overlayPath)!);
-                ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
+                if (onOriginal)
+                {
+                    // The map at the model's resolution, mapped back through the crop and resize onto the original picture.
+                    ImageCodec.WritePng(overlayPath, prepared!.OverlayOnOriginal(map.Normalized, map.Width, map.Height, alpha));
+                }
+                else
+                {
+                    // The picture the model saw, enlarged like the map (nearest), under the map resized to it (nearest).
+                    var enlarged = ImageTransforms.Resize(picture, picture.Width * k, picture.Height * k, ResizeFilter.Nearest);
+                    ImageCodec.WritePng(overlayPath, MapRenderer.Overlay(enlarged, map.Normalized, map.Width, map.Height, alpha));
+                }
             }
-            Render(console, explanation, source, outPath, png, overlayPath, outFormat);
+            var modelLines = ModelRows(opened, single);
+            Render(console, explanation, source, outPath, png, overlayPath, outFormat, modelLines, single);
             if (explanation is CasoExplanation { Sweep: { } sweep }) console.Write(SweepPathTable.Create(sweep));
             return 0;
         }));
@@ -159,34 +215,57 @@ internal static class ExplainCommand
         }
     }
 
+    /// <summary>The methods that run only forward passes; every other one needs the Jacobian model.</summary>
+    internal static readonly string[] ForwardOnlyMethods = ["leg", "leg-tv", "occlusion", "lime", "kernelshap"];
+
+    /// <summary>Whether <paramref name="method"/> needs the exported Jacobian model (checked before any work).</summary>
+    internal static bool NeedsJacobian(string method) => !ForwardOnlyMethods.Contains(method);
+
     /// <summary>
     /// The image to explain, from exactly one of an image file and a bundled digit index: the model input, a
-    /// description, and the picture at the model's size (for --overlay).
+    /// description, the prepared picture (file input only, for the overlay on the original) and the picture at the
+    /// model's size.
     /// </summary>
-    private static (float[] Image, string Source, ImageBuffer Picture) LoadImage(IClassifier classifier, FileInfo? image, bool resize, int? digit)
+    private static (float[] Image, string Source, PreparedImage? Prepared, ImageBuffer Picture) LoadImage(OpenedModel opened, FileInfo? image, bool resize, int? digit)
     {
         if ((image is null) == (digit is null))
             throw new UserInputException("give exactly one of --image and --digit.");
-        var shape = classifier.InputShape;
-        if (shape.Count != 3)
-            throw new UserInputException($"the model input [{string.Join(", ", shape)}] is not an image [channels, height, width].");
-        var layout = new CommandSupport.ClassifierLayout("", "", (int)shape[0], (int)shape[1], (int)shape[2], classifier.ClassCount);
         if (image is not null)
         {
-            var path = CommandSupport.ResolvePath(image, () => image.FullName, "image file");
-            var picture = CommandSupport.FitToModel(ImageCodec.Read(path), layout, resize);
-            return (CommandSupport.ImageAsInput(picture, layout), path, picture);
+            var prepared = opened.LoadPicture(image, resize);
+            return (prepared.Input, image.FullName, prepared, prepared.Crop);
         }
+        var shape = opened.Classifier.InputShape;
         var digits = LoadDigits();
         int index = digit!.Value;
         if (index < 0 || index >= digits.Count)
             throw new UserInputException($"--digit must be between 0 and {digits.Count - 1}, got {index}.");
-        if (layout.Channels != 1 || layout.Height != digits.Rows || layout.Width != digits.Cols)
+        if (shape.Count != 3 || shape[0] != 1 || shape[1] != digits.Rows || shape[2] != digits.Cols)
             throw new UserInputException(
-                $"the model takes {layout.Channels}×{layout.Height}×{layout.Width} images but the digits are 1×{digits.Rows}×{digits.Cols}.");
+                $"the model takes [{string.Join(", ", shape)}] inputs but the digits are 1×{digits.Rows}×{digits.Cols}.");
         var pixels = digits.ImageFloats(index);
-        return (pixels, $"bundled digit {index} (label {digits.Label(index)})",
+        return (pixels, $"bundled digit {index} (label {digits.Label(index)})", null,
             ImageBuffer.FromFloats(digits.Cols, digits.Rows, PixelFormat.Gray, pixels));
+    }
+
+    /// <summary>The report rows about the model: its output, what it holds, the score explained alone, and the preprocessing.</summary>
+    private static List<(string Key, string Value)> ModelRows(OpenedModel opened, int? single)
+    {
+        var c = opened.Classifier;
+        string kind = c.OutputKind switch
+        {
+            OutputKind.Probabilities => "probabilities (explained through their logits)",
+            OutputKind.LogProbabilities => "log-probabilities",
+            OutputKind.Sigmoid => "sigmoid, multi-label",
+            _ => "logits",
+        };
+        var rows = new List<(string, string)> { ("output", $"{c.OutputName} [{c.ClassCount} scores], {kind}") };
+        if (single is { } i)
+            rows.Add(("alone", c.OutputKind == OutputKind.Sigmoid
+                ? $"label {i} (a two-class view: logit {i} against 0, so p = σ(z))"
+                : $"channel {i} (a two-class view: score {i} against its value on this image, so p = σ(z − z₀) = ½ there)"));
+        rows.Add(("preprocessing", opened.DescribePreprocessing()));
+        return rows;
     }
 
     private static DigitSet LoadDigits()
@@ -196,17 +275,28 @@ internal static class ExplainCommand
     }
 
     /// <summary>Writes the summary: input, prediction, explained class, method report, output file.</summary>
-    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null, string format = "png")
+    internal static void Render(IAnsiConsole console, Explanation explanation, string source, string outPath, ImageBuffer png, string? overlayPath = null, string format = "png",
+        IEnumerable<(string Key, string Value)>? modelRows = null, int? singleScore = null)
     {
         var p = explanation.Scores.ProbabilitiesOf(0);
         int predicted = explanation.PredictedClass;
         var table = new Table().AddColumn("").AddColumn("");
         table.HideHeaders();
-        void Row(string key, string value) => table.AddRow(Markup.Escape(key), Markup.Escape(value));
+        void Row(string key, string value) => table.AddRow(Markup.Escape(Terminal.Escape(key)), Markup.Escape(Terminal.Escape(value)));
         Row("method", explanation.Method);
         Row("image", source);
-        Row("predicted class", string.Create(CultureInfo.InvariantCulture, $"{predicted} (p = {p[predicted]:0.0000})"));
-        Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
+        foreach (var (key, value) in modelRows ?? []) Row(key, value);
+        if (singleScore is { } i)
+        {
+            // The two-class view [b, z_i] (SingleScoreClassifier): its class 1 is score i; p₁ = σ(z_i − b).
+            float z = explanation.Scores.LogitsOf(0)[1];
+            Row("explained score", string.Create(CultureInfo.InvariantCulture, $"{i}: z = {z:0.0000}, p = {p[1]:0.0000}"));
+        }
+        else
+        {
+            Row("predicted class", string.Create(CultureInfo.InvariantCulture, $"{predicted} (p = {p[predicted]:0.0000})"));
+            Row("explained class", string.Create(CultureInfo.InvariantCulture, $"{explanation.Target} (p = {p[explanation.Target]:0.0000})"));
+        }
         foreach (var (key, value) in explanation.Details) Row(key, value);
         Row("map", string.Create(CultureInfo.InvariantCulture, $"{explanation.Map.Channels}×{explanation.Map.Height}×{explanation.Map.Width}"));
         Row("written", $"{outPath} ({Report.ExplainOutput.Describe(format, explanation, png)})");

@@ -18,8 +18,12 @@ internal static class InfoCommand
         var command = new Command("info", "Describe an ONNX model: inputs, outputs, opset, op histogram.") { model };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
-            var path = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
-            Render(console, path, OnnxModel.Load(path));
+            var given = parseResult.GetValue(model);
+            var path = given is null ? CommandSupport.BundledModel() : InputFiles.CheckRegular(given, "model file");
+            OnnxModel parsed;
+            try { parsed = OnnxModel.Parse(InputFiles.Read(new FileInfo(path), "model file", InputFiles.MaxModelBytes)); }
+            catch (OnnxFormatException e) { throw new OnnxFormatException($"'{path}': {e.Message}", e); }
+            Render(console, path, parsed);
             console.WriteLine(RuntimeLine());
             return 0;
         }));
@@ -32,31 +36,34 @@ internal static class InfoCommand
         long parameters = model.ParameterCount;
         var opsets = string.Join(", ", model.OpsetImports.Select(o => $"{(o.Key.Length == 0 ? "ai.onnx" : o.Key)} {o.Value}"));
         var summary = new Table().Title("[bold]Model[/]").HideHeaders().AddColumns("", "");
-        summary.AddRow("file", Markup.Escape(path));
+        summary.AddRow("file", Text(path));
         summary.AddRow("size", $"{new FileInfo(path).Length.ToString("N0", CultureInfo.InvariantCulture)} bytes");
-        summary.AddRow("producer", Markup.Escape($"{model.Proto.ProducerName} {model.Proto.ProducerVersion}".Trim()));
+        summary.AddRow("producer", Text($"{model.Proto.ProducerName} {model.Proto.ProducerVersion}".Trim()));
         summary.AddRow("IR version", model.IrVersion.ToString(CultureInfo.InvariantCulture));
-        summary.AddRow("opset", Markup.Escape(opsets));
+        summary.AddRow("opset", Text(opsets));
         summary.AddRow("parameters", parameters.ToString("N0", CultureInfo.InvariantCulture));
         summary.AddRow("nodes", model.Graph.Node.Count.ToString(CultureInfo.InvariantCulture));
         console.Write(summary);
 
         var io = new Table().Title("[bold]Inputs and outputs[/]").AddColumns("kind", "name", "type", "shape");
         foreach (var v in model.Inputs)
-            io.AddRow("input", Markup.Escape(v.Name), v.ElementType.ToString(), Markup.Escape(ShapeText(v)));
+            io.AddRow("input", Text(v.Name), v.ElementType.ToString(), Text(ShapeText(v)));
         foreach (var v in model.Outputs)
-            io.AddRow("output", Markup.Escape(v.Name), v.ElementType.ToString(), Markup.Escape(ShapeText(v)));
+            io.AddRow("output", Text(v.Name), v.ElementType.ToString(), Text(ShapeText(v)));
         console.Write(io);
 
         var ops = new Table().Title("[bold]Operators[/]").AddColumn("op").AddColumn(new TableColumn("count").RightAligned());
         foreach (var (op, count) in model.OpHistogram)
-            ops.AddRow(Markup.Escape(op), count.ToString(CultureInfo.InvariantCulture));
+            ops.AddRow(Text(op), count.ToString(CultureInfo.InvariantCulture));
         console.Write(ops);
     }
 
     /// <summary>The ONNX Runtime in use: version, providers and the library file the NuGet runtime assets resolved to.</summary>
     public static string RuntimeLine() =>
         $"ONNX Runtime {InferenceSession.RuntimeVersion} ({string.Join(", ", InferenceSession.AvailableProviders)}): {InferenceSession.RuntimeLibraryPath}";
+
+    /// <summary>Text from the model file for a Spectre cell: control characters escaped (<see cref="Terminal.Escape"/>), then markup.</summary>
+    private static string Text(string s) => Markup.Escape(Terminal.Escape(s));
 
     private static string ShapeText(OnnxValueInfo v) => v.Dims is null ? "?" : $"[{string.Join(", ", v.Dims)}]";
 }

@@ -150,7 +150,7 @@ internal class CliTests : CliTestBase
         var mlp = Path.Combine(Temp, "mlp.onnx");
         OnnxModel.FromProto(RandomModels.Mlp([784, 10], seed: 1)).Save(mlp);
         AssertUserError(Invoke("predict", "--model", mlp, "--image", Path.Combine(RepoFiles.Samples, "digit-0-0.png")),
-            "not a float image batch");
+            "is not an image [channels, height, width]");
 
         AssertUserError(Invoke("demo", "--images", RepoFiles.DigitLabels), "magic");
     }
@@ -159,8 +159,11 @@ internal class CliTests : CliTestBase
     public void BadOptionsAreRefused()
     {
         var sample = Path.Combine(RepoFiles.Samples, "digit-0-0.png");
-        AssertUserError(Invoke("predict", "--image", sample, "--top", "0"), "--top must be between 1 and 10");
-        AssertUserError(Invoke("predict", "--image", sample, "--top", "11"), "--top must be between 1 and 10");
+        AssertUserError(Invoke("predict", "--image", sample, "--top", "0"), "--top must be at least 1");
+        // More than the class count is clamped to it (a default of 3 must not fail on a 2-class model): all 10 rows.
+        var all = Invoke("predict", "--image", sample, "--top", "11");
+        Assert.That(all.Exit, Is.EqualTo(0), all.Err);
+        Assert.That(Regex.Matches(all.Out, @"│\s*\d+\s*│\s*\d\s*│\s*[01]\.\d{4}\s*│"), Has.Count.EqualTo(10));
         var noImage = Invoke("predict");
         Assert.That(noImage.Exit, Is.Not.EqualTo(0));
         Assert.That(noImage.Err, Does.Contain("--image"));

@@ -87,7 +87,7 @@ internal class ImageInputTests : CliTestBase
         var (exit, output, error) = Invoke("predict", "--image", TestPaths.Fixture("bmp", "rgb24-7x5.bmp"));
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(error.TrimEnd().Split('\n'), Has.Length.EqualTo(1), error);
-        Assert.That(error, Does.StartWith("error: the image is 7×5 but the model expects 28×28; resize it first or pass --resize."));
+        Assert.That(error, Does.StartWith("error: the image is 7×5 but the model expects 28×28; pass --resize or a --preprocess preset"));
         Assert.That(output + error, Does.Not.Contain("   at "));
     }
 
