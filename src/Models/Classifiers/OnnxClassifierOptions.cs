@@ -5,7 +5,7 @@ using Saliency.Models.Runtime;
 namespace Saliency.Models.Classifiers;
 
 /// <summary>What a classifier's chosen output holds (docs/models.md, "Outputs").</summary>
-public enum OutputKind
+internal enum OutputKind
 {
     /// <summary>Detected from the node that produces the output: Softmax → probabilities, LogSoftmax → log-probabilities, Sigmoid → sigmoid, anything else → logits.</summary>
     Auto,
@@ -24,7 +24,7 @@ public enum OutputKind
 }
 
 /// <summary>Memory layout of a rank-4 image input.</summary>
-public enum InputLayout
+internal enum InputLayout
 {
     /// <summary>[batch, channels, height, width] (PyTorch).</summary>
     Nchw,
@@ -34,7 +34,7 @@ public enum InputLayout
 }
 
 /// <summary>How <see cref="OnnxClassifier.Open(string, OnnxClassifierOptions?)"/> reads a model. The defaults suit a single-input classifier with one logits or softmax output.</summary>
-public sealed record OnnxClassifierOptions
+internal sealed record OnnxClassifierOptions
 {
     /// <summary>The image input; null picks the only non-initializer input (which must be float).</summary>
     public string? InputName { get; init; }
@@ -74,7 +74,7 @@ public sealed record OnnxClassifierOptions
 /// The model cannot be used as a classifier the way it was asked for (no or several image inputs, an unknown output
 /// name, an output that is not one score per class, an image size too large). The message says what to change.
 /// </summary>
-public sealed class ClassifierModelException : InvalidOperationException
+internal sealed class ClassifierModelException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     public ClassifierModelException(string message) : base(message) { }

@@ -15,7 +15,7 @@ namespace Saliency.Models.Classifiers;
 /// the activation at the explained image, σ is at its steepest there (p = ½) rather than saturated (a ResNet-18 channel
 /// of 7.9 gives σ = 0.9996, which leaves LEG almost no signal).</para>
 /// </remarks>
-public sealed class SingleScoreClassifier : IClassifier
+internal sealed class SingleScoreClassifier : IClassifier
 {
     private readonly IClassifier _inner;
     private readonly bool _ownsInner;

@@ -16,7 +16,7 @@ namespace Saliency.Models.Tests.Classifiers;
 /// σ, the binary-view loss gradient −(1 − σ)∇z).
 /// </summary>
 [TestFixture]
-public sealed class OnnxClassifierOutputTests
+internal sealed class OnnxClassifierOutputTests
 {
     private const int Classes = 5;
     private static readonly InferenceSessionOptions Session = new() { IntraOpThreads = 1 };

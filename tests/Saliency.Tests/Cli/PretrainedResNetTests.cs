@@ -15,7 +15,7 @@ namespace Saliency.Tests.Cli;
 /// channel through forward runs (the trunk is piecewise linear), and the decoded JPEG for the overlay's unseen border.
 /// </summary>
 [TestFixture]
-public sealed class PretrainedResNetTests : CliTestBase
+internal sealed class PretrainedResNetTests : CliTestBase
 {
     /// <summary>
     /// A 320×240 scene drawn with Skia (gradient, a white disc, a green block) with seeded ±12 noise, as JPEG. The noise

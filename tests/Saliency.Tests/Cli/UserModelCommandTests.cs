@@ -18,7 +18,7 @@ namespace Saliency.Tests.Cli;
 /// the documented exit code. Numerical oracles: ONNX Runtime runs of the model itself on the same input.
 /// </summary>
 [TestFixture]
-public sealed partial class UserModelCommandTests : CliTestBase
+internal sealed partial class UserModelCommandTests : CliTestBase
 {
     private const int Size = 16;
 

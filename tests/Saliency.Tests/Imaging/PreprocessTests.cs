@@ -11,7 +11,7 @@ namespace Saliency.Tests.Imaging;
 /// original picture against exact cases (integer scale factors).
 /// </summary>
 [TestFixture]
-public sealed class PreprocessTests
+internal sealed class PreprocessTests
 {
     private static ImageBuffer Uniform(int width, int height, byte r, byte g, byte b)
     {

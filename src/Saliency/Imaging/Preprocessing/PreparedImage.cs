@@ -11,7 +11,7 @@ namespace Saliency.Imaging.Preprocessing;
 /// <param name="ResizedHeight">Height after resizing.</param>
 /// <param name="CropX">Left column of the crop in the resized picture.</param>
 /// <param name="CropY">Top row of the crop in the resized picture.</param>
-public sealed record PreparedImage(float[] Input, ImageBuffer Original, ImageBuffer Crop, int ResizedWidth, int ResizedHeight, int CropX, int CropY)
+internal sealed record PreparedImage(float[] Input, ImageBuffer Original, ImageBuffer Crop, int ResizedWidth, int ResizedHeight, int CropX, int CropY)
 {
     /// <summary>
     /// A map over the model input (<paramref name="width"/> × <paramref name="height"/>, any multiple or fraction of the
@@ -71,7 +71,7 @@ public sealed record PreparedImage(float[] Input, ImageBuffer Original, ImageBuf
 }
 
 /// <summary>Applies a <see cref="PreprocessSpec"/> to a picture for a model input of a given size.</summary>
-public static class Preprocess
+internal static class Preprocess
 {
     /// <summary>
     /// Resizes (bilinear) so the shorter side is the spec's (or, without one, so the crop just fits), center-crops to

@@ -5,7 +5,7 @@ using Saliency.Models.Classifiers;
 namespace Saliency.Imaging.Preprocessing;
 
 /// <summary>Order of the colour planes the model takes.</summary>
-public enum ChannelOrder
+internal enum ChannelOrder
 {
     /// <summary>Follow the model: gray for 1 channel, RGB for 3.</summary>
     Auto,
@@ -31,7 +31,7 @@ public enum ChannelOrder
 /// <c>inception</c> maps samples to [−1, 1] (TF-slim's inception_preprocessing); <c>unit</c> is v / 255; <c>mnist</c>
 /// is gray v / 255.
 /// </remarks>
-public sealed record PreprocessSpec
+internal sealed record PreprocessSpec
 {
     /// <summary>The preset names <see cref="Preset"/> knows.</summary>
     public static readonly string[] PresetNames = ["imagenet", "inception", "unit", "mnist"];
@@ -181,4 +181,4 @@ public sealed record PreprocessSpec
 }
 
 /// <summary>A preprocessing spec that cannot be used (unknown preset, malformed JSON, invalid values, or one that does not fit the model).</summary>
-public sealed class PreprocessSpecException(string message) : FormatException(message);
+internal sealed class PreprocessSpecException(string message) : FormatException(message);
