@@ -1,5 +1,6 @@
 using MathNet.Numerics.LinearAlgebra;
 using MathNet.Numerics.LinearAlgebra.Factorization;
+using System.Numerics.Tensors;
 
 namespace Saliency.Linalg.Hessian;
 
@@ -175,17 +176,34 @@ internal sealed class HessianSpectrum
     }
 
     /// <summary>The stacked Gram <c>W̃ᵀW̃</c>, block (i, j) = <c>Wᵢᵀ Wⱼ</c>.</summary>
+    /// <remarks>
+    /// The only O(d N²) step of the spectrum. Each entry is one SIMD dot product of two class gradients, which dense
+    /// column-major storage keeps contiguous; the N(N+1)/2 entries of the upper triangle are shared out over the cores.
+    /// At d = 150,528, N = 64 on the 2-core machine (quiet, median of 3, same run): MathNet's managed
+    /// <c>TransposeThisAndMultiply</c> 0.62 s, these dot products 0.14 s (4.4×), equal to 1.3e-14 relative.
+    /// </remarks>
     internal static Matrix<double> Gram(HessianTerm[] terms, int[] offsets)
     {
-        int n = offsets[^1];
-        var gram = Matrix<double>.Build.Dense(n, n);
-        for (int i = 0; i < terms.Length; i++)
-            for (int j = i; j < terms.Length; j++)
+        int n = offsets[^1], d = terms[0].Dimension;
+        var columns = new ReadOnlyMemory<double>[n];
+        for (int j = 0; j < terms.Length; j++)
+        {
+            var w = terms[j].Jacobian;
+            double[] storage = w.AsColumnMajorArray() ?? w.ToColumnMajorArray(); // dense: no copy
+            for (int c = 0; c < terms[j].ClassCount; c++)
+                columns[offsets[j] + c] = new ReadOnlyMemory<double>(storage, c * d, d);
+        }
+        var gram = new double[n * n]; // column-major n×n
+        Parallel.For(0, n, a =>
+        {
+            var x = columns[a].Span;
+            for (int b = a; b < n; b++)
             {
-                var block = terms[i].Jacobian.TransposeThisAndMultiply(terms[j].Jacobian);
-                gram.SetSubMatrix(offsets[i], offsets[j], block);
-                if (i != j) gram.SetSubMatrix(offsets[j], offsets[i], block.Transpose());
+                double g = TensorPrimitives.Dot(x, columns[b].Span);
+                gram[b * n + a] = g;
+                gram[a * n + b] = g;
             }
-        return gram;
+        });
+        return Matrix<double>.Build.Dense(n, n, gram);
     }
 }
