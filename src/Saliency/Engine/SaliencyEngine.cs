@@ -337,6 +337,13 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var classifier = Slot(request.Model).Classifier;
         IClassifier model = classifier.WithCancellation(token);
         if (_decorator is not null) model = _decorator(model);
+        if (plan.Method == SaliencyMethods.GradCam)
+        {
+            // Grad-CAM reads inner layers, which only the OnnxClassifier itself exposes (not the cancellable view nor a
+            // decorator): it is one forward/backward run, so the token is checked before it only.
+            token.ThrowIfCancellationRequested();
+            model = classifier;
+        }
         var started = Stopwatch.GetTimestamp();
         Explanation explanation;
         try
