@@ -166,6 +166,20 @@ internal class ProtocolTests
     }
 
     [Test]
+    public async Task OcclusionThroughTheEngineEqualsTheExplainer()
+    {
+        // The server takes any engine method: occlusion (default 4-pixel windows, stride 2) equals the explainer called directly.
+        var image = _digits.ImageFloats(3);
+        var (status, json) = await _server.PostJsonAsync("/v1/models/lenet:explain", Bodies.Tensor(image, "{\"method\":\"occlusion\"}"));
+        Assert.That(status, Is.EqualTo(200), json?.ToJsonString());
+        using var classifier = OnnxClassifier.Create(RepoFiles.LeNetModel);
+        var expected = new OcclusionExplainer(new OcclusionOptions { Window = 4, Stride = 2 }).Explain(classifier, image, null);
+        var e = json!["explanations"]![0]!;
+        Assert.That(e["target"]!.GetValue<int>(), Is.EqualTo(expected.Target));
+        Assert.That(e["map"]![0]!.AsArray().SelectMany(row => Floats(row)).ToArray(), Is.EqualTo(expected.Map.Values).Within(1e-5));
+    }
+
+    [Test]
     public async Task GradientMapMatchesCentralFiniteDifferencesOfTheTargetLogit()
     {
         var image = _digits.ImageFloats(7);

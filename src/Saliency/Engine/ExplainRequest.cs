@@ -19,9 +19,21 @@ public static class SaliencyMethods
     public const string Leg = "leg";
     /// <summary>LEG-TV: LEG with the total-variation LP (bound <c>K_L · L_max</c>, <see cref="ExplainRequest.BoundFactor"/>).</summary>
     public const string LegTv = "leg-tv";
+    /// <summary>Grad-CAM (Selvaraju et al. 2017) at <see cref="ExplainRequest.Layer"/> (default: the last spatial layer).</summary>
+    public const string GradCam = "gradcam";
+    /// <summary>Occlusion: <see cref="ExplainRequest.Window"/>-pixel windows (default 4) every <see cref="ExplainRequest.Stride"/> (default half the window).</summary>
+    public const string Occlusion = "occlusion";
+    /// <summary>LIME on grid cells (<see cref="ExplainRequest.Cell"/>, default 4) or SLIC superpixels (<see cref="ExplainRequest.Superpixels"/>); <see cref="ExplainRequest.Samples"/> default 1000.</summary>
+    public const string Lime = "lime";
+    /// <summary>Kernel SHAP on grid cells (<see cref="ExplainRequest.Cell"/>, default 7); <see cref="ExplainRequest.Samples"/> coalitions (default 2048).</summary>
+    public const string KernelShap = "kernelshap";
+    /// <summary>CASO averaged over <see cref="ExplainRequest.Samples"/> noisy copies (default 16).</summary>
+    public const string SmoothCaso = "smooth-caso";
+    /// <summary>CAFO averaged over <see cref="ExplainRequest.Samples"/> noisy copies (default 16).</summary>
+    public const string SmoothCafo = "smooth-cafo";
 
     /// <summary>All of them.</summary>
-    public static IReadOnlyList<string> All { get; } = [Gradient, GradientTimesInput, SmoothGrad, IntegratedGradients, Cafo, Caso, Leg, LegTv];
+    public static IReadOnlyList<string> All { get; } = [Gradient, GradientTimesInput, SmoothGrad, IntegratedGradients, Cafo, Caso, Leg, LegTv, GradCam, Occlusion, Lime, KernelShap, SmoothCaso, SmoothCafo];
 }
 
 /// <summary>
@@ -60,6 +72,24 @@ public sealed record ExplainRequest
 
     /// <summary>Solver iteration cap (FISTA per λ1, PDHG per LP); null = the solver's default, capped by the budget.</summary>
     public int? MaxIterations { get; init; }
+
+    /// <summary>Grad-CAM: the layer (node or tensor name); null = the last Conv/activation output of at least 2×2.</summary>
+    public string? Layer { get; init; }
+
+    /// <summary>Occlusion: the window side in pixels; null = 4.</summary>
+    public int? Window { get; init; }
+
+    /// <summary>Occlusion: the step between windows; null = half the window, at least 1.</summary>
+    public int? Stride { get; init; }
+
+    /// <summary>LIME (grid) and Kernel SHAP: the grid cell side in pixels; null = 4 (LIME), 7 (Kernel SHAP).</summary>
+    public int? Cell { get; init; }
+
+    /// <summary>LIME: SLIC superpixels (<see cref="Segments"/> of them) instead of grid cells.</summary>
+    public bool Superpixels { get; init; }
+
+    /// <summary>LIME with superpixels: SLIC's target number K; null = 50.</summary>
+    public int? Segments { get; init; }
 
     /// <summary>This request's budget; null = the engine's <see cref="SaliencyEngineOptions.Budget"/>.</summary>
     public ResourceBudget? Budget { get; init; }

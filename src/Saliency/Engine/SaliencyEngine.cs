@@ -194,8 +194,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
     /// <summary>
     /// The working memory the engine estimates for <paramref name="request"/>, in bytes (what
     /// <see cref="ResourceBudget.MaxMemoryBytes"/> is compared with). A model of the allocations, not a measurement:
-    /// CAFO/CASO <c>8dc + 4c² + 72k² + 8dk + 768d</c> (the Jacobian of all c classes, its cotangents, the k×k class
-    /// blocks that made CASO's measured ~72 bytes × classes², the kept columns, 16 FISTA slices of 6 float64 vectors),
+    /// CAFO/CASO <c>16dk + 4kc + 72k² + 768d</c> (the Jacobian rows of the k kept classes and their copy, their cotangents, the k×k class
+    /// blocks that made CASO's measured ~72 bytes × classes², 16 FISTA slices of 6 float64 vectors),
     /// LEG <c>16p² + 600d + 64p·C</c> (grid covariance, one sampling batch, the LP vectors), gradients <c>32d</c> per image run.
     /// </summary>
     public long EstimateMemory(ExplainRequest request)
@@ -261,15 +261,22 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         {
             SaliencyMethods.SmoothGrad => 50,
             SaliencyMethods.IntegratedGradients => 64,
+            SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo => 16,
+            SaliencyMethods.KernelShap => 2048,
             _ => 1000,
         };
-        bool sampling = method is SaliencyMethods.SmoothGrad or SaliencyMethods.IntegratedGradients or SaliencyMethods.Leg or SaliencyMethods.LegTv;
+        bool sampling = method is SaliencyMethods.SmoothGrad or SaliencyMethods.IntegratedGradients or SaliencyMethods.Leg or SaliencyMethods.LegTv
+            or SaliencyMethods.Lime or SaliencyMethods.KernelShap or SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo;
         if (sampling)
         {
             if (samples < 2) throw new SaliencyRequestException($"Samples must be ≥ 2, got {samples}.", nameof(request.Samples));
             CheckLimit("MaxSamples", samples, budget.MaxSamples, "samples");
         }
-        bool solver = method is SaliencyMethods.Cafo or SaliencyMethods.Caso or SaliencyMethods.LegTv;
+        foreach (var (value, name) in new[] { (request.Window, nameof(request.Window)), (request.Stride, nameof(request.Stride)),
+                     (request.Cell, nameof(request.Cell)), (request.Segments, nameof(request.Segments)) })
+            if (value is int v && v < 1) throw new SaliencyRequestException($"{name} must be ≥ 1, got {v}.", name);
+        bool smoothCaso = method is SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo;
+        bool solver = method is SaliencyMethods.Cafo or SaliencyMethods.Caso or SaliencyMethods.LegTv || smoothCaso;
         int solverDefault = method == SaliencyMethods.LegTv ? new TvLpOptions().MaxIterations : new CasoOptions().MaxIterations;
         int iterations = Math.Min(request.MaxIterations ?? solverDefault, budget.MaxIterations);
         if (request.MaxIterations is int mi)
@@ -280,7 +287,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
 
         int? topClasses = null;
         long kept = c;
-        if (method is SaliencyMethods.Cafo or SaliencyMethods.Caso)
+        if (method is SaliencyMethods.Cafo or SaliencyMethods.Caso || smoothCaso)
         {
             if (request.TopClasses is int k && k < 1) throw new SaliencyRequestException($"TopClasses must be ≥ 1, got {k}.", nameof(request.TopClasses));
             topClasses = request.TopClasses ?? (c > budget.TopClassesThreshold ? budget.DefaultTopClasses : null);
@@ -291,7 +298,10 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
 
         long memory = method switch
         {
-            SaliencyMethods.Cafo or SaliencyMethods.Caso => Sat(8 * d * c, 4 * c * c, 72 * kept * kept, 8 * d * kept, 6 * 8 * d * FistaBatch),
+            // Top-k computes the kept rows only (CasoProblem.FromKeptRows): k×d Jacobian and k×c cotangents.
+            // SmoothCASO's noisy Jacobians keep all c rows (NoisyJacobians), so it is charged with c.
+            SaliencyMethods.Cafo or SaliencyMethods.Caso => Sat(8 * d * kept, 4 * kept * c, 72 * kept * kept, 8 * d * kept, 6 * 8 * d * FistaBatch),
+            SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo => Sat(8 * d * c, 4 * c * c, 72 * kept * kept, 8 * d * kept, 6 * 8 * d * FistaBatch),
             SaliencyMethods.Leg or SaliencyMethods.LegTv => LegMemory(channels, height, width, d),
             SaliencyMethods.SmoothGrad or SaliencyMethods.IntegratedGradients => Sat(GradientBatch * 32 * d, 8 * c * GradientBatch),
             _ => Sat(32 * d, 8 * c * c),
@@ -327,6 +337,13 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var classifier = Slot(request.Model).Classifier;
         IClassifier model = classifier.WithCancellation(token);
         if (_decorator is not null) model = _decorator(model);
+        if (plan.Method == SaliencyMethods.GradCam)
+        {
+            // Grad-CAM reads inner layers, which only the OnnxClassifier itself exposes (not the cancellable view nor a
+            // decorator): it is one forward/backward run, so the token is checked before it only.
+            token.ThrowIfCancellationRequested();
+            model = classifier;
+        }
         var started = Stopwatch.GetTimestamp();
         Explanation explanation;
         try
@@ -362,6 +379,30 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
                 Solver = new CasoOptions
                 {
                     Kind = plan.Method == SaliencyMethods.Caso ? CasoObjectiveKind.Caso : CasoObjectiveKind.Cafo,
+                    MaxIterations = plan.Iterations,
+                    CancellationToken = token,
+                },
+            }),
+            SaliencyMethods.GradCam => new GradCamExplainer(new GradCamOptions { Layer = r.Layer }),
+            SaliencyMethods.Occlusion => new OcclusionExplainer(new OcclusionOptions
+            {
+                Window = r.Window ?? 4, Stride = r.Stride ?? Math.Max(1, (r.Window ?? 4) / 2),
+            }),
+            SaliencyMethods.Lime => new LimeExplainer(new LimeOptions
+            {
+                Features = r.Superpixels ? LimeFeatureKind.Superpixel : LimeFeatureKind.Grid, Segments = r.Segments ?? 50,
+                Cell = r.Cell ?? 4, SampleCount = plan.Samples, Seed = r.Seed,
+            }),
+            SaliencyMethods.KernelShap => new KernelShapExplainer(new KernelShapOptions { Cell = r.Cell ?? 7, SampleCount = plan.Samples, Seed = r.Seed }),
+            SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo => new SmoothCasoExplainer(new SmoothCasoExplainerOptions
+            {
+                Smoothing = new SmoothingOptions { Copies = plan.Samples },
+                Seed = r.Seed,
+                Lambda1 = r.Lambda1,
+                TopClasses = plan.TopClasses,
+                Solver = new CasoOptions
+                {
+                    Kind = plan.Method == SaliencyMethods.SmoothCaso ? CasoObjectiveKind.Caso : CasoObjectiveKind.Cafo,
                     MaxIterations = plan.Iterations,
                     CancellationToken = token,
                 },

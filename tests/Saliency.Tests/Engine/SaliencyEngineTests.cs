@@ -52,6 +52,14 @@ internal sealed class SaliencyEngineTests
         yield return new TestCaseData(SaliencyMethods.Leg, 200, null, new LegExplainer(new LegExplainerOptions { SampleCount = 200 }));
         yield return new TestCaseData(SaliencyMethods.LegTv, 200, null,
             new LegExplainer(new LegExplainerOptions { TotalVariation = true, SampleCount = 200, TvOptions = new LegTvOptions { BoundFactor = 0.1 } }));
+        yield return new TestCaseData(SaliencyMethods.GradCam, null, null, new GradCamExplainer(new GradCamOptions()));
+        yield return new TestCaseData(SaliencyMethods.Occlusion, null, 2, new OcclusionExplainer(new OcclusionOptions { Window = 4, Stride = 2 }));
+        yield return new TestCaseData(SaliencyMethods.Lime, 60, null, new LimeExplainer(new LimeOptions { Cell = 4, SampleCount = 60 }));
+        yield return new TestCaseData(SaliencyMethods.KernelShap, 64, null, new KernelShapExplainer(new KernelShapOptions { Cell = 7, SampleCount = 64 }));
+        yield return new TestCaseData(SaliencyMethods.SmoothCaso, 2, null, new SmoothCasoExplainer(new SmoothCasoExplainerOptions
+            { Smoothing = new SmoothingOptions { Copies = 2 }, Solver = new CasoOptions { Kind = CasoObjectiveKind.Caso } }));
+        yield return new TestCaseData(SaliencyMethods.SmoothCafo, 2, null, new SmoothCasoExplainer(new SmoothCasoExplainerOptions
+            { Smoothing = new SmoothingOptions { Copies = 2 }, Solver = new CasoOptions { Kind = CasoObjectiveKind.Cafo } }));
     }
 
     [TestCaseSource(nameof(Methods))]
@@ -207,6 +215,8 @@ internal sealed class SaliencyEngineTests
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { MaxIterations = 600_000 })).Limit, Is.EqualTo("MaxIterations"));
         // CASO on LeNet: 8dc + 4c² + 72k² + 8dk + 768d = 62720 + 400 + 7200 + 62720 + 602112 bytes.
         Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso)), Is.EqualTo(62720 + 400 + 7200 + 62720 + 602112));
+        // Top-2 keeps 3 rows (plus the target): 8dk + 4kc + 72k² + 8dk + 768d with k = 3, not the all-class 8dc.
+        Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso) with { TopClasses = 2 }), Is.EqualTo(18816 + 120 + 648 + 18816 + 602112));
         var memory = await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxMemoryBytes = 700_000 } });
         Assert.That((memory.Limit, memory.Requested), Is.EqualTo(("MaxMemoryBytes", 735152L)));
         Assert.That(runs, Is.Zero, "no model run for a rejected request");
