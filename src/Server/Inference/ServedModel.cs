@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Saliency.Imaging.Preprocessing;
 using Saliency.Models.Runtime;
 
 namespace Saliency.Server.Inference;
@@ -6,8 +7,9 @@ namespace Saliency.Server.Inference;
 /// <summary>A model the server answers for: its name in the URLs and its input layout [C, H, W] and classes.</summary>
 internal sealed class ServedModel
 {
-    private ServedModel(ModelInfo info, int channels, int height, int width, TensorMetadata input, TensorMetadata output)
+    private ServedModel(ModelInfo info, int channels, int height, int width, TensorMetadata input, TensorMetadata output, PreprocessSpec? preprocess)
     {
+        Preprocess = preprocess;
         Name = info.Name;
         Path = info.Path;
         Classes = info.ClassCount;
@@ -39,6 +41,9 @@ internal sealed class ServedModel
 
     /// <summary>d = C·H·W values per instance.</summary>
     public int InputSize { get; }
+
+    /// <summary>The model's <c>&lt;model&gt;.preprocess.json</c> (the CLI's spec), or null: then /255 at the model's size.</summary>
+    public PreprocessSpec? Preprocess { get; }
 
     /// <summary>The graph input, for the v2 metadata.</summary>
     public TensorMetadata Input { get; }
@@ -81,7 +86,24 @@ internal sealed class ServedModel
         {
             throw new ModelLoadException(name, $"'{info.Path}' cannot be loaded: {e.Message}", e);
         }
-        return new ServedModel(info, (int)shape[0], (int)shape[1], (int)shape[2], input, output);
+        return new ServedModel(info, (int)shape[0], (int)shape[1], (int)shape[2], input, output, SidecarSpec(name, info.Path));
+    }
+
+    /// <summary>The spec beside the model file, read with the CLI's size limit and parser; a bad spec stops startup.</summary>
+    private static PreprocessSpec? SidecarSpec(string name, string modelPath)
+    {
+        var file = new FileInfo(PreprocessSpec.SidecarPath(modelPath));
+        if (!file.Exists) return null;
+        if (file.Length > PreprocessSpec.MaxFileBytes)
+            throw new ModelLoadException(name, $"'{file.FullName}' is {file.Length} bytes; a preprocessing spec is at most {PreprocessSpec.MaxFileBytes}.");
+        try
+        {
+            return PreprocessSpec.Parse(File.ReadAllText(file.FullName), file.FullName);
+        }
+        catch (PreprocessSpecException e)
+        {
+            throw new ModelLoadException(name, $"'{file.FullName}': {e.Message}", e);
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Saliency.Imaging;
+using Saliency.Imaging.Preprocessing;
 using Saliency.Server.Hosting;
 using Saliency.Server.Inference;
 
@@ -167,6 +168,12 @@ internal static class RequestReader
         catch (ImageFormatException e)
         {
             throw ClientError.Bad(e.Message);
+        }
+        if (model.Preprocess is { } spec)
+        {
+            // The model's own spec (resize, crop, channel order, mean/std): the CLI's mechanism, not a second one here.
+            try { return Preprocess.Apply(picture, spec, model.Channels, model.Height, model.Width).Input; }
+            catch (PreprocessSpecException e) { throw ClientError.Unprocessable($"{where}: {e.Message}"); }
         }
         if (picture.Width != model.Width || picture.Height != model.Height)
         {
