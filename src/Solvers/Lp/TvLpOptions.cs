@@ -70,11 +70,15 @@ internal sealed record TvLpOptions
     public int MaxDegreeOfParallelism { get; init; } = -1;
 
     /// <summary>Threads one step of a single large LP (stencil form, from 128² pixels; <see cref="TvLpSolver.Solve"/>
-    /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks; the iterates do not depend on
-    /// it. Default 1: on the shared 2-core machine the per-step fork/join lost to time-slicing (224²: 10.8 s with 2 vs
-    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores. Applies to double iterations only
-    /// (<see cref="SinglePrecisionIterations"/> off, or after float's switch to double): the float step is one sweep.</summary>
+    /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks, float and double iterations
+    /// alike; the iterates do not depend on it. Default 1: on the shared 2-core machine the per-step fork/join lost to
+    /// time-slicing (224²: 10.8 s with 2 vs 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores.</summary>
     public int StepThreads { get; init; } = 1;
+
+    /// <summary>Batches: when fewer LPs are running than the batch has threads (the last LPs of the queue), split each
+    /// running LP's steps into row blocks over the idle threads (<see cref="TvLpCoreShare"/>); results are the same
+    /// either way. Measured: bench/Saliency.Bench/Lp/RESULTS.md.</summary>
+    public bool ShareIdleCores { get; init; } = true;
 
     /// <summary>Stops the solve with <see cref="OperationCanceledException"/>, checked between iteration windows
     /// (every <see cref="CheckInterval"/> iterations) and before each LP of a batch or path.</summary>

@@ -45,8 +45,28 @@ internal static class TvLpSolver
             if (warmStarts?[i] is { } w) ValidateWarmStart(problems[i], w);
         }
         var results = new TvLpSolution[problems.Count];
-        Parallel.For(0, problems.Count, new ParallelOptions { MaxDegreeOfParallelism = options.MaxDegreeOfParallelism, CancellationToken = options.CancellationToken },
-            i => results[i] = SolveCore(problems[i], options, warmStarts?[i]));
+        // A queue served by one worker per core: LPs in input order; when the queue is empty, workers that are done
+        // lend their cores to the LPs still running (TvLpCoreShare). Results do not depend on the schedule.
+        int cores = options.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : options.MaxDegreeOfParallelism;
+        int workers = Math.Max(1, Math.Min(cores, problems.Count));
+        var share = options.ShareIdleCores && workers > 1 ? new TvLpCoreShare(workers) : null;
+        int next = -1;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = options.CancellationToken }, _ =>
+        {
+            share?.Enter();
+            try
+            {
+                for (int i; (i = Interlocked.Increment(ref next)) < problems.Count;)
+                {
+                    options.CancellationToken.ThrowIfCancellationRequested();
+                    results[i] = SolveCore(problems[i], options, warmStarts?[i], share is null ? 1 : share.Workers, share);
+                }
+            }
+            finally
+            {
+                share?.Leave();
+            }
+        });
         return results;
     }
 
@@ -173,17 +193,25 @@ internal static class TvLpSolver
     /// and paths already run whole LPs in parallel).</summary>
     internal const int RowParallelMinPixels = 128 * 128;
 
-    private static int RowBlocks(TvLpProblem problem, TvLpOptions options) =>
-        problem.IsStencilForm && problem.Shape.Count >= RowParallelMinPixels ? options.StepThreads : 1;
+    private static int RowBlocks(TvLpProblem problem, TvLpOptions options) => RowBlocks(problem, options.StepThreads);
 
-    private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm, int rowBlocks = 1)
+    private static int RowBlocks(TvLpProblem problem, int threads) =>
+        problem.IsStencilForm && problem.Shape.Count >= RowParallelMinPixels ? threads : 1;
+
+    /// <param name="rowBlocks">Row blocks of each step (grids of at least <see cref="RowParallelMinPixels"/>); with
+    /// <paramref name="share"/>, the most the batch's share may give.</param>
+    private static TvLpSolution SolveCore(TvLpProblem problem, TvLpOptions options, TvLpWarmStart? warm, int rowBlocks = 1,
+        TvLpCoreShare? share = null)
     {
         if (warm is null && options.Multilevel && TvLpMultilevel.Coarsen(problem) is { } coarse)
         {
-            var coarseSolution = SolveCore(coarse, options, null, RowBlocks(coarse, options));
+            var coarseSolution = share is null
+                ? SolveCore(coarse, options, null, RowBlocks(coarse, options))
+                : SolveCore(coarse, options, null, RowBlocks(coarse, rowBlocks), share);
             if (coarseSolution.Status != TvLpStatus.NumericalError) warm = TvLpMultilevel.Prolong(problem, coarseSolution);
         }
-        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks) : new OperatorTvLpForm(problem);
+        if (share is not null) rowBlocks = RowBlocks(problem, rowBlocks);
+        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks, share is null ? null : share.RowBlocks) : new OperatorTvLpForm(problem);
         int p = problem.Shape.Count, m = problem.Shape.DifferenceCount;
         var x = new double[form.PrimalLength];
         var y = new double[form.DualLength];
