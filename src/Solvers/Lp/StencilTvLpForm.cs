@@ -20,6 +20,7 @@ internal sealed class StencilTvLpForm : PdhgForm
 {
     private readonly int _rows, _cols, _p, _m, _rowBlocks;
     private readonly Func<int>? _rowBlocksNow;
+    private readonly StepThreadTuner? _tuner;
     private readonly double[] _b;
     private readonly double _bound, _s2;
     private readonly double[] _scratch, _pixels;
@@ -32,7 +33,8 @@ internal sealed class StencilTvLpForm : PdhgForm
     /// <paramref name="rowBlocksNow"/>, the most it may ask for.</param>
     /// <param name="rowBlocksNow">Asked before every step for the row blocks to use now (a batch's idle cores, see
     /// <see cref="TvLpCoreShare"/>); the iterates do not depend on the answer.</param>
-    public StencilTvLpForm(TvLpProblem problem, int rowBlocks = 1, Func<int>? rowBlocksNow = null)
+    /// <param name="timedBlocks">Time one thread against the row blocks and take the faster (<see cref="StepThreadTuner"/>).</param>
+    public StencilTvLpForm(TvLpProblem problem, int rowBlocks = 1, Func<int>? rowBlocksNow = null, bool timedBlocks = false)
     {
         _rows = problem.Shape.Rows;
         _cols = problem.Shape.Cols;
@@ -43,6 +45,7 @@ internal sealed class StencilTvLpForm : PdhgForm
         _s2 = problem.NoiseVariance;
         _rowBlocks = Math.Clamp(rowBlocks, 1, Math.Max(1, _rows / 2));
         _rowBlocksNow = _rowBlocks > 1 ? rowBlocksNow : null;
+        _tuner = _rowBlocks > 1 && timedBlocks ? new StepThreadTuner() : null;
         _scratch = new double[PrimalDualTvStep.ScratchLength(_cols, _rowBlocks)];
         _pixels = new double[_p];
         BNorm = Norm2(_b);
@@ -106,8 +109,13 @@ internal sealed class StencilTvLpForm : PdhgForm
         PrimalDualTvStepSingle.HalpernStep(_rows, _cols, x, y, SingleB(), anchorX, anchorY, (float)weight, (float)tau, (float)sigma,
             (float)_bound, (float)(1.0 / _s2), SingleScratch(), Blocks());
 
-    /// <summary>Row blocks for this step: the fixed count, or the batch's current share capped by it.</summary>
-    private int Blocks() => _rowBlocksNow is null ? _rowBlocks : Math.Clamp(_rowBlocksNow(), 1, _rowBlocks);
+    /// <summary>Row blocks for this step: the fixed count, or the batch's current share capped by it; with the tuner,
+    /// that or one thread, whichever its timings say is faster.</summary>
+    private int Blocks()
+    {
+        int candidate = _rowBlocksNow is null ? _rowBlocks : Math.Clamp(_rowBlocksNow(), 1, _rowBlocks);
+        return _tuner is null ? candidate : _tuner.Next(candidate);
+    }
 
     private float[] SingleB()
     {

@@ -29,44 +29,71 @@ internal static class TvLpSolver
 
     /// <summary>
     /// Solves independent LPs (e.g. 3 colour channels × images × L values) in one call, in parallel on the CPU.
-    /// The problems may have different grids. Results are in input order.
+    /// The problems may have different grids. Results are in input order. <paramref name="targetMeans"/>, when given,
+    /// replaces <see cref="TvLpOptions.TargetMean"/> per problem (LEG's per-channel mean).
     /// </summary>
     public static TvLpSolution[] SolveBatch(IReadOnlyList<TvLpProblem> problems, TvLpOptions? options = null,
-        IReadOnlyList<TvLpWarmStart?>? warmStarts = null)
+        IReadOnlyList<TvLpWarmStart?>? warmStarts = null, IReadOnlyList<double>? targetMeans = null)
     {
         ArgumentNullException.ThrowIfNull(problems);
         options ??= new TvLpOptions();
         options.Validate();
         if (warmStarts is not null && warmStarts.Count != problems.Count)
             throw new ArgumentException($"{warmStarts.Count} warm starts for {problems.Count} problems.", nameof(warmStarts));
+        if (targetMeans is not null && targetMeans.Count != problems.Count)
+            throw new ArgumentException($"{targetMeans.Count} target means for {problems.Count} problems.", nameof(targetMeans));
+        if (targetMeans is not null && targetMeans.Any(t => !double.IsFinite(t)))
+            throw new ArgumentOutOfRangeException(nameof(targetMeans), "Target means must be finite.");
         for (int i = 0; i < problems.Count; i++)
         {
             if (problems[i] is null) throw new ArgumentNullException(nameof(problems), $"Problem {i} is null.");
             if (warmStarts?[i] is { } w) ValidateWarmStart(problems[i], w);
         }
         var results = new TvLpSolution[problems.Count];
-        // A queue served by one worker per core: LPs in input order; when the queue is empty, workers that are done
-        // lend their cores to the LPs still running (TvLpCoreShare). Results do not depend on the schedule.
+        // A queue served by one worker per core (the caller and dedicated threads, so that the workers surely run side by
+        // side: as Parallel.For replicas they could end up one after the other behind the steps' own row-block tasks).
+        // LPs go in input order; when the queue is empty, finished workers lend their cores to the LPs still running
+        // (TvLpCoreShare). Results do not depend on the schedule.
         int cores = options.MaxDegreeOfParallelism == -1 ? Environment.ProcessorCount : options.MaxDegreeOfParallelism;
         int workers = Math.Max(1, Math.Min(cores, problems.Count));
         var share = options.ShareIdleCores && workers > 1 ? new TvLpCoreShare(workers) : null;
-        int next = -1;
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = options.CancellationToken }, _ =>
+        int next = -1, failed = 0;
+        void Work()
         {
             share?.Enter();
             try
             {
-                for (int i; (i = Interlocked.Increment(ref next)) < problems.Count;)
+                for (int i; Volatile.Read(ref failed) == 0 && (i = Interlocked.Increment(ref next)) < problems.Count;)
                 {
                     options.CancellationToken.ThrowIfCancellationRequested();
-                    results[i] = SolveCore(problems[i], options, warmStarts?[i], share is null ? 1 : share.Workers, share);
+                    var own = targetMeans is null ? options : options with { TargetMean = targetMeans[i] };
+                    results[i] = SolveCore(problems[i], own, warmStarts?[i], share is null ? 1 : share.Workers, share);
                 }
+            }
+            catch
+            {
+                Volatile.Write(ref failed, 1);
+                throw;
             }
             finally
             {
                 share?.Leave();
             }
-        });
+        }
+        var helpers = Enumerable.Range(1, workers - 1)
+            .Select(_ => Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
+            .ToArray();
+        var errors = new List<Exception>();
+        try { Work(); }
+        catch (Exception e) { errors.Add(e); }
+        foreach (var helper in helpers)
+        {
+            try { helper.Wait(); }
+            catch (AggregateException e) { errors.AddRange(e.InnerExceptions); }
+        }
+        if (errors.Count == 1 || (errors.Count > 1 && errors.All(e => e is OperationCanceledException)))
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors[0]);
+        if (errors.Count > 1) throw new AggregateException(errors);
         return results;
     }
 
@@ -211,7 +238,7 @@ internal static class TvLpSolver
             if (coarseSolution.Status != TvLpStatus.NumericalError) warm = TvLpMultilevel.Prolong(problem, coarseSolution);
         }
         if (share is not null) rowBlocks = RowBlocks(problem, rowBlocks);
-        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks, share is null ? null : share.RowBlocks) : new OperatorTvLpForm(problem);
+        PdhgForm form = problem.IsStencilForm ? new StencilTvLpForm(problem, rowBlocks, share is null ? null : share.RowBlocks, options.TimedStepThreads) : new OperatorTvLpForm(problem);
         int p = problem.Shape.Count, m = problem.Shape.DifferenceCount;
         var x = new double[form.PrimalLength];
         var y = new double[form.DualLength];

@@ -127,9 +127,11 @@ internal class TvLpSpeedTests
         // lend their cores to the LPs still running must give the same iterates, hence bit-identical solutions.
         var shape = new GridShape(128, 128);
         var problems = Enumerable.Range(0, 3).Select(k => Problem(shape, 40 + k, structured: true, 0.1)).ToArray();
-        var alone = problems.Select(q => TvLpSolver.Solve(q)).ToArray();
-        var blocked = TvLpSolver.Solve(problems[0], new TvLpOptions { StepThreads = 2 });
-        var batch = TvLpSolver.SolveBatch(problems, new TvLpOptions { MaxDegreeOfParallelism = 2 });
+        // Per-problem target means (LEG's per-channel mean) too: the batch's must equal each solve's own TargetMean.
+        double[] means = [0.25, -1.5, 2.0];
+        var alone = problems.Select((q, k) => TvLpSolver.Solve(q, new TvLpOptions { StepThreads = 1, TargetMean = means[k] })).ToArray();
+        var blocked = TvLpSolver.Solve(problems[0], new TvLpOptions { StepThreads = 2, TimedStepThreads = false, TargetMean = means[0] });
+        var batch = TvLpSolver.SolveBatch(problems, new TvLpOptions { MaxDegreeOfParallelism = 2, StepThreads = 1 }, targetMeans: means);
         foreach (var (s, reference) in alone.Zip(batch).Select(t => (t.Second, t.First)).Prepend((blocked, alone[0])))
         {
             Assert.That(s.Iterations, Is.EqualTo(reference.Iterations));
@@ -140,9 +142,27 @@ internal class TvLpSpeedTests
         for (int k = 0; k < problems.Length; k++)
         {
             Assert.That(batch[k].Status, Is.EqualTo(TvLpStatus.Optimal));
+            Assert.That(batch[k].G.Average(), Is.EqualTo(means[k]).Within(1e-12));
             var mine = Recomputed(problems[k], batch[k]);
             Assert.That(Math.Max(mine.Gap, Math.Max(mine.Rp, mine.Rd)), Is.LessThanOrEqualTo(Tol), $"LP {k}");
         }
+    }
+
+    [Test]
+    public void StepThreadTuner_TimesTheSplitThenOneThread_ThenPicksOneOfThem()
+    {
+        // The first two windows are fixed (split, then one thread, to time both); later ones depend on timings, so
+        // only their range is checked. A candidate of 1 is never split.
+        var tuner = new StepThreadTuner();
+        var first = Enumerable.Range(0, StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        var second = Enumerable.Range(0, StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        Assert.That(first, Is.All.EqualTo(3));
+        Assert.That(second, Is.All.EqualTo(1));
+        var later = Enumerable.Range(0, 40 * StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        Assert.That(later, Is.All.EqualTo(1).Or.EqualTo(3));
+        // A window is one mode throughout.
+        for (int w = 0; w < 40; w++) Assert.That(later.Skip(w * StepThreadTuner.Window).Take(StepThreadTuner.Window).Distinct().Count(), Is.EqualTo(1));
+        Assert.That(tuner.Next(1), Is.EqualTo(1));
     }
 
     [Test]
