@@ -2,8 +2,8 @@ namespace Saliency.Solvers.Lp;
 
 /// <summary>
 /// The cores of a batch (<see cref="TvLpSolver.SolveBatch"/>) shared among the LPs running at the moment: while fewer
-/// workers are busy than the batch has (the queue is empty and some have finished, or a worker has not started yet),
-/// each running LP splits its steps into row blocks over its share of the idle cores.
+/// workers are busy than the batch has cores (the queue is empty and some have finished, or a worker has not started
+/// yet), each running LP splits its steps into row blocks over its share of the idle cores.
 /// </summary>
 /// <remarks>
 /// Why: a batch is bound by its slowest LP. Three 224² LPs on two cores run two, then the third alone on one core while
@@ -11,12 +11,12 @@ namespace Saliency.Solvers.Lp;
 /// step gives the same iterates for every block count, so the answer may change from step to step without changing
 /// the result.
 /// </remarks>
-internal sealed class TvLpCoreShare(int workers)
+internal sealed class TvLpCoreShare(int cores)
 {
     private int _busy;
 
-    /// <summary>Workers of the batch (its thread count).</summary>
-    public int Workers { get; } = Math.Max(1, workers);
+    /// <summary>Cores of the batch.</summary>
+    public int Cores { get; } = Math.Max(1, cores);
 
     /// <summary>A worker starts taking LPs from the queue.</summary>
     public void Enter() => Interlocked.Increment(ref _busy);
@@ -24,6 +24,6 @@ internal sealed class TvLpCoreShare(int workers)
     /// <summary>A worker found the queue empty and stops.</summary>
     public void Leave() => Interlocked.Decrement(ref _busy);
 
-    /// <summary>Row blocks for one LP's next step: the workers over the busy ones, rounded down (at least 1).</summary>
-    public int RowBlocks() => Math.Max(1, Workers / Math.Max(1, Volatile.Read(ref _busy)));
+    /// <summary>Row blocks for one LP's next step: the cores over the busy workers, rounded down (at least 1).</summary>
+    public int RowBlocks() => Math.Max(1, Cores / Math.Max(1, Volatile.Read(ref _busy)));
 }

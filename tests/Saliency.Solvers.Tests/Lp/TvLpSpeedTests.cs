@@ -124,7 +124,8 @@ internal class TvLpSpeedTests
     public void RowBlocksAndSharedBatchCores_DoNotChangeTheSolutions()
     {
         // Oracle: each LP solved alone on one thread. Row blocks (from 128² pixels) and a batch whose finished workers
-        // lend their cores to the LPs still running must give the same iterates, hence bit-identical solutions.
+        // lend their cores to the LPs still running (2 cores, 2 workers: the third LP waits in the queue) must give the
+        // same iterates, hence bit-identical solutions.
         var shape = new GridShape(128, 128);
         var problems = Enumerable.Range(0, 3).Select(k => Problem(shape, 40 + k, structured: true, 0.1)).ToArray();
         // Per-problem target means (LEG's per-channel mean) too: the batch's must equal each solve's own TargetMean.
@@ -175,6 +176,9 @@ internal class TvLpSpeedTests
         Assert.That(share.RowBlocks(), Is.EqualTo(1));
         share.Leave();
         Assert.That(share.RowBlocks(), Is.EqualTo(2), "one worker left: the other gets both cores");
+        share.Enter();
+        share.Enter();
+        Assert.That(share.RowBlocks(), Is.EqualTo(1), "3 LPs time-sliced on 2 cores");
         var three = new TvLpCoreShare(3);
         three.Enter();
         three.Enter();
