@@ -164,6 +164,11 @@ internal sealed class MethodParameterTests
         var predict = schemas["V1PredictParameters"]!["properties"]!.AsObject();
         Assert.That(explain.Select(p => p.Key), Is.EqualTo(RequestReader.ExplainParameters));
         Assert.That(predict.Select(p => p.Key), Is.EqualTo(RequestReader.PredictParameters));
+        Assert.That(schemas["V2InferParameters"]!["properties"]!.AsObject().Select(p => p.Key), Is.EqualTo(RequestReader.InferParameters));
+        // Required is what the reader requires: instances (v1), inputs (v2) and each input's shape, datatype and data.
+        Assert.That(schemas["V1ExplainRequest"]!["required"]!.AsArray().Select(v => v!.GetValue<string>()), Is.EqualTo(new[] { "instances" }));
+        Assert.That(schemas["V2InferRequest"]!["required"]!.AsArray().Select(v => v!.GetValue<string>()), Is.EqualTo(new[] { "inputs" }));
+        Assert.That(schemas["V2Tensor"]!["required"]!.AsArray().Select(v => v!.GetValue<string>()), Is.EquivalentTo(new[] { "shape", "datatype", "data" }));
         var methods = explain["method"]!["enum"]!.AsArray().Where(v => v is not null).Select(v => v!.GetValue<string>()).ToArray();
         Assert.That(methods, Is.EqualTo(SaliencyMethods.All));
         Assert.That(methods, Has.Length.EqualTo(14));

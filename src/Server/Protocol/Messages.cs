@@ -118,15 +118,43 @@ internal sealed record V1ModelStatus(string Name, bool Ready);
 /// <summary>An error answer, as KServe and the Open Inference Protocol write it.</summary>
 internal sealed record ErrorBody(string Error);
 
-/// <summary>An Open Inference Protocol tensor (request input or response output).</summary>
-internal sealed record V2Tensor(string Name, long[] Shape, string Datatype, JsonElement? Parameters, object Data);
+/// <summary>An Open Inference Protocol input tensor: FP32, [N, C, H, W] or [C, H, W], data flat row-major or nested.</summary>
+internal sealed record V2Tensor
+{
+    [Description("The model's input name (GET /v2/models/{name}); optional.")]
+    public string? Name { get; init; }
+
+    public required long[] Shape { get; init; }
+
+    [Description("\"FP32\".")]
+    public required string Datatype { get; init; }
+
+    public JsonElement? Parameters { get; init; }
+
+    public required IReadOnlyList<JsonElement> Data { get; init; }
+}
 
 /// <summary>An output the client asks for by name.</summary>
 internal sealed record V2RequestedOutput(string Name);
 
-/// <summary><c>POST /v2/models/{name}/infer</c>.</summary>
-internal sealed record V2InferRequest(string? Id, IReadOnlyList<V2Tensor> Inputs, IReadOnlyList<V2RequestedOutput>? Outputs,
-    IReadOnlyDictionary<string, JsonElement>? Parameters);
+/// <summary><c>POST /v2/models/{name}/infer</c>: one input tensor; all three outputs unless <see cref="Outputs"/> names some.</summary>
+internal sealed record V2InferRequest
+{
+    public string? Id { get; init; }
+
+    public required IReadOnlyList<V2Tensor> Inputs { get; init; }
+
+    public IReadOnlyList<V2RequestedOutput>? Outputs { get; init; }
+
+    public V2InferParameters? Parameters { get; init; }
+}
+
+/// <summary>The parameters of <c>/infer</c> (the catalogue RequestReader accepts, as for v1).</summary>
+internal sealed record V2InferParameters
+{
+    [Description("A shorter deadline than the server's, in milliseconds (never a longer one).")]
+    public int? TimeoutMs { get; init; }
+}
 
 /// <summary>The answer of <c>/infer</c>.</summary>
 internal sealed record V2InferResponse(string ModelName, string ModelVersion, string? Id, IReadOnlyList<V2Output> Outputs);

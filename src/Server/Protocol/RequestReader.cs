@@ -32,6 +32,9 @@ internal sealed record V1Call(IReadOnlyList<Instance> Instances, MethodSettings 
 /// </summary>
 internal static class RequestReader
 {
+    /// <summary>The parameters v2 <c>/infer</c> takes: <see cref="V2InferParameters"/>'s names, as in the OpenAPI document.</summary>
+    internal static readonly string[] InferParameters = Json.PropertyNames<V2InferParameters>();
+
     /// <summary>The parameters <c>:predict</c> takes: <see cref="V1PredictParameters"/>'s names, as in the OpenAPI document.</summary>
     internal static readonly string[] PredictParameters = Json.PropertyNames<V1PredictParameters>();
 
@@ -252,7 +255,7 @@ internal static class RequestReader
         string? id = root.TryGetProperty("id", out var idValue)
             ? idValue.ValueKind == JsonValueKind.String ? idValue.GetString() : throw ClientError.Bad("'id' must be a string.")
             : null;
-        var parameters = Parameters(root, ["timeout_ms"]);
+        var parameters = Parameters(root, InferParameters);
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array || inputs.GetArrayLength() != 1)
             throw ClientError.Bad($"'inputs' must be an array with one tensor (the model's input '{model.InputName}').");
         var input = inputs[0];
