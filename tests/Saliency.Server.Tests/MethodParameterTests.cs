@@ -102,6 +102,7 @@ internal sealed class MethodParameterTests
                      ("{\"method\":\"kernelshap\",\"cell\":0}", "cell"), ("{\"method\":\"lime\",\"segments\":0}", "segments"),
                      ("{\"method\":\"lime\",\"superpixels\":1}", "superpixels"), ("{\"method\":\"lime\",\"superpixels\":\"yes\"}", "superpixels"),
                      ("{\"method\":\"gradcam\",\"layer\":5}", "layer"), ("{\"method\":\"gradcam\",\"layer\":\"\"}", "layer"),
+                     ("{\"method\":\"gradcam\",\"layer\":\"" + new string('x', 1025) + "\"}", "layer"),
                      ("{\"method\":7}", "method"), ("{\"method\":\"gradcam\",\"layers\":\"x\"}", "layers"),
                      // A layer the model does not have: the engine's refusal (SaliencyRequestException), still 400.
                      ("{\"method\":\"gradcam\",\"layer\":\"nope\"}", "nope"),

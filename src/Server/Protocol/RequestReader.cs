@@ -336,6 +336,9 @@ internal static class RequestReader
     /// that depend on the method or the model, and the budget, are the engine's to check
     /// (<see cref="SaliencyRequestException"/> → 400, <see cref="BudgetExceededException"/> → 422).
     /// </summary>
+    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
+    private const int MaxLayerName = 1024;
+
     internal static MethodSettings Settings(Dictionary<string, JsonElement> p)
     {
         string method = Text(p, "method") ?? SaliencyMethods.Gradient;
@@ -350,7 +353,8 @@ internal static class RequestReader
         if (bound is < 0 or > 1) throw ClientError.Bad($"parameters.bound_factor must lie in [0, 1], got {bound}.");
         int? samples = Positive(p, "samples"), top = Positive(p, "top_classes"), iterations = Positive(p, "max_iterations");
         string? layer = Text(p, "layer");
-        if (layer is { Length: 0 }) throw ClientError.Bad("parameters.layer must name a node or tensor of the model (not empty).");
+        if (layer is { Length: 0 or > MaxLayerName })
+            throw ClientError.Bad($"parameters.layer must name a node or tensor of the model (1–{MaxLayerName} characters).");
         int? window = Positive(p, "window"), stride = Positive(p, "stride"), cell = Positive(p, "cell"), segments = Positive(p, "segments");
         bool superpixels = Bool(p, "superpixels") ?? false;
         return new MethodSettings(method, lambda1, samples, seed, bound, top, iterations)
