@@ -217,9 +217,9 @@ internal static class TvLpSolver
         return results;
     }
 
-    /// <summary>Grids from this many pixels up split each step of a single solve into
-    /// <see cref="TvLpOptions.StepThreads"/> row blocks (smaller steps are too short for a fork/join per step; batches
-    /// and paths already run whole LPs in parallel).</summary>
+    /// <summary>Grids from this many pixels up may split each step into row blocks: <see cref="TvLpOptions.StepThreads"/>
+    /// for a single solve or path, a batch's idle cores for its last LPs (<see cref="TvLpCoreShare"/>). Smaller steps are
+    /// too short for a fork/join per step (≈ 6 µs).</summary>
     internal const int RowParallelMinPixels = 128 * 128;
 
     private static int RowBlocks(TvLpProblem problem, TvLpOptions options) => RowBlocks(problem, options.StepThreads);

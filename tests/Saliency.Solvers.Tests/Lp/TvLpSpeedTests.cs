@@ -125,28 +125,26 @@ internal class TvLpSpeedTests
     {
         // Oracle: each LP solved alone on one thread. Row blocks (from 128² pixels) and a batch whose finished workers
         // lend their cores to the LPs still running (2 cores, 2 workers: the third LP waits in the queue) must give the
-        // same iterates, hence bit-identical solutions.
+        // same iterates, hence bit-identical solutions. The iteration cap keeps the test short (the comparison covers
+        // float Halpern steps, plain steps before checks, checks and restarts; certification is tested above).
         var shape = new GridShape(128, 128);
         var problems = Enumerable.Range(0, 3).Select(k => Problem(shape, 40 + k, structured: true, 0.1)).ToArray();
         // Per-problem target means (LEG's per-channel mean) too: the batch's must equal each solve's own TargetMean.
         double[] means = [0.25, -1.5, 2.0];
-        var alone = problems.Select((q, k) => TvLpSolver.Solve(q, new TvLpOptions { StepThreads = 1, TargetMean = means[k] })).ToArray();
-        var blocked = TvLpSolver.Solve(problems[0], new TvLpOptions { StepThreads = 2, TimedStepThreads = false, TargetMean = means[0] });
-        var batch = TvLpSolver.SolveBatch(problems, new TvLpOptions { MaxDegreeOfParallelism = 2, StepThreads = 1 }, targetMeans: means);
+        var capped = new TvLpOptions { MaxIterations = 1000 + 64 * 4 };
+        var alone = problems.Select((q, k) => TvLpSolver.Solve(q, capped with { StepThreads = 1, TargetMean = means[k] })).ToArray();
+        var blocked = TvLpSolver.Solve(problems[0], capped with { StepThreads = 2, TimedStepThreads = false, TargetMean = means[0] });
+        var batch = TvLpSolver.SolveBatch(problems, capped with { MaxDegreeOfParallelism = 2, StepThreads = 1 }, targetMeans: means);
         foreach (var (s, reference) in alone.Zip(batch).Select(t => (t.Second, t.First)).Prepend((blocked, alone[0])))
         {
             Assert.That(s.Iterations, Is.EqualTo(reference.Iterations));
+            Assert.That(s.Restarts, Is.EqualTo(reference.Restarts));
             Assert.That(s.G, Is.EqualTo(reference.G).AsCollection);
             Assert.That(s.U, Is.EqualTo(reference.U).AsCollection);
             Assert.That(s.V, Is.EqualTo(reference.V).AsCollection);
         }
-        for (int k = 0; k < problems.Length; k++)
-        {
-            Assert.That(batch[k].Status, Is.EqualTo(TvLpStatus.Optimal));
-            Assert.That(batch[k].G.Average(), Is.EqualTo(means[k]).Within(1e-12));
-            var mine = Recomputed(problems[k], batch[k]);
-            Assert.That(Math.Max(mine.Gap, Math.Max(mine.Rp, mine.Rd)), Is.LessThanOrEqualTo(Tol), $"LP {k}");
-        }
+        Assert.That(alone.Sum(a => a.Restarts), Is.GreaterThan(0), "the cap leaves room for restarts");
+        for (int k = 0; k < problems.Length; k++) Assert.That(batch[k].G.Average(), Is.EqualTo(means[k]).Within(1e-12));
     }
 
     [Test]
