@@ -102,6 +102,19 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         return new ModelInfo(slot.Name, slot.Path, c.InputShape, c.InputSize, c.ClassCount);
     }
 
+    /// <summary>
+    /// The graph input the engine feeds and the graph output it reads for model <paramref name="name"/> (opens it if
+    /// needed), from the model's own forward session, so that a host needs no session of its own to describe it.
+    /// </summary>
+    /// <exception cref="ModelNotFoundException">No such model.</exception>
+    /// <exception cref="ModelLoadException">The model cannot be opened.</exception>
+    internal (string Input, string Output) GetModelTensorNames(string name)
+    {
+        ThrowIfDisposed();
+        var c = Slot(name).Classifier;
+        return (c.InputName, c.OutputName);
+    }
+
     /// <summary>Explains one image (see <see cref="ExplainRequest"/>).</summary>
     /// <exception cref="SaliencyRequestException">Bad request (unknown method, image size, NaN pixel, parameter range).</exception>
     /// <exception cref="ModelNotFoundException">Unknown model.</exception>
