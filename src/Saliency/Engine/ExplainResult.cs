@@ -36,7 +36,7 @@ public enum SolverStatus
     NonFinite,
 }
 
-/// <summary>A method's typed report (the solver's figures); <c>kind</c> names the method family in JSON.</summary>
+/// <summary>A method's typed report (what it decided: settings, solver and fit figures); <c>kind</c> names the method family in JSON.</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(CasoReport), "caso")]
 [JsonDerivedType(typeof(LegReport), "leg")]
