@@ -83,12 +83,48 @@ internal sealed class MethodParameterTests
         var map = Map(e);
         double scale = expected.Map.Values.Max(v => Math.Abs(v));
         Assert.That(map, Is.EqualTo(expected.Map.Values).Within(1e-6 * scale + 1e-9), "the server's map is the explainer's with these parameters");
+        if (BaselineReports.From(expected) is { } expectedReport)
+        {
+            // The typed report crosses the server's JSON (snake_case, enums as strings, strict numbers) under its kind.
+            var report = e["report"]!.Deserialize<ExplanationReport>(Json.Options);
+            Assert.That(e["report"]!["kind"]!.GetValue<string>(), Is.EqualTo(expected.Method));
+            AssertSameReport(report!, expectedReport);
+        }
         if (withDefault is not null)
         {
             // The parameter took effect: with it at its default the map differs.
             var other = withDefault.Explain(_lenet, _image, null).Map;
             Assert.That((other.Channels, other.Height, other.Width) != (expected.Map.Channels, expected.Map.Height, expected.Map.Width)
                 || other.Values.Zip(expected.Map.Values).Max(p => Math.Abs(p.First - p.Second)) > 1e-3 * scale, Is.True, "the parameter made no difference");
+        }
+    }
+
+    /// <summary>Counts, settings and names exactly; the figures computed from model outputs to float32 rounding.</summary>
+    private static void AssertSameReport(ExplanationReport actual, ExplanationReport expected)
+    {
+        Assert.That(actual.GetType(), Is.EqualTo(expected.GetType()));
+        const double tolerance = 1e-5;
+        switch (expected)
+        {
+            case OcclusionReport o:
+                var occlusion = (OcclusionReport)actual;
+                Assert.That(occlusion with { InputScore = o.InputScore }, Is.EqualTo(o));
+                Assert.That(occlusion.InputScore, Is.EqualTo(o.InputScore).Within(tolerance));
+                break;
+            case LimeReport l:
+                var lime = (LimeReport)actual;
+                Assert.That(lime with { Intercept = l.Intercept, WeightedR2 = l.WeightedR2 }, Is.EqualTo(l));
+                Assert.That(new[] { lime.Intercept, lime.WeightedR2 }, Is.EqualTo(new[] { l.Intercept, l.WeightedR2 }).Within(tolerance));
+                break;
+            case KernelShapReport k:
+                var shap = (KernelShapReport)actual;
+                Assert.That(shap with { BaseValue = k.BaseValue, InputValue = k.InputValue, EfficiencyGap = k.EfficiencyGap, WeightedR2 = k.WeightedR2 }, Is.EqualTo(k));
+                Assert.That(new[] { shap.BaseValue, shap.InputValue, shap.WeightedR2 }, Is.EqualTo(new[] { k.BaseValue, k.InputValue, k.WeightedR2 }).Within(tolerance));
+                Assert.That(shap.EfficiencyGap, Is.LessThan(1e-9));
+                break;
+            default:
+                Assert.That(actual, Is.EqualTo(expected));
+                break;
         }
     }
 

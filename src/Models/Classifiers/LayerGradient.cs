@@ -9,6 +9,12 @@ namespace Saliency.Models.Classifiers;
 internal interface ILayerGradientSource
 {
     /// <summary>
+    /// Whether <see cref="LayerGradient"/> can run: true for a model of its own, and for a view (e.g.
+    /// <see cref="SingleScoreClassifier"/>) only when what it wraps exposes layers.
+    /// </summary>
+    bool ExposesLayers => true;
+
+    /// <summary>
     /// The activation of <paramref name="layer"/> at <paramref name="image"/> and k vector-Jacobian products with
     /// respect to it, one per row of the k×c row-major <paramref name="cotangents"/>, in one model run.
     /// </summary>

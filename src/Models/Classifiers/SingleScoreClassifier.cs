@@ -14,8 +14,11 @@ namespace Saliency.Models.Classifiers;
 /// <c>∇ₓ f_i</c>, and probability-based methods see σ(f_i − b), a monotone squashing of the activation. With b = f_i(x₀),
 /// the activation at the explained image, σ is at its steepest there (p = ½) rather than saturated (a ResNet-18 channel
 /// of 7.9 gives σ = 0.9996, which leaves LEG almost no signal).</para>
+/// <para>Inner layers (Grad-CAM) pass through when the inner classifier exposes them: the view's logits are
+/// <c>[b, z_i]</c>, so a cotangent row <c>(u₀, u₁)</c> is the inner row <c>u₁·e_i</c> (b is constant) and the tapped
+/// VJP is <c>u₁ ∂z_i/∂A</c>; Grad-CAM of class 1 is Grad-CAM of score i.</para>
 /// </remarks>
-internal sealed class SingleScoreClassifier : IClassifier
+internal sealed class SingleScoreClassifier : IClassifier, ILayerGradientSource
 {
     private readonly IClassifier _inner;
     private readonly bool _ownsInner;
@@ -107,6 +110,29 @@ internal sealed class SingleScoreClassifier : IClassifier
         var inner = new float[k * c];
         for (int r = 0; r < k; r++) inner[r * c + Index] = cotangents[2 * r + 1];
         return View(_inner.VectorJacobianProduct(image, inner, destination));
+    }
+
+    /// <inheritdoc />
+    public bool ExposesLayers => _inner is ILayerGradientSource { ExposesLayers: true };
+
+    /// <inheritdoc />
+    /// <exception cref="NotSupportedException">The inner classifier exposes no inner layers (<see cref="ExposesLayers"/> is false).</exception>
+    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null)
+    {
+        if (_inner is not ILayerGradientSource { ExposesLayers: true } source)
+            throw new NotSupportedException($"The classifier inside this single-score view ({_inner.GetType().Name}) exposes no inner layers.");
+        if (cotangents.Length == 0 || cotangents.Length % 2 != 0)
+            throw new ArgumentException($"Cotangents must be k×2 values (k ≥ 1), got {cotangents.Length}.", nameof(cotangents));
+        int k = cotangents.Length / 2, c = _inner.ClassCount;
+        // As VectorJacobianProduct: u[r, 1] goes to score i; u[r, 0] meets the constant b and contributes nothing.
+        var inner = new float[k * c];
+        for (int r = 0; r < k; r++)
+        {
+            if (!float.IsFinite(cotangents[2 * r])) throw new ArgumentException($"Cotangent [{r}, 0] is not finite.", nameof(cotangents));
+            inner[r * c + Index] = cotangents[2 * r + 1];
+        }
+        var tapped = source.LayerGradient(image, inner, layer);
+        return tapped with { Scores = View(tapped.Scores) };
     }
 
     private ClassScores View(ClassScores scores)

@@ -36,11 +36,15 @@ public enum SolverStatus
     NonFinite,
 }
 
-/// <summary>A method's typed report (the solver's figures); <c>kind</c> names the method family in JSON.</summary>
+/// <summary>A method's typed report (what it decided: settings, solver and fit figures); <c>kind</c> names the method family in JSON.</summary>
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(CasoReport), "caso")]
 [JsonDerivedType(typeof(LegReport), "leg")]
 [JsonDerivedType(typeof(SamplingReport), "sampling")]
+[JsonDerivedType(typeof(GradCamReport), "gradcam")]
+[JsonDerivedType(typeof(OcclusionReport), "occlusion")]
+[JsonDerivedType(typeof(LimeReport), "lime")]
+[JsonDerivedType(typeof(KernelShapReport), "kernelshap")]
 public abstract record ExplanationReport;
 
 /// <summary>CAFO/CASO: the chosen solution's λ's and FISTA's figures (see docs/mathematics.md for the objective).</summary>
@@ -85,6 +89,67 @@ public sealed record LegReport(int GridRows, int GridCols, int Samples, bool Ant
 /// <param name="Samples">Noisy copies (SmoothGrad) or path points (IG).</param>
 public sealed record SamplingReport(int Samples) : ExplanationReport;
 
+/// <summary>Grad-CAM (Selvaraju et al. 2017): the tapped layer and a summary of its channel weights α_k (eq. 1).</summary>
+/// <param name="Layer">The tapped tensor's name in the ONNX graph.</param>
+/// <param name="Channels">K, the layer's channels.</param>
+/// <param name="Height">h, the layer's height (the map is upsampled from h × w).</param>
+/// <param name="Width">w, the layer's width.</param>
+/// <param name="PositiveWeights">Channels with α_k &gt; 0, of <paramref name="Channels"/>.</param>
+/// <param name="ClippedCells">Cells of the h × w map where Σ_k α_k A_k ≤ 0, set to 0 by eq. 2's ReLU (h·w: the map is all zero).</param>
+public sealed record GradCamReport(string Layer, int Channels, int Height, int Width, int PositiveWeights, int ClippedCells) : ExplanationReport;
+
+/// <summary>Occlusion (Zeiler and Fergus 2014): the windows slid over the image and the model evaluations they took.</summary>
+/// <param name="Window">Window side in pixels (all channels occluded together).</param>
+/// <param name="Stride">Step between window origins; the last origin in each direction is flush with the border.</param>
+/// <param name="Positions">Window positions (occluded images).</param>
+/// <param name="BaselineValue">The value the window is filled with (null: a baseline image).</param>
+/// <param name="Evaluations">Images the model scored: <paramref name="Positions"/> + 1 (the image itself).</param>
+/// <param name="InputScore">F(x), the target logit of the unoccluded image (every drop is measured from it).</param>
+public sealed record OcclusionReport(int Window, int Stride, int Positions, float? BaselineValue, int Evaluations, double InputScore) : ExplanationReport;
+
+/// <summary>The interpretable features of a perturbation method: regions switched between the image and the baseline.</summary>
+public enum FeatureKind
+{
+    /// <summary>Square grid cells (the last row/column smaller when the size is not a multiple).</summary>
+    GridCells,
+    /// <summary>SLIC superpixels of the explained image.</summary>
+    Superpixels,
+}
+
+/// <summary>
+/// LIME (Ribeiro et al. 2016, eq. 1–2): the features, the samples and the kernel-weighted ridge surrogate
+/// <c>F(z) ≈ β₀ + βᵀz</c> with kernel <c>π(z) = exp(−D(z)²/σ²)</c>, D the cosine distance to the image.
+/// </summary>
+/// <param name="Features">Grid cells or superpixels.</param>
+/// <param name="FeatureCount">F, the number of features (SLIC may return fewer than asked).</param>
+/// <param name="Cell">Cell side in pixels (grid cells; null for superpixels).</param>
+/// <param name="Segments">SLIC's requested number of superpixels (null for grid cells).</param>
+/// <param name="Samples">n, the perturbed samples, the image itself first: the model evaluations.</param>
+/// <param name="KernelWidth">σ of the kernel.</param>
+/// <param name="Ridge">α of the ridge penalty α‖β‖² (intercept unpenalised).</param>
+/// <param name="Intercept">β₀, the surrogate's score with every feature off.</param>
+/// <param name="WeightedR2">The surrogate's π-weighted R² on the samples (1: the score is exactly affine in z and α = 0).</param>
+/// <param name="Seed">The masks' seed.</param>
+public sealed record LimeReport(FeatureKind Features, int FeatureCount, int? Cell, int? Segments, int Samples, double KernelWidth, double Ridge,
+    double Intercept, double WeightedR2, ulong Seed) : ExplanationReport;
+
+/// <summary>
+/// Kernel SHAP (Lundberg and Lee 2017, Theorem 2) on grid cells: the coalitions evaluated and the fit of the additive
+/// surrogate <c>φ₀ + Σ φᵢ zᵢ</c> under the Shapley kernel, with efficiency <c>Σ φ = F(x) − F(∅)</c> imposed.
+/// </summary>
+/// <param name="FeatureCount">F, the number of grid cells (players).</param>
+/// <param name="Cell">Cell side in pixels.</param>
+/// <param name="Enumerated">True when every coalition was evaluated (F ≤ 14): the values are the exact Shapley values.</param>
+/// <param name="Coalitions">Coalitions evaluated, ∅ and the full set included: the model evaluations (2^F when enumerated).</param>
+/// <param name="Seed">The sampled coalitions' seed (null when enumerated: nothing is drawn).</param>
+/// <param name="BaseValue">φ₀ = F(∅), the target logit of the baseline image.</param>
+/// <param name="InputValue">F(x), the target logit of the image.</param>
+/// <param name="EfficiencyGap">|Σ φ − (F(x) − F(∅))|: zero up to rounding.</param>
+/// <param name="WeightedR2">The surrogate's weighted R² over the coalitions other than ∅ and the full set (Shapley-kernel weights when
+/// enumerated, 1 when sampled); 1 when the game is additive over the cells.</param>
+public sealed record KernelShapReport(int FeatureCount, int Cell, bool Enumerated, int Coalitions, ulong? Seed, double BaseValue, double InputValue,
+    double EfficiencyGap, double WeightedR2) : ExplanationReport;
+
 /// <summary>One explanation: the map, the class explained, the prediction at the image and the method's typed report.</summary>
 /// <param name="Model">The model's name.</param>
 /// <param name="Method">The method's name.</param>
@@ -93,7 +158,7 @@ public sealed record SamplingReport(int Samples) : ExplanationReport;
 /// <param name="Map">The saliency map.</param>
 /// <param name="Logits">The image's logits.</param>
 /// <param name="Probabilities">The image's class probabilities.</param>
-/// <param name="Report">The solver report (null for the plain gradient methods).</param>
+/// <param name="Report">The method's typed report (null for gradient and gradient × input).</param>
 /// <param name="Duration">Wall time of the explanation (queueing excluded).</param>
 public sealed record ExplainResult(string Model, string Method, int Target, int PredictedClass, AttributionMap Map,
     ReadOnlyMemory<float> Logits, ReadOnlyMemory<float> Probabilities, ExplanationReport? Report, TimeSpan Duration);

@@ -447,7 +447,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
                 ? lps.Select((s, c) => new LpReport(leg.Result.Bounds![c], Status(s.Status), s.Iterations, s.Certificate.RelativeGap)).ToArray()
                 : []),
         _ when plan.Method is SaliencyMethods.SmoothGrad or SaliencyMethods.IntegratedGradients => new SamplingReport(plan.Samples),
-        _ => null,
+        // Grad-CAM, occlusion, LIME, Kernel SHAP; null for gradient and gradient × input.
+        _ => BaselineReports.From(explanation),
     };
 
     private static CasoReport CasoReportOf(CasoExplanation caso, int? topClasses)

@@ -37,7 +37,7 @@ internal sealed record GradCamReport : BaselineReport
 /// bilinearly to the image with half-pixel centres (PyTorch <c>align_corners=False</c>, OpenCV's <c>resize</c>, as the
 /// reference implementations do). A and ∂y_t/∂A come from one run of the Jacobian model with the layer tapped
 /// (<see cref="JacobianExportOptions.ActivationTaps"/>, cotangent e_t); the classifier must be an
-/// <see cref="ILayerGradientSource"/>. The map has one channel (Grad-CAM does not attribute per input channel).
+/// <see cref="ILayerGradientSource"/> that exposes its layers. The map has one channel (Grad-CAM does not attribute per input channel).
 /// </summary>
 internal sealed class GradCamExplainer : IExplainer
 {
@@ -57,7 +57,8 @@ internal sealed class GradCamExplainer : IExplainer
     {
         ExplainerGuard.Validate(classifier, image, target);
         var (_, height, width) = ExplainerGuard.ImageShape(classifier);
-        if (classifier is not ILayerGradientSource source)
+        // An OnnxClassifier, or a SingleScoreClassifier view of one (Grad-CAM of one score: --channel, a sigmoid label).
+        if (classifier is not ILayerGradientSource { ExposesLayers: true } source)
             throw new ExplainerInputException(
                 $"Grad-CAM needs a classifier that exposes inner layers (an OnnxClassifier); {classifier.GetType().Name} gives only input gradients.", nameof(classifier));
         if (Options.Layer is { Length: 0 })

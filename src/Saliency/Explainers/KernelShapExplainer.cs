@@ -57,6 +57,12 @@ internal sealed record KernelShapReport : BaselineReport
 
     /// <summary><c>|Σ φ − (F(x) − F(∅))|</c>: zero up to rounding, the constraint is imposed exactly.</summary>
     public required double EfficiencyGap { get; init; }
+
+    /// <summary>
+    /// Weighted R² of the additive surrogate <c>φ₀ + Σ φᵢ zᵢ</c> over the coalitions other than ∅ and the full set (which
+    /// it fits exactly), with the fit's own weights: π(|S|) when enumerated, 1 when sampled. 1 for an additive game.
+    /// </summary>
+    public required double WeightedR2 { get; init; }
 }
 
 /// <summary>
@@ -106,6 +112,8 @@ internal sealed class KernelShapExplainer : IExplainer
         double full = v[0], empty = v[1], delta = full - empty;
 
         var phi = new double[features];
+        // One player: the two coalitions are fitted exactly (R² = 1, nothing else to fit).
+        double r2 = 1;
         if (features == 1)
         {
             phi[0] = delta;
@@ -133,13 +141,14 @@ internal sealed class KernelShapExplainer : IExplainer
             double rest = 0;
             for (int c = 0; c < last; c++) rest += phi[c] = solution[c];
             phi[last] = delta - rest;
+            r2 = WeightedR2(a, b, solution, masks, features, v, enumerate);
         }
         double gap = Math.Abs(phi.Sum() - delta);
 
         var report = new KernelShapReport
         {
             Options = Options, Features = features, Enumerated = enumerate, Coalitions = count, BaseValue = empty, InputValue = full,
-            ShapleyValues = phi, EfficiencyGap = gap, Runs = runner.Runs,
+            ShapleyValues = phi, EfficiencyGap = gap, WeightedR2 = r2, Runs = runner.Runs,
         };
         return new BaselineExplanation<KernelShapReport>(Name, grid.Spread(phi), runner.Target, runner.CleanScores!,
         [
@@ -148,8 +157,36 @@ internal sealed class KernelShapExplainer : IExplainer
             new("coalitions", enumerate ? $"{count} (all)" : $"{count} sampled (complement pairs), seed {Options.Seed}"),
             new("F(x) − F(∅)", $"{ExplainerGuard.Format(full)} − {ExplainerGuard.Format(empty)}"),
             new("efficiency gap", ExplainerGuard.Format(gap)),
+            new("weighted R²", ExplainerGuard.Format(r2)),
             new("model runs", report.Runs.ToString()),
         ], report);
+    }
+
+    /// <summary>
+    /// LIME's fit diagnostic for the Shapley-kernel regression: <c>1 − Σ wᵣ eᵣ² / Σ wᵣ (vᵣ − v̄_w)²</c> over the fitted rows
+    /// r. Eliminating φ_F leaves the residual unchanged (<c>v − φ₀ − Σ φᵢ zᵢ = bᵣ − (Aφ)ᵣ</c> before the √w scaling), so
+    /// the weighted residuals are those of the solved system <paramref name="a"/>φ = <paramref name="b"/>.
+    /// </summary>
+    private static double WeightedR2(Matrix<double> a, Vector<double> b, Vector<double> solution, bool[] masks, int features, double[] v, bool enumerate)
+    {
+        var residual = b - a * solution;
+        int rows = b.Count;
+        var weights = new double[rows];
+        for (int r = 0; r < rows; r++)
+        {
+            int size = 0;
+            for (int f = 0; f < features; f++) size += masks[(r + 2) * features + f] ? 1 : 0;
+            weights[r] = enumerate ? ShapleyKernel(features, size) : 1.0;
+        }
+        double wSum = weights.Sum(), mean = 0;
+        for (int r = 0; r < rows; r++) mean += weights[r] * v[r + 2] / wSum;
+        double total = 0;
+        for (int r = 0; r < rows; r++) total += weights[r] * (v[r + 2] - mean) * (v[r + 2] - mean);
+        double unexplained = residual.DotProduct(residual);
+        // A constant game on these rows: scikit-learn's r2_score(force_finite=True) convention, 1 if fitted exactly, else 0
+        // (never ±∞ or NaN, which JSON cannot carry).
+        if (total == 0) return unexplained == 0 ? 1 : 0;
+        return 1 - unexplained / total;
     }
 
     /// <summary>All 2^F coalitions: the full set, ∅, then the others in binary order.</summary>

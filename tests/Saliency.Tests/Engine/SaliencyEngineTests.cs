@@ -93,6 +93,25 @@ internal sealed class SaliencyEngineTests
                 Assert.That(legReport.LinearPrograms.Select(l => l.Iterations), Is.EqualTo(leg.Result.Solutions?.Select(s => s.Iterations) ?? []));
                 Assert.That(legReport.LinearPrograms.All(l => l.Status == SolverStatus.Converged));
                 break;
+            case BaselineExplanation<Saliency.Explainers.GradCamReport> gradCam:
+                Assert.That(result.Report, Is.EqualTo(BaselineReports.From(gradCam.Report)));
+                Assert.That(((GradCamReport)result.Report!).PositiveWeights, Is.EqualTo(gradCam.Report.Weights.Count(a => a > 0)));
+                break;
+            case BaselineExplanation<Saliency.Explainers.OcclusionReport> occlusion:
+                Assert.That(result.Report, Is.EqualTo(BaselineReports.From(occlusion.Report)));
+                Assert.That(((OcclusionReport)result.Report!).Evaluations, Is.EqualTo(13 * 13 + 1), "4×4 windows every 2 pixels on 28×28");
+                break;
+            case BaselineExplanation<Saliency.Explainers.LimeReport> lime:
+                Assert.That(result.Report, Is.EqualTo(BaselineReports.From(lime.Report)));
+                Assert.That(((LimeReport)result.Report!).WeightedR2, Is.EqualTo(lime.Report.WeightedR2));
+                break;
+            case BaselineExplanation<Saliency.Explainers.KernelShapReport> shap:
+                Assert.That(result.Report, Is.EqualTo(BaselineReports.From(shap.Report)));
+                Assert.That(((KernelShapReport)result.Report!).Coalitions, Is.EqualTo(64 + 2), "16 cells of 7×7 (> 14): 64 sampled coalitions, ∅ and the full set");
+                break;
+            default:
+                Assert.That(result.Report is null, Is.EqualTo(method is SaliencyMethods.Gradient or SaliencyMethods.GradientTimesInput), "only the plain gradient methods have no report");
+                break;
         }
     }
 

@@ -11,7 +11,9 @@ namespace Saliency.Tests.Explainers;
 /// Grad-CAM against a hand computation on Conv(stride 2) → ReLU → GlobalAveragePool → Gemm, where
 /// <c>y_t = Σ_k V[t,k]·mean(A_k) + b_t</c>, so <c>∂y_t/∂A_kij = V[t,k]/(hw)</c> and <c>α_k = V[t,k]/(hw)</c> in closed form;
 /// the tapped gradient on the bundled LeNet's last conv against float64 central differences of the reference
-/// evaluator; the default layer rule; and the typed errors.
+/// evaluator; the default layer rule; and the typed errors. Through <see cref="SingleScoreClassifier"/> (one score alone,
+/// the CLI's <c>--channel</c>) the view's class 1 is score i, so the same closed form holds with t = i, and its constant
+/// class 0 has α = 0.
 /// </summary>
 [TestFixture]
 internal sealed class GradCamTests
@@ -92,6 +94,25 @@ internal sealed class GradCamTests
         return Enumerable.Range(0, Size * Size).Select(_ => (float)rng.NextDouble()).ToArray();
     }
 
+    /// <summary>
+    /// α and the coarse map of score <paramref name="score"/> in closed form: ∂y/∂(ReLU output) = V[score,k]/16 everywhere;
+    /// through the ReLU (layer "conv") it is V[score,k]/16 where A &gt; 0, else 0.
+    /// </summary>
+    private (double[] Alpha, double[] Cam) ClosedForm(float[] x, int score, bool tappedRelu)
+    {
+        var a = Activation(x, relu: true);
+        var pre = Activation(x, relu: false);
+        var alpha = new double[K];
+        for (int k = 0; k < K; k++)
+        {
+            int active = Enumerable.Range(0, H * H).Count(i => pre[k * H * H + i] > 0);
+            alpha[k] = _v[score * K + k] / 16.0 * (tappedRelu ? 1 : active / 16.0);
+        }
+        var tapped = tappedRelu ? a : pre;
+        var cam = Enumerable.Range(0, H * H).Select(i => Math.Max(0, Enumerable.Range(0, K).Sum(k => alpha[k] * tapped[k * H * H + i]))).ToArray();
+        return (alpha, cam);
+    }
+
     [TestCase(null, 11)]
     [TestCase("conv", 11)]
     [TestCase("relu", 12)]
@@ -105,21 +126,13 @@ internal sealed class GradCamTests
         Assert.That(report.Layer, Is.EqualTo(layer ?? "relu"));
         Assert.That(report.ActivationShape, Is.EqualTo((K, H, H)));
 
-        // ∂y_t/∂(ReLU output) = V[t,k]/16 everywhere; through the ReLU (layer "conv") it is V[t,k]/16 where A > 0, else 0.
-        bool tappedRelu = layer != "conv";
-        var a = Activation(x, relu: true);
-        var pre = Activation(x, relu: false);
-        var alpha = new double[K];
-        for (int k = 0; k < K; k++)
-        {
-            int active = Enumerable.Range(0, H * H).Count(i => pre[k * H * H + i] > 0);
-            alpha[k] = _v[target * K + k] / 16.0 * (tappedRelu ? 1 : active / 16.0);
-        }
+        var (alpha, cam) = ClosedForm(x, target, tappedRelu: layer != "conv");
         Assert.That(report.Weights, Is.EqualTo(alpha).Within(1e-6));
-        var tapped = tappedRelu ? a : pre;
-        var cam = Enumerable.Range(0, H * H).Select(i => Math.Max(0, Enumerable.Range(0, K).Sum(k => alpha[k] * tapped[k * H * H + i]))).ToArray();
         Assert.That(report.CoarseMap, Is.EqualTo(cam).Within(1e-5 * cam.Max() + 1e-7));
         Assert.That(cam.Count(v => v > 0), Is.GreaterThan(0), "the oracle case must not be all zero");
+        // The public report: the layer, its shape, how many α_k are positive and how many cells eq. 2's ReLU zeroed.
+        Assert.That(BaselineReports.From(report),
+            Is.EqualTo(new Saliency.GradCamReport(layer ?? "relu", K, H, H, alpha.Count(v => v > 0), cam.Count(v => v == 0))));
 
         var map = explanation.Map;
         Assert.That((map.Channels, map.Height, map.Width), Is.EqualTo((1, Size, Size)));
@@ -127,6 +140,53 @@ internal sealed class GradCamTests
         Assert.That(map.Values.Select(v => (double)v), Is.EqualTo(expected).Within(1e-5 * cam.Max() + 1e-7));
         Assert.That(report.Runs, Is.EqualTo(new ModelRuns(0, 1, 1)));
         Assert.That(explanation.Scores.LogitsOf(0).ToArray(), Is.EqualTo(_conv.Predict(x).Logits).Within(1e-5));
+    }
+
+    [TestCase(2, "relu", 13)]
+    [TestCase(1, "conv", 14)]
+    [TestCase(3, null, 15)]
+    public void GradCamOfOneScoreAloneIsGradCamOfThatScore(int score, string? layer, int seed)
+    {
+        var x = RandomImage(seed);
+        using var view = new SingleScoreClassifier(_conv, score, offset: 0.7f);
+        var explanation = new GradCamExplainer(new GradCamOptions { Layer = layer }).Explain(view, x, target: 1);
+        var (alpha, cam) = ClosedForm(x, score, tappedRelu: layer != "conv");
+        Assert.That(explanation.Report.Weights, Is.EqualTo(alpha).Within(1e-6));
+        Assert.That(explanation.Report.CoarseMap, Is.EqualTo(cam).Within(1e-5 * cam.Max() + 1e-7));
+        Assert.That(cam.Max(), Is.GreaterThan(0), "the oracle case must not be all zero");
+        Assert.That(explanation.Map.Values.Select(v => (double)v), Is.EqualTo(Bilinear(cam, H, H, Size, Size)).Within(1e-5 * cam.Max() + 1e-7));
+        // The view's scores [b, z_i], from the same tapped run.
+        var logits = _conv.Predict(x).LogitsOf(0);
+        Assert.That(explanation.Scores.LogitsOf(0).ToArray(), Is.EqualTo(new[] { 0.7f, logits[score] }).Within(1e-5));
+        // The same run as Grad-CAM of target i on the model itself (cotangent e_i either way): the same map, bit for bit.
+        var direct = new GradCamExplainer(new GradCamOptions { Layer = layer }).Explain(_conv, x, score);
+        Assert.That(explanation.Map.Values, Is.EqualTo(direct.Map.Values));
+
+        // Class 0 is the constant b: nothing reaches A, every α_k is 0 and eq. 2's ReLU zeroes every cell.
+        var constant = new GradCamExplainer(new GradCamOptions { Layer = layer }).Explain(view, x, target: 0);
+        Assert.That(constant.Report.Weights, Is.All.EqualTo(0));
+        Assert.That(constant.Map.Values, Is.All.EqualTo(0f));
+        var report = BaselineReports.From(constant.Report);
+        Assert.That((report.PositiveWeights, report.ClippedCells), Is.EqualTo((0, H * H)));
+    }
+
+    [Test]
+    public void TheViewCarriesEachCotangentRowToItsScore()
+    {
+        // Rows (u₀, u₁) of the view's two logits [b, z_i]: row r of ∂/∂A is u₁·∂z_i/∂A = u₁·V[i,k]/16 at the ReLU output.
+        const int score = 3;
+        var x = RandomImage(16);
+        using var view = new SingleScoreClassifier(_conv, score, offset: -1.5f);
+        var tapped = ((ILayerGradientSource)view).LayerGradient(x, [1f, 0.5f, -2f, 3f], "relu");
+        Assert.That((tapped.Layer, tapped.Count), Is.EqualTo(("relu", 2)));
+        Assert.That(tapped.Shape, Is.EqualTo(new long[] { K, H, H }));
+        Assert.That(tapped.Activation.Select(v => (double)v), Is.EqualTo(Activation(x, relu: true)).Within(1e-5));
+        float[] u1 = [0.5f, 3f];
+        var expected = Enumerable.Range(0, 2 * K * H * H).Select(j => u1[j / (K * H * H)] * _v[score * K + j % (K * H * H) / (H * H)] / 16.0).ToArray();
+        Assert.That(tapped.Gradients.Select(v => (double)v), Is.EqualTo(expected).Within(1e-6));
+        Assert.That(tapped.Scores.LogitsOf(0)[0], Is.EqualTo(-1.5f));
+        Assert.Throws<ArgumentException>(() => ((ILayerGradientSource)view).LayerGradient(x, [1f, 0.5f, 2f], "relu"));
+        Assert.Throws<ArgumentException>(() => ((ILayerGradientSource)view).LayerGradient(x, [float.NaN, 0.5f], "relu"));
     }
 
     [Test]
@@ -240,6 +300,13 @@ internal sealed class GradCamTests
         var wrapped = new CountingClassifier(_conv);
         var e = Assert.Throws<ExplainerInputException>(() => new GradCamExplainer().Explain(wrapped, x))!;
         Assert.That(e.Message, Does.Contain("inner layers"));
+        Assert.That(wrapped.Calls, Is.Empty, "validated before any model run");
+        // A single-score view passes layers through only when what it wraps exposes them.
+        using var view = new SingleScoreClassifier(wrapped, 1);
+        Assert.That(((ILayerGradientSource)view).ExposesLayers, Is.False);
+        var viewError = Assert.Throws<ExplainerInputException>(() => new GradCamExplainer().Explain(view, x, target: 1))!;
+        Assert.That(viewError.Message, Does.Contain("inner layers"));
+        Assert.Throws<NotSupportedException>(() => ((ILayerGradientSource)view).LayerGradient(x, [0f, 1f]));
         Assert.That(wrapped.Calls, Is.Empty, "validated before any model run");
         Assert.Throws<ExplainerInputException>(() => new GradCamExplainer().Explain(_conv, x, target: Classes));
     }
