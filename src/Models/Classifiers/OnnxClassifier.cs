@@ -445,7 +445,11 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     /// a session on it; later calls reuse it. It is not cached on disk: the export is cheap next to the session creation
     /// it would save.
     /// </remarks>
-    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null)
+    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null) =>
+        LayerGradient(image, cotangents, layer, CancellationToken.None);
+
+    /// <summary><see cref="LayerGradient(ReadOnlySpan{float}, ReadOnlySpan{float}, string?)"/> whose model run <paramref name="cancellationToken"/> stops.</summary>
+    public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();
         CheckImage(image);
@@ -462,7 +466,7 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         {
             var outputs = tap.Session.Run(
                 [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(names.CotangentsName, cotangents.ToArray(), [k, ClassCount])],
-                [names.LogitsName, JacobianExportOptions.ActivationName(0), JacobianExportOptions.ActivationVjpName(0)]);
+                [names.LogitsName, JacobianExportOptions.ActivationName(0), JacobianExportOptions.ActivationVjpName(0)], cancellationToken);
             return new LayerGradient(tap.Tensor, tap.Shape, outputs[1].Data, outputs[2].Data, k, FromLogits(outputs[0].Data, 1));
         }
         finally
@@ -748,7 +752,7 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     /// after cancellation throws <see cref="OperationCanceledException"/> even when the owner was disposed meanwhile (the
     /// engine cancels, then disposes).
     /// </summary>
-    private sealed class CancellableView(OnnxClassifier owner, CancellationToken token) : IClassifier
+    private sealed class CancellableView(OnnxClassifier owner, CancellationToken token) : IClassifier, ILayerGradientSource
     {
         public IReadOnlyList<long> InputShape => owner.InputShape;
         public int InputSize => owner.InputSize;
@@ -783,6 +787,12 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         {
             token.ThrowIfCancellationRequested();
             return owner.VectorJacobianProduct(image, cotangents, destination, token);
+        }
+
+        public LayerGradient LayerGradient(ReadOnlySpan<float> image, ReadOnlySpan<float> cotangents, string? layer = null)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.LayerGradient(image, cotangents, layer, token);
         }
 
         public void Dispose() { }

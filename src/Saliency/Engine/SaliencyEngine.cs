@@ -356,10 +356,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         if (_decorator is not null) model = _decorator(model);
         if (plan.Method == SaliencyMethods.GradCam)
         {
-            // Grad-CAM reads inner layers, which only the OnnxClassifier itself exposes (not the cancellable view nor a
-            // decorator): it is one forward/backward run, so the token is checked before it only.
-            token.ThrowIfCancellationRequested();
-            model = classifier;
+            // Grad-CAM reads inner layers, which the classifier and its cancellable view expose but a decorator does not.
+            model = classifier.WithCancellation(token);
         }
         var started = Stopwatch.GetTimestamp();
         Explanation explanation;

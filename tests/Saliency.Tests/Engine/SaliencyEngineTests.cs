@@ -211,6 +211,23 @@ internal sealed class SaliencyEngineTests
     }
 
     [Test]
+    public void TheCancellableViewExposesLayersForGradCamAndStopsThem()
+    {
+        // The engine runs Grad-CAM through the view, so a cancelled request stops its one tapped run too.
+        var e0 = new float[_lenet.ClassCount];
+        e0[3] = 1;
+        using var cts = new CancellationTokenSource();
+        var view = _lenet.WithCancellation(cts.Token) as ILayerGradientSource;
+        Assert.That(view, Is.Not.Null);
+        var direct = _lenet.LayerGradient(_digit, e0);
+        var viewed = view!.LayerGradient(_digit, e0);
+        Assert.That(viewed.Activation, Is.EqualTo(direct.Activation));
+        Assert.That(viewed.Gradients, Is.EqualTo(direct.Gradients));
+        cts.Cancel();
+        Assert.Catch<OperationCanceledException>(() => view.LayerGradient(_digit, e0));
+    }
+
+    [Test]
     public async Task RequestsRunOnTheEnginesOwnThreadsNotThePool()
     {
         // Blocking work on pool threads starves a host's request parsing and the timers behind deadlines
