@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MathNet.Numerics.LinearAlgebra;
 using MathNet.Numerics.LinearAlgebra.Factorization;
@@ -14,8 +15,8 @@ namespace Saliency.Linalg.Hessian;
 /// </summary>
 internal static class ClassMajorSpectrum
 {
-    /// <summary>Rows of W per block: c × 256 float64 values (2 MB at c = 1,000) stay in the L2/L3 cache while every class pair is multiplied over them.</summary>
-    internal const int BlockRows = 256;
+    /// <summary>Rows of W per block: c × 128 float64 values (1 MB at c = 1,000) stay in the L2 cache while every class pair is multiplied over them.</summary>
+    internal const int BlockRows = 128;
 
     /// <summary>
     /// The nonzero part of the spectrum of <c>H = W A Wᵀ</c>, <c>A = diag(p) − ppᵀ</c> (the sub-block on the kept classes
@@ -41,18 +42,24 @@ internal static class ClassMajorSpectrum
 
     /// <summary>
     /// <c>G = WᵀW</c> (c×c, symmetric, both triangles filled, row-major = column-major) in float64 from the float32
-    /// class-major W. Row blocks of <see cref="BlockRows"/> are widened to float64 once (c × 256 values), then the
-    /// upper-triangle tiles of 2×4 class pairs are spread over the cores; each tile keeps its 8 sums in registers across
-    /// the block (6 vector loads per 8 fused multiply-adds, against 2 per 1 for one dot product at a time). Every entry is
-    /// summed in the same order whatever the thread count, so G is deterministic.
+    /// class-major W. Row blocks of <see cref="BlockRows"/> are widened to float64 once (c × 128 values, 1 MB at
+    /// c = 1,000: an L2 cache), then the upper-triangle tiles of 4×4 class pairs (AVX-512: 8 lanes, 16 sums in
+    /// registers, 8 loads per 16 fused multiply-adds) or 2×4 (Vector256) are spread over the cores. Every entry is summed
+    /// in the same order whatever the thread count, so G is deterministic on a given machine.
     /// </summary>
-    internal static double[] Gram(ReadOnlySpan<float> jacobian, int dimension, int classCount)
+    /// <param name="jacobian">W, class-major.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="classCount">c.</param>
+    /// <param name="wide">The AVX-512 tiles (default: where they run in hardware); tests run both kernels everywhere.</param>
+    internal static double[] Gram(ReadOnlySpan<float> jacobian, int dimension, int classCount, bool? wide = null)
     {
         int d = dimension, c = classCount;
         if ((long)d * c != jacobian.Length)
             throw new HessianInputException($"W holds {jacobian.Length} values, d·c = {(long)d * c}.", nameof(jacobian));
         var gram = new double[(long)c * c];
-        int tileRows = (c + 1) / 2;
+        bool use512 = wide ?? Vector512.IsHardwareAccelerated;
+        int rowsPerTile = use512 ? 4 : 2;
+        int tileRows = (c + rowsPerTile - 1) / rowsPerTile;
         var block = new double[(long)c * BlockRows];
         for (int start = 0; start < d; start += BlockRows)
         {
@@ -60,71 +67,105 @@ internal static class ClassMajorSpectrum
             // Widen class j's rows [start, start + n) to block[j·n, (j+1)·n): O(dc) in all, against O(dc²) below.
             for (int j = 0; j < c; j++)
                 TensorPrimitives.ConvertChecked<float, double>(jacobian.Slice(j * d + start, n), block.AsSpan(j * n, n));
-            Parallel.For(0, tileRows, tile => AccumulateTileRow(block, n, c, 2 * tile, gram));
+            if (use512) Parallel.For(0, tileRows, tile => TileRow512(block, n, c, 4 * tile, gram));
+            else Parallel.For(0, tileRows, tile => TileRow256(block, n, c, 2 * tile, gram));
         }
         for (int a = 0; a < c; a++)
             for (int b = a + 1; b < c; b++) gram[(long)b * c + a] = gram[(long)a * c + b];
         return gram;
     }
 
-    /// <summary>Adds the block's contribution to <c>G[a, b]</c> for a ∈ {a0, a0 + 1}, b ≥ a (upper triangle).</summary>
-    private static void AccumulateTileRow(double[] block, int n, int c, int a0, double[] gram)
+    /// <summary>
+    /// Adds the block's products to <c>G[a, b]</c> for a ∈ a0 … a0 + 3, b ≥ a: 4×4 tiles of dot products over the n block
+    /// rows, 8 lanes at a time, then a scalar tail. Rows or columns past c repeat the last class; their sums are dropped.
+    /// </summary>
+    private static void TileRow512(double[] block, int n, int c, int a0, double[] gram)
     {
-        int a1 = Math.Min(a0 + 1, c - 1);
-        var x0 = block.AsSpan(a0 * n, n);
-        var x1 = block.AsSpan(a1 * n, n);
-        Span<double> sums = stackalloc double[8];
+        ref double origin = ref MemoryMarshal.GetArrayDataReference(block);
+        Span<int> a = [a0, Math.Min(a0 + 1, c - 1), Math.Min(a0 + 2, c - 1), Math.Min(a0 + 3, c - 1)];
+        Span<double> sums = stackalloc double[16];
+        int vectorEnd = n - n % 8;
         for (int b0 = a0; b0 < c; b0 += 4)
         {
-            int width = Math.Min(4, c - b0);
-            Tile(x0, x1, block, n, b0, width, sums);
-            for (int j = 0; j < width; j++)
+            int b1 = Math.Min(b0 + 1, c - 1), b2 = Math.Min(b0 + 2, c - 1), b3 = Math.Min(b0 + 3, c - 1);
+            nuint x0 = (nuint)(a[0] * n), x1 = (nuint)(a[1] * n), x2 = (nuint)(a[2] * n), x3 = (nuint)(a[3] * n);
+            nuint y0 = (nuint)(b0 * n), y1 = (nuint)(b1 * n), y2 = (nuint)(b2 * n), y3 = (nuint)(b3 * n);
+            Vector512<double> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+            Vector512<double> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+            for (nuint i = 0; i < (nuint)vectorEnd; i += 8)
             {
-                int b = b0 + j;
-                if (b >= a0) gram[(long)a0 * c + b] += sums[j];
-                if (a1 != a0 && b >= a1) gram[(long)a1 * c + b] += sums[4 + j];
+                var v0 = Vector512.LoadUnsafe(ref origin, y0 + i);
+                var v1 = Vector512.LoadUnsafe(ref origin, y1 + i);
+                var v2 = Vector512.LoadUnsafe(ref origin, y2 + i);
+                var v3 = Vector512.LoadUnsafe(ref origin, y3 + i);
+                var u = Vector512.LoadUnsafe(ref origin, x0 + i);
+                s00 = Vector512.FusedMultiplyAdd(u, v0, s00); s01 = Vector512.FusedMultiplyAdd(u, v1, s01);
+                s02 = Vector512.FusedMultiplyAdd(u, v2, s02); s03 = Vector512.FusedMultiplyAdd(u, v3, s03);
+                u = Vector512.LoadUnsafe(ref origin, x1 + i);
+                s10 = Vector512.FusedMultiplyAdd(u, v0, s10); s11 = Vector512.FusedMultiplyAdd(u, v1, s11);
+                s12 = Vector512.FusedMultiplyAdd(u, v2, s12); s13 = Vector512.FusedMultiplyAdd(u, v3, s13);
+                u = Vector512.LoadUnsafe(ref origin, x2 + i);
+                s20 = Vector512.FusedMultiplyAdd(u, v0, s20); s21 = Vector512.FusedMultiplyAdd(u, v1, s21);
+                s22 = Vector512.FusedMultiplyAdd(u, v2, s22); s23 = Vector512.FusedMultiplyAdd(u, v3, s23);
+                u = Vector512.LoadUnsafe(ref origin, x3 + i);
+                s30 = Vector512.FusedMultiplyAdd(u, v0, s30); s31 = Vector512.FusedMultiplyAdd(u, v1, s31);
+                s32 = Vector512.FusedMultiplyAdd(u, v2, s32); s33 = Vector512.FusedMultiplyAdd(u, v3, s33);
             }
+            sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01); sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
+            sums[4] = Vector512.Sum(s10); sums[5] = Vector512.Sum(s11); sums[6] = Vector512.Sum(s12); sums[7] = Vector512.Sum(s13);
+            sums[8] = Vector512.Sum(s20); sums[9] = Vector512.Sum(s21); sums[10] = Vector512.Sum(s22); sums[11] = Vector512.Sum(s23);
+            sums[12] = Vector512.Sum(s30); sums[13] = Vector512.Sum(s31); sums[14] = Vector512.Sum(s32); sums[15] = Vector512.Sum(s33);
+            ReadOnlySpan<nuint> xs = [x0, x1, x2, x3], ys = [y0, y1, y2, y3];
+            for (int r = 0; r < 4; r++)
+                for (int q = 0; q < 4; q++)
+                    for (int i = vectorEnd; i < n; i++)
+                        sums[4 * r + q] += block[(int)xs[r] + i] * block[(int)ys[q] + i];
+            Scatter(sums, 4, a0, b0, c, gram);
         }
     }
 
-    /// <summary>
-    /// The 2×<paramref name="width"/> dot products of rows x0, x1 with block rows b0 … b0 + width − 1, over n values:
-    /// Vector256 fused multiply-adds (4 lanes), then a scalar tail. Each sum's order depends on n only.
-    /// </summary>
-    private static void Tile(ReadOnlySpan<double> x0, ReadOnlySpan<double> x1, double[] block, int n, int b0, int width, Span<double> sums)
+    /// <summary>As <see cref="TileRow512"/> for a ∈ {a0, a0 + 1} with Vector256 (4 lanes), where AVX-512 is missing.</summary>
+    private static void TileRow256(double[] block, int n, int c, int a0, double[] gram)
     {
-        // Missing columns of a narrow last tile repeat the last real one; their sums are ignored.
-        var y0 = block.AsSpan(b0 * n, n);
-        var y1 = block.AsSpan((b0 + Math.Min(1, width - 1)) * n, n);
-        var y2 = block.AsSpan((b0 + Math.Min(2, width - 1)) * n, n);
-        var y3 = block.AsSpan((b0 + Math.Min(3, width - 1)) * n, n);
-        Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default;
-        Vector256<double> s10 = default, s11 = default, s12 = default, s13 = default;
-        int i = 0;
-        for (; i <= n - 4; i += 4)
+        ref double origin = ref MemoryMarshal.GetArrayDataReference(block);
+        Span<double> sums = stackalloc double[8];
+        int vectorEnd = n - n % 4;
+        nuint x0 = (nuint)(a0 * n), x1 = (nuint)(Math.Min(a0 + 1, c - 1) * n);
+        for (int b0 = a0; b0 < c; b0 += 4)
         {
-            var u0 = Vector256.Create(x0.Slice(i, 4));
-            var u1 = Vector256.Create(x1.Slice(i, 4));
-            var v = Vector256.Create(y0.Slice(i, 4));
-            s00 = Vector256.FusedMultiplyAdd(u0, v, s00);
-            s10 = Vector256.FusedMultiplyAdd(u1, v, s10);
-            v = Vector256.Create(y1.Slice(i, 4));
-            s01 = Vector256.FusedMultiplyAdd(u0, v, s01);
-            s11 = Vector256.FusedMultiplyAdd(u1, v, s11);
-            v = Vector256.Create(y2.Slice(i, 4));
-            s02 = Vector256.FusedMultiplyAdd(u0, v, s02);
-            s12 = Vector256.FusedMultiplyAdd(u1, v, s12);
-            v = Vector256.Create(y3.Slice(i, 4));
-            s03 = Vector256.FusedMultiplyAdd(u0, v, s03);
-            s13 = Vector256.FusedMultiplyAdd(u1, v, s13);
+            nuint y0 = (nuint)(b0 * n), y1 = (nuint)(Math.Min(b0 + 1, c - 1) * n);
+            nuint y2 = (nuint)(Math.Min(b0 + 2, c - 1) * n), y3 = (nuint)(Math.Min(b0 + 3, c - 1) * n);
+            Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+            for (nuint i = 0; i < (nuint)vectorEnd; i += 4)
+            {
+                var u0 = Vector256.LoadUnsafe(ref origin, x0 + i);
+                var u1 = Vector256.LoadUnsafe(ref origin, x1 + i);
+                var v = Vector256.LoadUnsafe(ref origin, y0 + i);
+                s00 = Vector256.FusedMultiplyAdd(u0, v, s00); s10 = Vector256.FusedMultiplyAdd(u1, v, s10);
+                v = Vector256.LoadUnsafe(ref origin, y1 + i);
+                s01 = Vector256.FusedMultiplyAdd(u0, v, s01); s11 = Vector256.FusedMultiplyAdd(u1, v, s11);
+                v = Vector256.LoadUnsafe(ref origin, y2 + i);
+                s02 = Vector256.FusedMultiplyAdd(u0, v, s02); s12 = Vector256.FusedMultiplyAdd(u1, v, s12);
+                v = Vector256.LoadUnsafe(ref origin, y3 + i);
+                s03 = Vector256.FusedMultiplyAdd(u0, v, s03); s13 = Vector256.FusedMultiplyAdd(u1, v, s13);
+            }
+            sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
+            sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
+            ReadOnlySpan<nuint> xs = [x0, x1], ys = [y0, y1, y2, y3];
+            for (int r = 0; r < 2; r++)
+                for (int q = 0; q < 4; q++)
+                    for (int i = vectorEnd; i < n; i++)
+                        sums[4 * r + q] += block[(int)xs[r] + i] * block[(int)ys[q] + i];
+            Scatter(sums, 2, a0, b0, c, gram);
         }
-        sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
-        sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
-        for (; i < n; i++)
-        {
-            sums[0] += x0[i] * y0[i]; sums[1] += x0[i] * y1[i]; sums[2] += x0[i] * y2[i]; sums[3] += x0[i] * y3[i];
-            sums[4] += x1[i] * y0[i]; sums[5] += x1[i] * y1[i]; sums[6] += x1[i] * y2[i]; sums[7] += x1[i] * y3[i];
-        }
+    }
+
+    /// <summary>Adds a tile's sums (rows a0 …, columns b0 … b0 + 3) to the upper triangle of G, dropping the padding.</summary>
+    private static void Scatter(ReadOnlySpan<double> sums, int rows, int a0, int b0, int c, double[] gram)
+    {
+        for (int r = 0; r < rows && a0 + r < c; r++)
+            for (int q = 0; q < 4 && b0 + q < c; q++)
+                if (b0 + q >= a0 + r) gram[(long)(a0 + r) * c + b0 + q] += sums[4 * r + q];
     }
 
     /// <summary>

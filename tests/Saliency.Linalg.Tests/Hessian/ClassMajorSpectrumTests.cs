@@ -8,7 +8,7 @@ namespace Saliency.Linalg.Tests.Hessian;
 /// <summary>
 /// <see cref="ClassMajorSpectrum"/>: the float64 Gram of a float32 class-major W against MathNet's dense WᵀW of the same
 /// (widened) values, and its eigenvalues against the dense float64 eigenvalues of H = W A Wᵀ itself (d×d), for all
-/// classes, a class subset, and d &lt; c. Sizes straddle the 256-row blocks, the 4-lane vectors and the 2×4 tiles.
+/// classes, a class subset, and d &lt; c. Sizes straddle the 128-row blocks, the 4- and 8-lane vectors and the 2×4 and 4×4 tiles; both kernels run here.
 /// </summary>
 [TestFixture]
 internal sealed class ClassMajorSpectrumTests
@@ -21,15 +21,19 @@ internal sealed class ClassMajorSpectrumTests
         return (flat, Matrix<double>.Build.Dense(d, c, (i, j) => flat[j * d + i]));
     }
 
-    [TestCase(1, 1)]
-    [TestCase(7, 3)]
-    [TestCase(300, 7)]
-    [TestCase(1027, 13)]
-    [TestCase(513, 8)]
-    public void GramEqualsTheDenseFloat64Product(int d, int c)
+    [TestCase(1, 1, true)]
+    [TestCase(7, 3, true)]
+    [TestCase(300, 7, true)]
+    [TestCase(1027, 13, true)]
+    [TestCase(513, 8, true)]
+    [TestCase(1, 1, false)]
+    [TestCase(7, 3, false)]
+    [TestCase(300, 7, false)]
+    [TestCase(1027, 13, false)]
+    public void GramEqualsTheDenseFloat64Product(int d, int c, bool wide)
     {
         var (flat, w) = FloatJacobian(d, c, 41 + d + c);
-        var gram = ClassMajorSpectrum.Gram(flat, d, c);
+        var gram = ClassMajorSpectrum.Gram(flat, d, c, wide);
         var dense = w.TransposeThisAndMultiply(w);
         for (int a = 0; a < c; a++)
             for (int b = 0; b < c; b++)
