@@ -229,6 +229,9 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     /// <inheritdoc />
     public int ClassCount { get; }
 
+    /// <summary>The graph input the classifier feeds (the image input).</summary>
+    public string InputName => _inputName;
+
     /// <summary>The graph output the classifier reads.</summary>
     public string OutputName { get; }
 

@@ -21,7 +21,9 @@ namespace Saliency;
 /// <remarks>
 /// <para><b>Threads.</b> Every method may be called from many threads at once. Each model is opened once, on first use,
 /// and its ONNX Runtime sessions are shared by all requests (ONNX Runtime's Run is thread-safe); the engine owns and
-/// disposes them. At most <see cref="SaliencyEngineOptions.MaxConcurrency"/> requests run at once, the others wait.</para>
+/// disposes them. At most <see cref="SaliencyEngineOptions.MaxConcurrency"/> requests run at once, the others wait.
+/// They run on as many threads of the engine's own, not on the thread pool, which stays free for the host (request
+/// parsing, the timers of deadlines); see <see cref="ComputeThreads"/>.</para>
 /// <para><b>Cancellation.</b> The token reaches every model run (ONNX Runtime's <c>RunOptions.Terminate</c> stops a
 /// run between operators), FISTA (checked before each iteration; on an accelerator at each check window) and PDHG
 /// (checked between iteration windows), and throws <see cref="OperationCanceledException"/>.</para>
@@ -39,6 +41,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
 
     private readonly Dictionary<string, ModelSlot> _models;
     private readonly SemaphoreSlim _slots;
+    private readonly ComputeThreads _compute;
     private readonly CancellationTokenSource _lifetime = new();
     private readonly EngineMetrics _metrics = new();
     private readonly ILogger _logger;
@@ -75,6 +78,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
                 throw new ArgumentException($"Model '{model.Name}' is registered twice.", nameof(options));
         }
         _slots = new SemaphoreSlim(options.MaxConcurrency, options.MaxConcurrency);
+        _compute = new ComputeThreads(options.MaxConcurrency, "saliency compute");
         _budget = options.Budget;
         _decorator = options.ClassifierDecorator;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<SaliencyEngine>();
@@ -96,6 +100,19 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var slot = Slot(name);
         var c = slot.Classifier;
         return new ModelInfo(slot.Name, slot.Path, c.InputShape, c.InputSize, c.ClassCount);
+    }
+
+    /// <summary>
+    /// The graph input the engine feeds and the graph output it reads for model <paramref name="name"/> (opens it if
+    /// needed), from the model's own forward session, so that a host needs no session of its own to describe it.
+    /// </summary>
+    /// <exception cref="ModelNotFoundException">No such model.</exception>
+    /// <exception cref="ModelLoadException">The model cannot be opened.</exception>
+    internal (string Input, string Output) GetModelTensorNames(string name)
+    {
+        ThrowIfDisposed();
+        var c = Slot(name).Classifier;
+        return (c.InputName, c.OutputName);
     }
 
     /// <summary>Explains one image (see <see cref="ExplainRequest"/>).</summary>
@@ -466,7 +483,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         _ => SolverStatus.NonFinite,
     };
 
-    /// <summary>Waits for a slot, runs <paramref name="work"/> on the thread pool, and records the outcome.</summary>
+    /// <summary>Waits for a slot, runs <paramref name="work"/> on a compute thread, and records the outcome.</summary>
     private async Task<T> RunAsync<T>(string model, string method, Func<CancellationToken, T> work, CancellationToken cancellationToken,
         bool countAsExplanation = true)
     {
@@ -487,7 +504,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
-                    var result = await Task.Run(() => work(token), token).ConfigureAwait(false);
+                    // On the engine's own threads, not the pool's: see ComputeThreads.
+                    var result = await _compute.Run(() => work(token), token).ConfigureAwait(false);
                     outcome = "ok";
                     double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
                     if (countAsExplanation)
@@ -600,6 +618,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
     private void Release()
     {
         foreach (var slot in _models.Values) slot.Dispose();
+        _compute.Dispose();
         _metrics.Dispose();
         _lifetime.Dispose();
         LogDisposed(_logger);

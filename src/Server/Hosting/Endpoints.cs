@@ -37,10 +37,12 @@ internal static class Endpoints
             .WithSummary("Whether the model is ready.").Produces<V1ModelStatus>().Produces<ErrorBody>(404);
         v1.MapPost("/models/{name}:predict", (HttpContext h, string name) => Handle(h, c, "v1_predict", ct => V1Async(h, c, name, explain: false, ct)))
             .WithSummary("Class probabilities and logits of each instance (image as base64 PNG/JPEG or tensor).")
-            .Accepts<V1Request>("application/json").Produces<V1PredictResponse>().Produces<ErrorBody>(400).Produces<ErrorBody>(503);
+            .WithDescription(ParametersText(RequestReader.PredictParameters))
+            .Accepts<V1PredictRequest>("application/json").Produces<V1PredictResponse>().Produces<ErrorBody>(400).Produces<ErrorBody>(503);
         v1.MapPost("/models/{name}:explain", (HttpContext h, string name) => Handle(h, c, "v1_explain", ct => V1Async(h, c, name, explain: true, ct)))
-            .WithSummary("A saliency map of each instance with the method's report; parameters: method, target, lambda1, samples, seed, bound_factor, steps, resize, timeout_ms.")
-            .Accepts<V1Request>("application/json").Produces<V1ExplainResponse>().Produces<ErrorBody>(400).Produces<ErrorBody>(503);
+            .WithSummary("A saliency map of each instance with the method's report.")
+            .WithDescription($"Methods: {string.Join(", ", SaliencyMethods.All)}. {ParametersText(RequestReader.ExplainParameters)}")
+            .Accepts<V1ExplainRequest>("application/json").Produces<V1ExplainResponse>().Produces<ErrorBody>(400).Produces<ErrorBody>(503);
 
         var v2 = app.MapGroup("/v2").WithTags("Open Inference Protocol v2");
         v2.MapGet("", () => new V2ServerMetadata("saliency", typeof(SaliencyServer).Assembly.GetName().Version?.ToString() ?? "0", []))
@@ -66,6 +68,10 @@ internal static class Endpoints
             .WithTags("Monitoring").WithSummary("Prometheus text format.");
     }
 
+    /// <summary>The description's list of parameters, from the list the reader accepts (so it cannot go stale).</summary>
+    private static string ParametersText(IEnumerable<string> names) =>
+        $"Parameters (all optional; others are refused with 400): {string.Join(", ", names)}.";
+
     /// <summary>The message for a status that routing answered without a body.</summary>
     internal static string RoutingMessage(int status) => status switch
     {
@@ -76,8 +82,8 @@ internal static class Endpoints
     };
 
     private static V2ModelMetadata Metadata(ServedModel m) => new(m.Name, ["1"], "onnxruntime_onnx",
-        [new V2TensorMetadata(m.Input.Name, "FP32", [-1, m.Channels, m.Height, m.Width])],
-        [new V2TensorMetadata("probabilities", "FP32", [-1, m.Classes]), new V2TensorMetadata(m.Output.Name, "FP32", [-1, m.Classes]),
+        [new V2TensorMetadata(m.InputName, "FP32", [-1, m.Channels, m.Height, m.Width])],
+        [new V2TensorMetadata("probabilities", "FP32", [-1, m.Classes]), new V2TensorMetadata(m.OutputName, "FP32", [-1, m.Classes]),
          new V2TensorMetadata("predicted_class", "INT64", [-1])]);
 
     /// <summary>Runs a work endpoint: deadline, error mapping, metrics.</summary>
@@ -154,7 +160,7 @@ internal static class Endpoints
         var model = Find(c, name);
         using var document = await RequestReader.ReadJsonAsync(h.Request, c.Options, deadline.Token).ConfigureAwait(false);
         var (instances, id, requested, timeout) = RequestReader.ReadV2(document.RootElement, model, c.Options);
-        string[] available = ["probabilities", model.Output.Name, "predicted_class"];
+        string[] available = ["probabilities", model.OutputName, "predicted_class"];
         if (requested?.FirstOrDefault(r => !available.Contains(r)) is string unknown)
             throw ClientError.Bad($"unknown output '{unknown}'; this model has {string.Join(", ", available)}.");
         Shorten(deadline, h, timeout);

@@ -66,7 +66,9 @@ public sealed class SaliencyServer : IAsyncDisposable
             // Kestrel's per-request and ASP.NET's routing lines would drown the server's own.
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         }
-        builder.Services.AddOpenApi();
+        // The document's schemas name the fields as the bodies do (snake_case); :explain's method is an enum.
+        builder.Services.ConfigureHttpJsonOptions(j => Json.Configure(j.SerializerOptions));
+        builder.Services.AddOpenApi(OpenApiCatalogue.Configure);
         var app = builder.Build();
         ModelCatalog? models = null;
         ServerMetrics? metrics = null;

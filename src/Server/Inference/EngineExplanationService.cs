@@ -31,19 +31,7 @@ internal sealed class EngineExplanationService(SaliencyEngine engine) : IExplana
             using var token = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, input.CancellationToken);
             try
             {
-                var request = new ExplainRequest
-                {
-                    Model = model.Name,
-                    Image = input.Image,
-                    Method = settings.Method,
-                    Target = targets[i],
-                    Lambda1 = settings.Lambda1,
-                    Samples = settings.Samples,
-                    Seed = settings.Seed,
-                    BoundFactor = settings.BoundFactor,
-                    TopClasses = settings.TopClasses,
-                    MaxIterations = settings.MaxIterations,
-                };
+                var request = settings.Request(model.Name, input.Image, targets[i]);
                 return new ExplainOutcome(await engine.ExplainAsync(request, token.Token).ConfigureAwait(false), null);
             }
             catch (Exception e) when (e is not OutOfMemoryException)

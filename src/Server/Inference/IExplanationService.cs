@@ -34,6 +34,52 @@ internal sealed record PredictionResult(int PredictedClass, ReadOnlyMemory<float
 /// </summary>
 internal sealed record MethodSettings(string Method, double? Lambda1, int? Samples, ulong Seed, double? BoundFactor, int? TopClasses, int? MaxIterations)
 {
-    /// <summary>Batching key: equal keys mean the same explainer settings.</summary>
-    public string Key => string.Create(CultureInfo.InvariantCulture, $"{Method}|{Lambda1:R}|{Samples}|{Seed}|{BoundFactor:R}|{TopClasses}|{MaxIterations}");
+    /// <summary>The settings of a prediction (no method parameters).</summary>
+    public static MethodSettings Predict { get; } = new("predict", null, null, 0, null, null, null);
+
+    /// <summary>Grad-CAM's layer; null = the engine's default.</summary>
+    public string? Layer { get; init; }
+
+    /// <summary>Occlusion's window side.</summary>
+    public int? Window { get; init; }
+
+    /// <summary>Occlusion's step.</summary>
+    public int? Stride { get; init; }
+
+    /// <summary>LIME's and Kernel SHAP's grid cell side.</summary>
+    public int? Cell { get; init; }
+
+    /// <summary>LIME on SLIC superpixels.</summary>
+    public bool Superpixels { get; init; }
+
+    /// <summary>SLIC's target number of superpixels.</summary>
+    public int? Segments { get; init; }
+
+    /// <summary>
+    /// Batching key: equal keys mean the same explainer settings. The layer, the one free-form text, is written with
+    /// its length first, so that no layer name can make two different settings read alike.
+    /// </summary>
+    public string Key => string.Create(CultureInfo.InvariantCulture,
+        $"{Method}|{Lambda1:R}|{Samples}|{Seed}|{BoundFactor:R}|{TopClasses}|{MaxIterations}|{Window}|{Stride}|{Cell}|{Superpixels}|{Segments}|{Layer?.Length}:{Layer}");
+
+    /// <summary>The engine's request for one instance with these settings.</summary>
+    public ExplainRequest Request(string model, float[] image, int? target) => new()
+    {
+        Model = model,
+        Image = image,
+        Method = Method,
+        Target = target,
+        Lambda1 = Lambda1,
+        Samples = Samples,
+        Seed = Seed,
+        BoundFactor = BoundFactor,
+        TopClasses = TopClasses,
+        MaxIterations = MaxIterations,
+        Layer = Layer,
+        Window = Window,
+        Stride = Stride,
+        Cell = Cell,
+        Superpixels = Superpixels,
+        Segments = Segments,
+    };
 }

@@ -1,13 +1,12 @@
 using System.Text.RegularExpressions;
 using Saliency.Imaging.Preprocessing;
-using Saliency.Models.Runtime;
 
 namespace Saliency.Server.Inference;
 
 /// <summary>A model the server answers for: its name in the URLs and its input layout [C, H, W] and classes.</summary>
 internal sealed class ServedModel
 {
-    private ServedModel(ModelInfo info, int channels, int height, int width, TensorMetadata input, TensorMetadata output, PreprocessSpec? preprocess)
+    private ServedModel(ModelInfo info, int channels, int height, int width, string inputName, string outputName, PreprocessSpec? preprocess)
     {
         Preprocess = preprocess;
         Name = info.Name;
@@ -17,8 +16,8 @@ internal sealed class ServedModel
         Channels = channels;
         Height = height;
         Width = width;
-        Input = input;
-        Output = output;
+        InputName = inputName;
+        OutputName = outputName;
     }
 
     /// <summary>The name in <c>/v1/models/{name}</c>: the file name without <c>.onnx</c>.</summary>
@@ -45,11 +44,11 @@ internal sealed class ServedModel
     /// <summary>The model's <c>&lt;model&gt;.preprocess.json</c> (the CLI's spec), or null: then /255 at the model's size.</summary>
     public PreprocessSpec? Preprocess { get; }
 
-    /// <summary>The graph input, for the v2 metadata.</summary>
-    public TensorMetadata Input { get; }
+    /// <summary>The graph input the engine feeds: the v2 metadata's input name.</summary>
+    public string InputName { get; }
 
-    /// <summary>The graph output (logits), for the v2 metadata.</summary>
-    public TensorMetadata Output { get; }
+    /// <summary>The graph output the engine reads: the v2 metadata's logits output name.</summary>
+    public string OutputName { get; }
 
     // Names become URL path segments and metric labels: no ':' (it separates the v1 verb), no '/', nothing to escape.
     private static readonly Regex ValidName = new("^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", RegexOptions.CultureInvariant);
@@ -75,17 +74,8 @@ internal sealed class ServedModel
         var shape = info.InputShape;
         if (shape.Count != 3 || shape[0] is not (1 or 3))
             throw new ModelLoadException(name, $"'{info.Path}' takes [{string.Join(", ", shape)}] per instance; the server serves images [C, H, W] with C = 1 or 3.");
-        TensorMetadata input, output;
-        try
-        {
-            // Names and declared shapes for /v2/models/{name}; the engine holds the sessions that run.
-            using var session = InferenceSession.Create(info.Path);
-            (input, output) = (session.Inputs[0], session.Outputs[0]);
-        }
-        catch (OrtException e)
-        {
-            throw new ModelLoadException(name, $"'{info.Path}' cannot be loaded: {e.Message}", e);
-        }
+        // The names for /v2/models/{name}, from the session the engine already opened (GetModel did): no second one.
+        var (input, output) = engine.GetModelTensorNames(name);
         return new ServedModel(info, (int)shape[0], (int)shape[1], (int)shape[2], input, output, SidecarSpec(name, info.Path));
     }
 

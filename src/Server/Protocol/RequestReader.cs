@@ -32,8 +32,14 @@ internal sealed record V1Call(IReadOnlyList<Instance> Instances, MethodSettings 
 /// </summary>
 internal static class RequestReader
 {
-    private static readonly string[] PredictParameters = ["resize", "timeout_ms"];
-    private static readonly string[] ExplainParameters = ["method", "target", "lambda1", "samples", "seed", "bound_factor", "top_classes", "max_iterations", "resize", "timeout_ms"];
+    /// <summary>The parameters v2 <c>/infer</c> takes: <see cref="V2InferParameters"/>'s names, as in the OpenAPI document.</summary>
+    internal static readonly string[] InferParameters = Json.PropertyNames<V2InferParameters>();
+
+    /// <summary>The parameters <c>:predict</c> takes: <see cref="V1PredictParameters"/>'s names, as in the OpenAPI document.</summary>
+    internal static readonly string[] PredictParameters = Json.PropertyNames<V1PredictParameters>();
+
+    /// <summary>The parameters <c>:explain</c> takes: <see cref="V1ExplainParameters"/>'s names, as in the OpenAPI document.</summary>
+    internal static readonly string[] ExplainParameters = Json.PropertyNames<V1ExplainParameters>();
 
     /// <summary>The body as a JSON object.</summary>
     public static async Task<JsonDocument> ReadJsonAsync(HttpRequest request, ServeOptions options, CancellationToken cancellationToken)
@@ -83,7 +89,7 @@ internal static class RequestReader
                 throw ClientError.Bad($"unknown field '{p.Name}'; a v1 body has 'instances' and 'parameters'.");
         var parameters = Parameters(root, explain ? ExplainParameters : PredictParameters);
         bool resize = Bool(parameters, "resize") ?? false;
-        var settings = explain ? Settings(parameters) : new MethodSettings("predict", null, null, 0, null, null, null);
+        var settings = explain ? Settings(parameters) : MethodSettings.Predict;
         int? sharedTarget = explain && parameters.TryGetValue("target", out var shared) ? Target(shared, model, "parameters.target") : null;
 
         if (!root.TryGetProperty("instances", out var instances) || instances.ValueKind != JsonValueKind.Array)
@@ -249,9 +255,9 @@ internal static class RequestReader
         string? id = root.TryGetProperty("id", out var idValue)
             ? idValue.ValueKind == JsonValueKind.String ? idValue.GetString() : throw ClientError.Bad("'id' must be a string.")
             : null;
-        var parameters = Parameters(root, ["timeout_ms"]);
+        var parameters = Parameters(root, InferParameters);
         if (!root.TryGetProperty("inputs", out var inputs) || inputs.ValueKind != JsonValueKind.Array || inputs.GetArrayLength() != 1)
-            throw ClientError.Bad($"'inputs' must be an array with one tensor (the model's input '{model.Input.Name}').");
+            throw ClientError.Bad($"'inputs' must be an array with one tensor (the model's input '{model.InputName}').");
         var input = inputs[0];
         if (input.ValueKind != JsonValueKind.Object) throw ClientError.Bad("inputs[0] must be an object with name, shape, datatype and data.");
         foreach (var p in input.EnumerateObject())
@@ -259,8 +265,8 @@ internal static class RequestReader
                 throw ClientError.Bad($"unknown field '{p.Name}' in inputs[0].");
         if (!input.TryGetProperty("datatype", out var datatype) || datatype.ValueKind != JsonValueKind.String || datatype.GetString() != "FP32")
             throw ClientError.Bad("inputs[0].datatype must be \"FP32\".");
-        if (input.TryGetProperty("name", out var name) && (name.ValueKind != JsonValueKind.String || name.GetString() != model.Input.Name))
-            throw ClientError.Bad($"inputs[0].name must be '{model.Input.Name}'.");
+        if (input.TryGetProperty("name", out var name) && (name.ValueKind != JsonValueKind.String || name.GetString() != model.InputName))
+            throw ClientError.Bad($"inputs[0].name must be '{model.InputName}'.");
         if (!input.TryGetProperty("shape", out var shapeValue) || shapeValue.ValueKind != JsonValueKind.Array)
             throw ClientError.Bad("inputs[0].shape must be an array of integers.");
         var shape = new List<long>();
@@ -325,28 +331,36 @@ internal static class RequestReader
     }
 
     /// <summary>
-    /// The method and its parameters, type-checked here; their ranges and the budget are the engine's to check
+    /// The method and its parameters (<see cref="V1ExplainParameters"/>), type-checked here, with the values no method
+    /// could use refused whatever the method (the engine ignores the parameters a method does not take); the ranges
+    /// that depend on the method or the model, and the budget, are the engine's to check
     /// (<see cref="SaliencyRequestException"/> → 400, <see cref="BudgetExceededException"/> → 422).
     /// </summary>
-    private static MethodSettings Settings(Dictionary<string, JsonElement> p)
+    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
+    private const int MaxLayerName = 1024;
+
+    internal static MethodSettings Settings(Dictionary<string, JsonElement> p)
     {
-        string method = p.TryGetValue("method", out var m)
-            ? m.ValueKind == JsonValueKind.String ? m.GetString()! : throw ClientError.Bad("parameters.method must be a string.")
-            : SaliencyMethods.Gradient;
+        string method = Text(p, "method") ?? SaliencyMethods.Gradient;
         if (!SaliencyMethods.All.Contains(method))
             throw ClientError.Bad($"unknown method '{method}'; use one of {string.Join(", ", SaliencyMethods.All)}.");
         ulong seed = 0;
-        if (p.TryGetValue("seed", out var seedValue) && !(seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetUInt64(out seed)))
+        if (p.TryGetValue("seed", out var seedValue) && seedValue.ValueKind != JsonValueKind.Null
+            && !(seedValue.ValueKind == JsonValueKind.Number && seedValue.TryGetUInt64(out seed)))
             throw ClientError.Bad("parameters.seed must be a non-negative integer.");
-        // Values no method could use are refused whatever the method (the engine ignores the parameters a method does not take).
         double? lambda1 = Number(p, "lambda1"), bound = Number(p, "bound_factor");
-        int? samples = Integer(p, "samples"), top = Integer(p, "top_classes"), iterations = Integer(p, "max_iterations");
         if (lambda1 < 0) throw ClientError.Bad($"parameters.lambda1 must be ≥ 0, got {lambda1}.");
         if (bound is < 0 or > 1) throw ClientError.Bad($"parameters.bound_factor must lie in [0, 1], got {bound}.");
-        if (samples < 1) throw ClientError.Bad($"parameters.samples must be positive, got {samples}.");
-        if (top < 1) throw ClientError.Bad($"parameters.top_classes must be positive, got {top}.");
-        if (iterations < 1) throw ClientError.Bad($"parameters.max_iterations must be positive, got {iterations}.");
-        return new MethodSettings(method, lambda1, samples, seed, bound, top, iterations);
+        int? samples = Positive(p, "samples"), top = Positive(p, "top_classes"), iterations = Positive(p, "max_iterations");
+        string? layer = Text(p, "layer");
+        if (layer is { Length: 0 or > MaxLayerName })
+            throw ClientError.Bad($"parameters.layer must name a node or tensor of the model (1–{MaxLayerName} characters).");
+        int? window = Positive(p, "window"), stride = Positive(p, "stride"), cell = Positive(p, "cell"), segments = Positive(p, "segments");
+        bool superpixels = Bool(p, "superpixels") ?? false;
+        return new MethodSettings(method, lambda1, samples, seed, bound, top, iterations)
+        {
+            Layer = layer, Window = window, Stride = stride, Cell = cell, Superpixels = superpixels, Segments = segments,
+        };
     }
 
     private static int? Target(JsonElement? value, ServedModel model, string where)
@@ -376,6 +390,17 @@ internal static class RequestReader
         !p.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
         : v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i
         : throw ClientError.Bad($"parameters.{name} must be an integer.");
+
+    private static int? Positive(Dictionary<string, JsonElement> p, string name)
+    {
+        int? value = Integer(p, name);
+        return value < 1 ? throw ClientError.Bad($"parameters.{name} must be a positive integer, got {value}.") : value;
+    }
+
+    private static string? Text(Dictionary<string, JsonElement> p, string name) =>
+        !p.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null ? null
+        : v.ValueKind == JsonValueKind.String ? v.GetString()
+        : throw ClientError.Bad($"parameters.{name} must be a string.");
 
     private static bool? Bool(Dictionary<string, JsonElement> p, string name) =>
         !p.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null ? null

@@ -192,6 +192,22 @@ internal sealed class SaliencyEngineTests
     }
 
     [Test]
+    public async Task RequestsRunOnTheEnginesOwnThreadsNotThePool()
+    {
+        // Blocking work on pool threads starves a host's request parsing and the timers behind deadlines
+        // (CancelAfter) on small machines; the engine keeps it on at most MaxConcurrency threads of its own.
+        var threads = new System.Collections.Concurrent.ConcurrentBag<(bool Pool, string? Name, int Id)>();
+        await using var engine = Engine(decorator: c => new Hook(c, () =>
+            threads.Add((Thread.CurrentThread.IsThreadPoolThread, Thread.CurrentThread.Name, Environment.CurrentManagedThreadId))));
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => engine.ExplainAsync(Request(SaliencyMethods.Gradient))));
+        await engine.PredictAsync("lenet", _digit);
+        Assert.That(threads, Has.Count.GreaterThanOrEqualTo(9), "every request made model runs");
+        Assert.That(threads.Select(t => t.Pool), Has.All.False, "a model run on a thread-pool thread");
+        Assert.That(threads.Select(t => t.Name), Has.All.StartsWith("saliency compute"));
+        Assert.That(threads.Select(t => t.Id).Distinct().Count(), Is.LessThanOrEqualTo(2), "no more threads than MaxConcurrency");
+    }
+
+    [Test]
     public async Task ACancelledTokenRunsNothing()
     {
         int runs = 0;
