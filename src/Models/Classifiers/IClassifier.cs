@@ -38,11 +38,12 @@ internal interface IClassifier : IDisposable
 
     /// <summary>Classes per Jacobian run of <see cref="JacobianInto"/> unless told otherwise.</summary>
     /// <remarks>
-    /// ONNX Runtime keeps the backward activations of every cotangent of a run at once: 64 cotangents cost 1.2–1.3 GB on
-    /// ResNet-18/50 at 224² (bench/Saliency.Bench/EndToEnd/RESULTS.md), all 1,000 about 20 GB, while the time per class
-    /// hardly depends on the batch.
+    /// ONNX Runtime keeps the backward activations of every cotangent of a run at once: all 1,000 classes of a ResNet at
+    /// 224² would take about 20 GB. All-class CASO on ResNet-50 peaked at 3.37 GB with runs of 64 classes and 2.36 GB with
+    /// 32, at the same Jacobian time per class within the load's noise (bench/Saliency.Bench/EndToEnd/RESULTS.md): 32
+    /// keeps it under 3 GB.
     /// </remarks>
-    public const int DefaultJacobianChunk = 64;
+    public const int DefaultJacobianChunk = 32;
 
     /// <summary>
     /// All c rows of W, class-major (class j's gradient at <c>[j·d, (j+1)·d)</c>), written into

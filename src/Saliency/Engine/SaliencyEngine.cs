@@ -215,7 +215,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
     /// kernel's copy, their cotangents, the k×k class blocks that made CASO's measured ~72 bytes × classes², the spectrum's
     /// float64 row block of 128 rows × k, 16 FISTA slices of 6 float64 vectors); with all c classes
     /// <c>4dc + 4mc + 72c² + 1024c + 768d</c>: W once (the streamed Jacobian writes into the kernel's buffer) and the
-    /// cotangents of one chunk of m = min(64, c) classes, not of all c,
+    /// cotangents of one chunk of m = min(32, c) classes (<c>IClassifier.DefaultJacobianChunk</c>), not of all c,
     /// LEG <c>16p² + 600d + 64p·C</c> (grid covariance, one sampling batch, the LP vectors), gradients <c>32d</c> per image run.
     /// </summary>
     public long EstimateMemory(ExplainRequest request)

@@ -230,7 +230,7 @@ internal sealed class SaliencyEngineTests
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxClasses = 5 } })).Limit, Is.EqualTo("MaxClasses"));
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { MaxIterations = 600_000 })).Limit, Is.EqualTo("MaxIterations"));
         // CASO on LeNet, all classes streamed: W once and one chunk's cotangents, 4dc + 4mc + 72c² + 1024c + 768d with
-        // m = min(64, c) = 10: 31360 + 400 + 7200 + 10240 + 602112 bytes.
+        // m = min(32, c) = 10: 31360 + 400 + 7200 + 10240 + 602112 bytes.
         Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso)), Is.EqualTo(31360 + 400 + 7200 + 10240 + 602112));
         // Top-2 keeps 3 rows (plus the target): 8dk + 4kc + 72k² + 1024k + 768d with k = 3.
         Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso) with { TopClasses = 2 }), Is.EqualTo(18816 + 120 + 648 + 3072 + 602112));
