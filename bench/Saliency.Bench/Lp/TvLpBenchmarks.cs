@@ -135,9 +135,10 @@ public class TvLpEnhancementBenchmarks
 }
 
 /// <summary>
-/// A single 224² solve (double iterations: the row blocks are in the double step only) with its steps on one thread (<see cref="TvLpOptions.StepThreads"/> = 1, the default) against
-/// 2 row blocks per step in parallel. The iterates are identical, so the ratio is the step's parallel speed-up on this
-/// machine under its current load.
+/// A single 224² solve (default options: float iterations) with its steps on one thread against 2 row blocks per step
+/// in parallel, always (<c>Timed = false</c>) or while timed faster than one thread (<c>Timed = true</c>, the default,
+/// <see cref="StepThreadTuner"/>). The iterates are identical, so the ratios are the step's parallel speed-up on this
+/// machine under its current load, and what the tuner keeps of it.
 /// Run: <c>dotnet run -c Release -- --filter '*TvLpRowBlock*'</c>.
 /// </summary>
 [Config(typeof(TvLpJobConfig))]
@@ -148,9 +149,13 @@ public class TvLpRowBlockBenchmarks
     [Params(1, 2)]
     public int Threads { get; set; }
 
+    [Params(false, true)]
+    public bool Timed { get; set; }
+
     [GlobalSetup]
     public void Setup() => _problem = TvLpBenchData.Problem(224);
 
     [Benchmark]
-    public double Solve224() => TvLpSolver.Solve(_problem, new TvLpOptions { StepThreads = Threads, SinglePrecisionIterations = false }).Certificate.PrimalObjective;
+    public double Solve224() =>
+        TvLpSolver.Solve(_problem, new TvLpOptions { StepThreads = Threads, TimedStepThreads = Timed }).Certificate.PrimalObjective;
 }

@@ -12,8 +12,8 @@ namespace Saliency.Bench.Lp;
 /// the 3×224² batch. Instances: <c>disc</c> = <see cref="TvLpBenchData.Problem"/> (pixel-level noise) and
 /// <c>paper</c> = <see cref="PaperProblem"/> (the LEG estimate of a 28×28 perturbation grid upsampled ×8).
 /// Run: <c>cd bench/Saliency.Bench &amp;&amp; dotnet run -c Release -- lp-table [--sizes 28,56,112,224] [--repeats 3]
-/// [--instance disc|paper|both] [--no-batch] [--double] [--kkt-restarts] [--no-projection] [--no-multilevel] [--step-threads n]</c>
-/// (the first four switch off the float iteration, the fixed-point restarts, the dual projection and the multilevel start one by one; iterations are the finest level's). "cpu s" is the process CPU time of the solve: on
+/// [--instance disc|paper|both] [--no-batch] [--double] [--kkt-restarts] [--no-projection] [--no-multilevel] [--step-threads n] [--no-share] [--untimed] [--batch-only]</c>
+/// (the first four switch off the float iteration, the fixed-point restarts, the dual projection and the multilevel start one by one; iterations are the finest level's; <c>--no-share</c> keeps a batch's finished workers idle instead of lending their cores to the LPs still running; <c>--untimed</c> always splits steps that may be split, without timing one thread against the split (<see cref="TvLpOptions.TimedStepThreads"/>); <c>--batch-only</c> skips the single solves). "cpu s" is the process CPU time of the solve: on
 /// the shared machine it tracks the idle-machine time of a one-thread solve better than the wall clock.
 /// </summary>
 internal static class TvLpTable
@@ -38,13 +38,17 @@ internal static class TvLpTable
                 case "--kkt-restarts": options = options with { FixedPointRestarts = false }; break;
                 case "--no-projection": options = options with { DualProjection = false }; break;
                 case "--no-multilevel": options = options with { Multilevel = false }; break;
+                case "--no-share": options = options with { ShareIdleCores = false }; break;
+                case "--batch-only": sizes = []; break;
+                case "--untimed": options = options with { TimedStepThreads = false }; break;
                 case "--step-threads": options = options with { StepThreads = int.Parse(args[++i], CultureInfo.InvariantCulture) }; break;
                 default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
             }
         }
         string[] kinds = instance == "both" ? ["disc", "paper"] : [instance];
         Console.WriteLine($"# options: single={options.SinglePrecisionIterations} fixed-point restarts={options.FixedPointRestarts} " +
-            $"dual projection={options.DualProjection} multilevel={options.Multilevel} step threads={options.StepThreads}");
+            $"dual projection={options.DualProjection} multilevel={options.Multilevel} step threads={options.StepThreads} " +
+            $"share idle cores={options.ShareIdleCores} timed={options.TimedStepThreads}");
         Console.WriteLine($"# load average {LoadAverage()}, {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         TvLpSolver.Solve(TvLpBenchData.Problem(28), options);   // JIT warm-up
         Console.WriteLine("| instance | grid | iterations | restarts | median s | runs s | cpu s (median) | max rel. residual/gap | status |");
@@ -91,13 +95,13 @@ internal static class TvLpTable
         return 0;
     }
 
-    /// <summary>Per-step cost of the fused Halpern step, double vs float, best of 15 runs of 100 steps (under load the
-    /// best run is the one least disturbed by other processes).</summary>
+    /// <summary>Per-step cost of the fused Halpern step, double vs float (one sweep, and 2 row blocks in parallel), best
+    /// of 15 runs of 100 steps (under load the best run is the one least disturbed by other processes).</summary>
     private static int StepTimes(int[] sizes)
     {
         Console.WriteLine($"# load average {LoadAverage()}");
-        Console.WriteLine("| grid | double µs/step | float µs/step | ratio |");
-        Console.WriteLine("|-----:|---------------:|--------------:|------:|");
+        Console.WriteLine("| grid | double µs/step | float µs/step | float/double | float 2 blocks µs/step | 2 blocks/1 |");
+        Console.WriteLine("|-----:|---------------:|--------------:|-------------:|-----------------------:|-----------:|");
         foreach (int n in sizes)
         {
             int p = n * n, m = PrimalDualTvStep.EdgeCount(n, n);
@@ -108,6 +112,7 @@ internal static class TvLpTable
             float[] F(double[] a) => a.Select(v => (float)v).ToArray();
             var (xs, ys, bs, x0s, y0s) = (F(x), F(y), F(b), F(x0), F(y0));
             var scratchS = new float[PrimalDualTvStepSingle.ScratchLength(n)];
+            var scratch2 = new float[PrimalDualTvStepSingle.ScratchLength(n, n, 2)];
             double Best(Action step)
             {
                 double best = double.PositiveInfinity;
@@ -121,7 +126,8 @@ internal static class TvLpTable
             }
             double d = Best(() => PrimalDualTvStep.HalpernStep(n, n, x, y, b, x0, y0, 0.9, 0.3, 0.3, 0.1, 10, [], scratch));
             double f = Best(() => PrimalDualTvStepSingle.HalpernStep(n, n, xs, ys, bs, x0s, y0s, 0.9f, 0.3f, 0.3f, 0.1f, 10f, scratchS));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {n}² | {d:F1} | {f:F1} | {f / d:F2} |"));
+            double f2 = Best(() => PrimalDualTvStepSingle.HalpernStep(n, n, xs, ys, bs, x0s, y0s, 0.9f, 0.3f, 0.3f, 0.1f, 10f, scratch2, 2));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {n}² | {d:F1} | {f:F1} | {f / d:F2} | {f2:F1} | {f2 / f:F2} |"));
         }
         Console.WriteLine($"# load average at the end {LoadAverage()}");
         return 0;

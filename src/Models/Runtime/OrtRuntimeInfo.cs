@@ -45,7 +45,9 @@ internal static class OrtRuntimeInfo
     {
         try
         {
+            OrtTelemetry.DisableUnlessChosen();
             var env = Ort.OrtEnv.Instance();
+            OrtTelemetry.AfterEnvironmentCreated(env);
             return (env.GetVersionString(), env.GetAvailableProviders());
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or BadImageFormatException or TypeInitializationException)

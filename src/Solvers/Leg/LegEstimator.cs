@@ -231,12 +231,11 @@ internal static class LegEstimator
             };
             problems[c] = atZero.WithBound(bounds[c]);
         }
-        // With the solver's token a cancelled LP surfaces as one OperationCanceledException, not an AggregateException.
-        Parallel.For(0, channels, new ParallelOptions { CancellationToken = options.Solver.CancellationToken }, c =>
-        {
-            double mean = TensorPrimitives.Sum(empirical.Channel(c)) / p;
-            solutions[c] = TvLpSolver.Solve(problems[c], options.Solver with { TargetMean = mean });
-        });
+        // One batch: its workers lend their cores to the channels' LPs still running (a cancelled LP surfaces as one
+        // OperationCanceledException, not an AggregateException).
+        var means = new double[channels];
+        for (int c = 0; c < channels; c++) means[c] = TensorPrimitives.Sum(empirical.Channel(c)) / p;
+        TvLpSolver.SolveBatch(problems, options.Solver, targetMeans: means).CopyTo(solutions, 0);
 
         var g = new double[channels * p];
         for (int c = 0; c < channels; c++)

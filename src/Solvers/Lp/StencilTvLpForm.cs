@@ -19,6 +19,8 @@ namespace Saliency.Solvers.Lp;
 internal sealed class StencilTvLpForm : PdhgForm
 {
     private readonly int _rows, _cols, _p, _m, _rowBlocks;
+    private readonly Func<int>? _rowBlocksNow;
+    private readonly StepThreadTuner? _tuner;
     private readonly double[] _b;
     private readonly double _bound, _s2;
     private readonly double[] _scratch, _pixels;
@@ -27,8 +29,12 @@ internal sealed class StencilTvLpForm : PdhgForm
     private double _scaleEta = double.NaN;
 
     /// <param name="problem">The LP.</param>
-    /// <param name="rowBlocks">Row blocks each step is split into and swept in parallel (1: one thread).</param>
-    public StencilTvLpForm(TvLpProblem problem, int rowBlocks = 1)
+    /// <param name="rowBlocks">Row blocks each step is split into and swept in parallel (1: one thread); with
+    /// <paramref name="rowBlocksNow"/>, the most it may ask for.</param>
+    /// <param name="rowBlocksNow">Asked before every step for the row blocks to use now (a batch's idle cores, see
+    /// <see cref="TvLpCoreShare"/>); the iterates do not depend on the answer.</param>
+    /// <param name="timedBlocks">Time one thread against the row blocks and take the faster (<see cref="StepThreadTuner"/>).</param>
+    public StencilTvLpForm(TvLpProblem problem, int rowBlocks = 1, Func<int>? rowBlocksNow = null, bool timedBlocks = false)
     {
         _rows = problem.Shape.Rows;
         _cols = problem.Shape.Cols;
@@ -38,6 +44,8 @@ internal sealed class StencilTvLpForm : PdhgForm
         _bound = problem.Bound;
         _s2 = problem.NoiseVariance;
         _rowBlocks = Math.Clamp(rowBlocks, 1, Math.Max(1, _rows / 2));
+        _rowBlocksNow = _rowBlocks > 1 ? rowBlocksNow : null;
+        _tuner = _rowBlocks > 1 && timedBlocks ? new StepThreadTuner() : null;
         _scratch = new double[PrimalDualTvStep.ScratchLength(_cols, _rowBlocks)];
         _pixels = new double[_p];
         BNorm = Norm2(_b);
@@ -76,7 +84,7 @@ internal sealed class StencilTvLpForm : PdhgForm
         ReadOnlySpan<double> primalScale, Span<double> xSum, Span<double> ySum, double averageWeight, bool wantStats)
     {
         PrimalDualTvStep.Step(_rows, _cols, x, y, _b, xOut, yOut, tau, sigma, _bound, 1.0 / _s2,
-            primalScale, xSum, ySum, averageWeight, _scratch, wantStats, out var stats, _rowBlocks);
+            primalScale, xSum, ySum, averageWeight, _scratch, wantStats, out var stats, Blocks());
         return stats;
     }
 
@@ -84,7 +92,7 @@ internal sealed class StencilTvLpForm : PdhgForm
         double weight, double tau, double sigma, ReadOnlySpan<double> primalScale)
     {
         PrimalDualTvStep.HalpernStep(_rows, _cols, x, y, _b, anchorX, anchorY, weight, tau, sigma, _bound, 1.0 / _s2,
-            primalScale, _scratch, _rowBlocks);
+            primalScale, _scratch, Blocks());
         return true;
     }
 
@@ -93,13 +101,21 @@ internal sealed class StencilTvLpForm : PdhgForm
     public override PrimalDualStepStats StepSingle(float[] x, float[] y, float[] xOut, float[] yOut, double tau, double sigma, bool wantStats)
     {
         PrimalDualTvStepSingle.Step(_rows, _cols, x, y, SingleB(), xOut, yOut, (float)tau, (float)sigma, (float)_bound,
-            (float)(1.0 / _s2), SingleScratch(), wantStats, out var stats);
+            (float)(1.0 / _s2), SingleScratch(), wantStats, out var stats, Blocks());
         return stats;
     }
 
     public override void HalpernStepSingle(float[] x, float[] y, float[] anchorX, float[] anchorY, double weight, double tau, double sigma) =>
         PrimalDualTvStepSingle.HalpernStep(_rows, _cols, x, y, SingleB(), anchorX, anchorY, (float)weight, (float)tau, (float)sigma,
-            (float)_bound, (float)(1.0 / _s2), SingleScratch());
+            (float)_bound, (float)(1.0 / _s2), SingleScratch(), Blocks());
+
+    /// <summary>Row blocks for this step: the fixed count, or the batch's current share capped by it; with the tuner,
+    /// that or one thread, whichever its timings say is faster.</summary>
+    private int Blocks()
+    {
+        int candidate = _rowBlocksNow is null ? _rowBlocks : Math.Clamp(_rowBlocksNow(), 1, _rowBlocks);
+        return _tuner is null ? candidate : _tuner.Next(candidate);
+    }
 
     private float[] SingleB()
     {
@@ -111,7 +127,7 @@ internal sealed class StencilTvLpForm : PdhgForm
         return _bSingle;
     }
 
-    private float[] SingleScratch() => _scratchSingle ??= new float[PrimalDualTvStepSingle.ScratchLength(_cols)];
+    private float[] SingleScratch() => _scratchSingle ??= new float[PrimalDualTvStepSingle.ScratchLength(_rows, _cols, _rowBlocks)];
 
     /// <summary>
     /// The dual polish: y' = y − D(DᵀD)⁺Dᵀy, the Euclidean projection of y onto {Dᵀy = 0} (Dᵀy' = (11ᵀ/p)Dᵀy = 0

@@ -70,11 +70,22 @@ internal sealed record TvLpOptions
     public int MaxDegreeOfParallelism { get; init; } = -1;
 
     /// <summary>Threads one step of a single large LP (stencil form, from 128² pixels; <see cref="TvLpSolver.Solve"/>
-    /// and <see cref="TvLpSolver.SolvePath"/>) is split over, in contiguous row blocks; the iterates do not depend on
-    /// it. Default 1: on the shared 2-core machine the per-step fork/join lost to time-slicing (224²: 10.8 s with 2 vs
-    /// 7.0 s with 1, bench/Saliency.Bench/Lp/README.md); raise it on idle cores. Applies to double iterations only
-    /// (<see cref="SinglePrecisionIterations"/> off, or after float's switch to double): the float step is one sweep.</summary>
-    public int StepThreads { get; init; } = 1;
+    /// and <see cref="TvLpSolver.SolvePath"/>) may be split over, in contiguous row blocks, float and double iterations
+    /// alike; the iterates do not depend on it. Default 2, the target machine's cores: with
+    /// <see cref="TimedStepThreads"/> (default) the split is only used while it times faster than one thread (it
+    /// pays on idle cores and lost to time-slicing on the shared machine: 224² 10.8 s split vs 7.0 s one thread,
+    /// bench/Saliency.Bench/Lp/README.md). 1: never split.</summary>
+    public int StepThreads { get; init; } = 2;
+
+    /// <summary>Batches: when fewer LPs are running than the batch has threads (the last LPs of the queue), split each
+    /// running LP's steps into row blocks over the idle threads (<see cref="TvLpCoreShare"/>); results are the same
+    /// either way. Measured: bench/Saliency.Bench/Lp/RESULTS.md.</summary>
+    public bool ShareIdleCores { get; init; } = true;
+
+    /// <summary>When a step may be split (<see cref="StepThreads"/> or <see cref="ShareIdleCores"/>), time the split
+    /// step against one thread every few windows and use the faster (<see cref="StepThreadTuner"/>): the split pays on
+    /// idle cores and loses on busy ones. Off: always split.</summary>
+    public bool TimedStepThreads { get; init; } = true;
 
     /// <summary>Stops the solve with <see cref="OperationCanceledException"/>, checked between iteration windows
     /// (every <see cref="CheckInterval"/> iterations) and before each LP of a batch or path.</summary>

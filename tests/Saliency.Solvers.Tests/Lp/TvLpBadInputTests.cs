@@ -43,6 +43,8 @@ internal class TvLpBadInputTests
         var badWarm = new TvLpWarmStart(new double[Shape.Count - 1], new double[Shape.DifferenceCount], new double[Shape.DifferenceCount]);
         Assert.Throws<ArgumentException>(() => TvLpSolver.Solve(problem, warmStart: badWarm));
         Assert.Throws<ArgumentException>(() => TvLpSolver.SolveBatch([problem], warmStarts: []));
+        Assert.Throws<ArgumentException>(() => TvLpSolver.SolveBatch([problem], targetMeans: [0.0, 1.0]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => TvLpSolver.SolveBatch([problem], targetMeans: [double.NaN]));
     }
 
     [Test]

@@ -226,7 +226,8 @@ internal class TvLpDeviceBatchTests
         Assert.That(parameters, Has.Some.EqualTo(typeof(TvLpDeviceBatchOptions)));
         var names = typeof(TvLpDeviceBatchOptions).GetProperties().Select(pi => pi.Name);
         string[] hostOnly = [nameof(TvLpOptions.HalpernReflection), nameof(TvLpOptions.AdaptiveStepSize),
-            nameof(TvLpOptions.StepThreads), nameof(TvLpOptions.MaxDegreeOfParallelism)];
+            nameof(TvLpOptions.StepThreads), nameof(TvLpOptions.MaxDegreeOfParallelism), nameof(TvLpOptions.ShareIdleCores),
+            nameof(TvLpOptions.TimedStepThreads)];
         Assert.That(names.Intersect(hostOnly), Is.Empty);
     }
 }

@@ -71,6 +71,118 @@ internal class TvLpSpeedTests
             new float[16], new float[24], 0.5f, 0.1f, 0.1f, 0.1f, 1f, new float[3]));
     }
 
+    [TestCase(17, 23, 2, true)]
+    [TestCase(17, 23, 3, false)]
+    [TestCase(40, 13, 5, true)]
+    [TestCase(64, 70, 2, false)]
+    [TestCase(64, 70, 3, true)]
+    [TestCase(5, 8, 2, false)]
+    [TestCase(6, 1, 3, true)]
+    [TestCase(3, 7, 9, false)]
+    public void SingleStep_RowBlocks_GiveExactlyTheOneSweepStep(int rows, int cols, int blocks, bool halpern)
+    {
+        // Oracle: the one-sweep float step (itself checked against the double step above). Every entry and every row's
+        // statistics are computed by the same float arithmetic in either partition and the rows summed in the same
+        // order, so x⁺, y⁺ and the statistics must agree bit for bit (the driver's restarts read the statistics).
+        int p = rows * cols, m = PrimalDualTvStep.EdgeCount(rows, cols);
+        var rng = new Random(rows * 53 + cols + blocks);
+        float[] Rand(int n, double scale) => Enumerable.Range(0, n).Select(_ => (float)(scale * (rng.NextDouble() * 2 - 1))).ToArray();
+        var (x, y, b, x0, y0) = (Rand(p, 3), Rand(m, 2), Rand(m, 1), Rand(p, 3), Rand(m, 2));
+        const float tau = 0.31f, sigma = 0.27f, bound = 0.2f, invS2 = 10f, weight = 0.83f;
+        var oneScratch = new float[PrimalDualTvStepSingle.ScratchLength(cols)];
+        var manyScratch = new float[PrimalDualTvStepSingle.ScratchLength(rows, cols, blocks)];
+        if (halpern)
+        {
+            var (x1, y1, xk, yk) = ((float[])x.Clone(), (float[])y.Clone(), (float[])x.Clone(), (float[])y.Clone());
+            PrimalDualTvStepSingle.HalpernStep(rows, cols, x1, y1, b, x0, y0, weight, tau, sigma, bound, invS2, oneScratch);
+            PrimalDualTvStepSingle.HalpernStep(rows, cols, xk, yk, b, x0, y0, weight, tau, sigma, bound, invS2, manyScratch, blocks);
+            Assert.That(xk, Is.EqualTo(x1).AsCollection);
+            Assert.That(yk, Is.EqualTo(y1).AsCollection);
+            return;
+        }
+        var (xo1, yo1, xoK, yoK) = (new float[p], new float[m], new float[p], new float[m]);
+        PrimalDualTvStepSingle.Step(rows, cols, x, y, b, xo1, yo1, tau, sigma, bound, invS2, oneScratch, true, out var one);
+        PrimalDualTvStepSingle.Step(rows, cols, x, y, b, xoK, yoK, tau, sigma, bound, invS2, manyScratch, true, out var many, blocks);
+        Assert.That(xoK, Is.EqualTo(xo1).AsCollection);
+        Assert.That(yoK, Is.EqualTo(yo1).AsCollection);
+        Assert.That(many.PrimalMoveSquared, Is.EqualTo(one.PrimalMoveSquared));
+        Assert.That(many.DualMoveSquared, Is.EqualTo(one.DualMoveSquared));
+        Assert.That(many.Interaction, Is.EqualTo(one.Interaction));
+        Assert.That(one.DualMoveSquared, Is.GreaterThan(0), "the statistics were computed");
+    }
+
+    [Test]
+    public void SingleStep_ScratchTooShortForItsRowBlocks_Throws()
+    {
+        int rows = 8, cols = 5, p = rows * cols, m = PrimalDualTvStep.EdgeCount(rows, cols);
+        var shortScratch = new float[PrimalDualTvStepSingle.ScratchLength(rows, cols, 2) - 1];
+        Assert.Throws<ArgumentException>(() => PrimalDualTvStepSingle.Step(rows, cols, new float[p], new float[m], new float[m],
+            new float[p], new float[m], 0.1f, 0.1f, 0.1f, 1f, shortScratch, true, out _, rowBlocks: 2));
+    }
+
+    [Test]
+    public void RowBlocksAndSharedBatchCores_DoNotChangeTheSolutions()
+    {
+        // Oracle: each LP solved alone on one thread. Row blocks (from 128² pixels) and a batch whose finished workers
+        // lend their cores to the LPs still running (2 cores, 2 workers: the third LP waits in the queue) must give the
+        // same iterates, hence bit-identical solutions. The iteration cap keeps the test short (the comparison covers
+        // float Halpern steps, plain steps before checks, checks and restarts; certification is tested above).
+        var shape = new GridShape(128, 128);
+        var problems = Enumerable.Range(0, 3).Select(k => Problem(shape, 40 + k, structured: true, 0.1)).ToArray();
+        // Per-problem target means (LEG's per-channel mean) too: the batch's must equal each solve's own TargetMean.
+        double[] means = [0.25, -1.5, 2.0];
+        var capped = new TvLpOptions { MaxIterations = 1000 + 64 * 4 };
+        var alone = problems.Select((q, k) => TvLpSolver.Solve(q, capped with { StepThreads = 1, TargetMean = means[k] })).ToArray();
+        var blocked = TvLpSolver.Solve(problems[0], capped with { StepThreads = 2, TimedStepThreads = false, TargetMean = means[0] });
+        var batch = TvLpSolver.SolveBatch(problems, capped with { MaxDegreeOfParallelism = 2, StepThreads = 1 }, targetMeans: means);
+        foreach (var (s, reference) in alone.Zip(batch).Select(t => (t.Second, t.First)).Prepend((blocked, alone[0])))
+        {
+            Assert.That(s.Iterations, Is.EqualTo(reference.Iterations));
+            Assert.That(s.Restarts, Is.EqualTo(reference.Restarts));
+            Assert.That(s.G, Is.EqualTo(reference.G).AsCollection);
+            Assert.That(s.U, Is.EqualTo(reference.U).AsCollection);
+            Assert.That(s.V, Is.EqualTo(reference.V).AsCollection);
+        }
+        Assert.That(alone.Sum(a => a.Restarts), Is.GreaterThan(0), "the cap leaves room for restarts");
+        for (int k = 0; k < problems.Length; k++) Assert.That(batch[k].G.Average(), Is.EqualTo(means[k]).Within(1e-12));
+    }
+
+    [Test]
+    public void StepThreadTuner_TimesTheSplitThenOneThread_ThenPicksOneOfThem()
+    {
+        // The first two windows are fixed (split, then one thread, to time both); later ones depend on timings, so
+        // only their range is checked. A candidate of 1 is never split.
+        var tuner = new StepThreadTuner();
+        var first = Enumerable.Range(0, StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        var second = Enumerable.Range(0, StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        Assert.That(first, Is.All.EqualTo(3));
+        Assert.That(second, Is.All.EqualTo(1));
+        var later = Enumerable.Range(0, 40 * StepThreadTuner.Window).Select(_ => tuner.Next(3)).ToArray();
+        Assert.That(later, Is.All.EqualTo(1).Or.EqualTo(3));
+        // A window is one mode throughout.
+        for (int w = 0; w < 40; w++) Assert.That(later.Skip(w * StepThreadTuner.Window).Take(StepThreadTuner.Window).Distinct().Count(), Is.EqualTo(1));
+        Assert.That(tuner.Next(1), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void CoreShare_GivesTheIdleWorkersCores_ToTheBusyOnes()
+    {
+        var share = new TvLpCoreShare(2);
+        Assert.That(share.RowBlocks(), Is.EqualTo(2), "before any worker starts");
+        share.Enter();
+        share.Enter();
+        Assert.That(share.RowBlocks(), Is.EqualTo(1));
+        share.Leave();
+        Assert.That(share.RowBlocks(), Is.EqualTo(2), "one worker left: the other gets both cores");
+        share.Enter();
+        share.Enter();
+        Assert.That(share.RowBlocks(), Is.EqualTo(1), "3 LPs time-sliced on 2 cores");
+        var three = new TvLpCoreShare(3);
+        three.Enter();
+        three.Enter();
+        Assert.That(three.RowBlocks(), Is.EqualTo(1), "3 cores over 2 LPs: rounded down");
+    }
+
     private static TvLpProblem Problem(GridShape shape, int seed, bool structured, double fraction)
     {
         var (b, _) = LpReference.Instance(shape, seed, structured, S2);
