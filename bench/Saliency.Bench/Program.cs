@@ -8,7 +8,8 @@ namespace Saliency.Bench;
 /// <c>-- coldstart caso|gradient [repeats]</c> runs the cold-start Stopwatch harness instead (ColdStart/FirstExplanation.cs);
 /// <c>-- lp-table</c> prints the LEG-TV LP size table (Lp/TvLpTable.cs);
 /// <c>-- serve [seconds] [clients] [rounds]</c> the load test of <c>saliency serve</c> (Serve/ServeLoad.cs);
-/// <c>-- e2e MODEL IMAGE METHOD ...</c> the end-to-end per-image harness (EndToEnd/EndToEndRun.cs).
+/// <c>-- e2e MODEL IMAGE METHOD ...</c> the end-to-end per-image harness (EndToEnd/EndToEndRun.cs);
+/// <c>-- gram [d] [c] [repeats]</c> the all-class spectrum's Gram and eigensolver timed apart (Linalg/GramSpectrumRun.cs).
 /// </summary>
 public static class Program
 {
@@ -27,6 +28,11 @@ public static class Program
         if (args.Length > 0 && args[0] == "serve")
         {
             Environment.ExitCode = Serve.ServeLoad.Run(args);
+            return;
+        }
+        if (args.Length > 0 && args[0] == "gram")
+        {
+            Environment.ExitCode = Linalg.GramSpectrumRun.Run(args);
             return;
         }
         if (args.Length > 0 && args[0] == "e2e")

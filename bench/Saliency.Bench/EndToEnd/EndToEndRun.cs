@@ -12,7 +12,8 @@ namespace Saliency.Bench.EndToEnd;
 /// End-to-end time per image on a 224×224×3 model (issue 13 item 2), one method per process so that the peak RSS
 /// (VmHWM of /proc/self/status) belongs to that method alone:
 /// <c>dotnet Saliency.Bench.dll e2e MODEL.onnx IMAGE.f32 METHOD [key=value ...] </c>, METHOD one of
-/// <c>caso</c>, <c>cafo</c>, <c>leg</c>, <c>legtv</c>; keys <c>k</c> (top-k classes, 0 = all), <c>lambda1</c> (fixed λ1; absent = the
+/// <c>caso</c>, <c>cafo</c>, <c>leg</c>, <c>legtv</c>; keys <c>k</c> (top-k classes, 0 = all), <c>chunk</c> (classes per
+/// Jacobian run when all are kept, default 32), <c>lambda1</c> (fixed λ1; absent = the
 /// sweep), <c>iters</c> (FISTA iteration cap; tolerance 0 makes it exact), <c>n</c> (LEG evaluations), <c>batch</c>,
 /// <c>repeats</c> (explanations after the first, cold one), <c>map</c> (path for the float32 map). The phases come from the
 /// explainers' own Stopwatch timings (<see cref="CasoTimings"/>, <see cref="LegTimings"/>); one JSON line per
@@ -40,6 +41,7 @@ internal static class EndToEndRun
             "caso" or "cafo" => new CasoExplainer(new CasoExplainerOptions
             {
                 TopClasses = Num("k") is double k && k > 0 ? (int)k : null,
+                JacobianChunk = (int)(Num("chunk") ?? IClassifier.DefaultJacobianChunk),
                 Lambda1 = Num("lambda1"),
                 Solver = new CasoOptions
                 {

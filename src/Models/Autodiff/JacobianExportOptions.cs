@@ -28,6 +28,13 @@ internal sealed record JacobianExportOptions
     public string VjpName { get; init; } = "vjp";
 
     /// <summary>
+    /// A fixed number k of cotangent rows per run (the cotangents input becomes [k, classes]); null (default) leaves k
+    /// symbolic, so one model serves any number of classes per run. Callers of a fixed-k model pad the last run
+    /// (<see cref="Classifiers.OnnxClassifier.JacobianInto"/>).
+    /// </summary>
+    public int? CotangentBatch { get; init; }
+
+    /// <summary>
     /// Layers whose activation and cotangent to expose (Grad-CAM): each entry a node name (its first output) or a tensor
     /// name on the path from the image to the logits, or <see cref="DefaultLayer"/> for the rule of
     /// <see cref="JacobianExporter.DefaultActivationLayerRule"/>. Tap i adds the outputs

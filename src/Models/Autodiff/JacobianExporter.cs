@@ -112,6 +112,8 @@ internal static partial class JacobianExporter
         ArgumentNullException.ThrowIfNull(classifier);
         options ??= new JacobianExportOptions();
         if (classifier.Graph is null) throw new JacobianExportException("The model has no graph.");
+        if (options.CotangentBatch is int k && k < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), k, "CotangentBatch must be ≥ 1 (or null for a symbolic k).");
         var model = classifier.Clone();
         new Exporter(model, options).Run();
         return model;
@@ -257,11 +259,12 @@ internal static partial class JacobianExporter
             if (model.IrVersion < 8) model.IrVersion = 8;
             _graph.Node.AddRange(_emit.Nodes);
             _graph.Initializer.AddRange(_emit.Initializers);
-            _graph.Input.Add(FloatValue(options.CotangentsName, ["k", classes]));
+            object k = options.CotangentBatch is int fixedK ? (long)fixedK : "k";
+            _graph.Input.Add(FloatValue(options.CotangentsName, [k, classes]));
             AddNamedOutput(logits, options.LogitsName, classes);
             string probabilities = endsInSoftmax ? outputName : AppendSoftmax(logits);
             AddNamedOutput(probabilities, options.ProbabilitiesName, classes);
-            _graph.Output.Add(FloatValue(options.VjpName, ["k", .. imageShape[1..].Select(d => (object)d)]));
+            _graph.Output.Add(FloatValue(options.VjpName, [k, .. imageShape[1..].Select(d => (object)d)]));
             SetMetadata(MetadataInput, input.Name);
             SetMetadata(MetadataLogits, logits);
             SetMetadata(MetadataEndsInSoftmax, endsInSoftmax ? "true" : "false");

@@ -97,6 +97,7 @@ internal sealed class JacobianModelCache
         AppendField(hash, options.VjpName);
         // Only when set, so that keys of untapped exports stay as they were.
         if (options.ActivationTaps is { Count: > 0 } taps) AppendField(hash, "taps:" + string.Join("\u0000", taps));
+        if (options.CotangentBatch is int k) AppendField(hash, "cotangent batch:" + k.ToString(System.Globalization.CultureInfo.InvariantCulture));
         hash.AppendData(classifierOnnx);
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

@@ -36,6 +36,47 @@ internal interface IClassifier : IDisposable
     /// <exception cref="ArgumentException">The image length is not <see cref="InputSize"/>, or a class index is out of range.</exception>
     JacobianMatrix Jacobian(ReadOnlySpan<float> image, IReadOnlyList<int>? classes = null);
 
+    /// <summary>Classes per Jacobian run of <see cref="JacobianInto"/> unless told otherwise.</summary>
+    /// <remarks>
+    /// ONNX Runtime keeps the backward activations of every cotangent of a run at once: all 1,000 classes of a ResNet at
+    /// 224² would take about 20 GB. All-class CASO on ResNet-50 peaked at 3.37 GB with runs of 64 classes and 2.36 GB with
+    /// 32, at the same Jacobian time per class within the load's noise (bench/Saliency.Bench/EndToEnd/RESULTS.md): 32
+    /// keeps it under 3 GB.
+    /// </remarks>
+    public const int DefaultJacobianChunk = 32;
+
+    /// <summary>
+    /// All c rows of W, class-major (class j's gradient at <c>[j·d, (j+1)·d)</c>), written into
+    /// <paramref name="destination"/> (d·c values) by runs of at most <paramref name="chunkClasses"/> identity cotangents
+    /// each, so that the backward activations of one chunk, not of all c classes, are alive at a time. The rows equal
+    /// those of <see cref="Jacobian"/> for all classes. Returns the image's scores.
+    /// </summary>
+    /// <remarks>This default runs <see cref="Jacobian"/> per chunk and copies; <see cref="OnnxClassifier"/> lets each run write straight into place.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="chunkClasses"/> is below 1.</exception>
+    /// <exception cref="ArgumentException">The image length is not d, or the destination does not hold d·c values.</exception>
+    ClassScores JacobianInto(ReadOnlySpan<float> image, Memory<float> destination, int chunkClasses = DefaultJacobianChunk)
+    {
+        CheckJacobianDestination(destination.Length, chunkClasses, InputSize, ClassCount);
+        ClassScores? scores = null;
+        for (int first = 0; first < ClassCount; first += chunkClasses)
+        {
+            int rows = Math.Min(chunkClasses, ClassCount - first);
+            var part = Jacobian(image, Enumerable.Range(first, rows).ToArray());
+            part.Data.CopyTo(destination.Span.Slice(first * InputSize, rows * InputSize));
+            scores ??= part.Scores;
+        }
+        return scores!;
+    }
+
+    /// <summary>The argument checks of <see cref="JacobianInto"/>, before any model run.</summary>
+    internal static void CheckJacobianDestination(int destinationLength, int chunkClasses, int inputSize, int classCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkClasses, 1);
+        if (destinationLength != (long)inputSize * classCount)
+            throw new ArgumentException(
+                $"The destination must hold d·c = {inputSize}·{classCount} = {(long)inputSize * classCount} values, it holds {destinationLength}.", "destination");
+    }
+
     /// <summary>The Jacobian columns of the <paramref name="k"/> most probable classes, most probable first.</summary>
     JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k);
 

@@ -369,6 +369,57 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Each run's vector-Jacobian products are bound straight to their rows of <paramref name="destination"/>
+    /// (<see cref="InferenceSession.RunInto(IReadOnlyList{FloatTensor}, IReadOnlyList{ValueTuple{string, Memory{float}, long[]}}, CancellationToken)"/>),
+    /// so W exists once. A Jacobian model exported with a fixed cotangent batch K
+    /// (<see cref="JacobianExportOptions.CotangentBatch"/>) runs K classes at a time whatever <paramref name="chunkClasses"/>
+    /// says; its last run is padded with zero cotangents into a K×d scratch, of which only the real rows are copied.
+    /// </remarks>
+    /// <exception cref="NonFiniteInputException">An image value is NaN or ±∞.</exception>
+    public ClassScores JacobianInto(ReadOnlySpan<float> image, Memory<float> destination, int chunkClasses = IClassifier.DefaultJacobianChunk) =>
+        JacobianInto(image, destination, chunkClasses, CancellationToken.None);
+
+    private ClassScores JacobianInto(ReadOnlySpan<float> image, Memory<float> destination, int chunkClasses, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        int d = InputSize, c = ClassCount;
+        IClassifier.CheckJacobianDestination(destination.Length, chunkClasses, d, c);
+        CheckImage(image);
+        var jacobian = _jacobian.Value;
+        long fixedBatch = jacobian.Session.Inputs.First(t => t.Name == jacobian.Names.CotangentsName).Shape[0];
+        int k = fixedBatch > 0 ? checked((int)fixedBatch) : Math.Min(chunkClasses, c);
+        var cotangents = new float[k * c];
+        var logits = new float[c];
+        float[]? padded = null;
+        ClassScores? scores = null;
+        var buffer = RentImage(image);
+        try
+        {
+            for (int first = 0; first < c; first += k)
+            {
+                int rows = Math.Min(k, c - first);
+                int batch = fixedBatch > 0 ? k : rows; // a symbolic batch simply runs the shorter last chunk
+                var u = batch == k ? cotangents : new float[batch * c];
+                Array.Clear(u);
+                for (int j = 0; j < rows; j++) u[j * c + first + j] = 1f;
+                Memory<float> rowsOut = batch == rows ? destination.Slice(first * d, rows * d) : (padded ??= new float[batch * d]);
+                jacobian.Session.RunInto(
+                    [new FloatTensor(_inputName, buffer, [1, .. _imageShape]), new FloatTensor(jacobian.Names.CotangentsName, u, [batch, c])],
+                    [(jacobian.Names.LogitsName, logits.AsMemory(), [1, c]), (jacobian.Names.VjpName, rowsOut, [batch, .. _imageShape])],
+                    cancellationToken);
+                if (batch != rows) padded.AsSpan(0, rows * d).CopyTo(destination.Span.Slice(first * d, rows * d));
+                scores ??= FromLogits((float[])logits.Clone(), 1);
+            }
+        }
+        finally
+        {
+            _imageBuffers.Add(buffer);
+        }
+        return scores!;
+    }
+
+    /// <inheritdoc />
     public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k) => TopKJacobian(image, k, CancellationToken.None);
 
     private JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k, CancellationToken cancellationToken)
@@ -769,6 +820,12 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
         {
             token.ThrowIfCancellationRequested();
             return owner.Jacobian(image, classes, token);
+        }
+
+        public ClassScores JacobianInto(ReadOnlySpan<float> image, Memory<float> destination, int chunkClasses = IClassifier.DefaultJacobianChunk)
+        {
+            token.ThrowIfCancellationRequested();
+            return owner.JacobianInto(image, destination, chunkClasses, token);
         }
 
         public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)

@@ -275,8 +275,37 @@ internal sealed class InferenceSession : IDisposable
             ValidateTensor(outputs[i], Outputs[outputOrder[i]], "output");
         var nonFiniteInputs = CountNonFinite(inputs);
 
-        RunCore(inputs, inputOrder, outputOrder, outputs, results: null, cancellationToken);
+        RunCore(inputs, inputOrder, outputOrder, outputs.Select(o => (o.Data.AsMemory(), o.Shape)).ToList(), results: null, cancellationToken);
         return new InferenceDiagnostics(nonFiniteInputs, CountNonFinite(outputs));
+    }
+
+    /// <summary>
+    /// As <see cref="RunInto(IReadOnlyList{FloatTensor}, IReadOnlyList{FloatTensor}, CancellationToken)"/>, into slices of
+    /// larger caller buffers: each destination is (output name, memory of exactly the shape's element count, shape). This
+    /// lets a run write its rows straight into place inside one big array (the class-chunked Jacobian writes each chunk's
+    /// rows into the rows of W they belong to); the memory is pinned for the call.
+    /// </summary>
+    /// <exception cref="TensorNameException">Unknown/duplicate/missing names.</exception>
+    /// <exception cref="TensorElementTypeException">A tensor is not float in the model.</exception>
+    /// <exception cref="TensorShapeException">A shape or a memory length does not fit.</exception>
+    /// <exception cref="OrtException">ONNX Runtime failed.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled before or during the run.</exception>
+    public InferenceDiagnostics RunInto(IReadOnlyList<FloatTensor> inputs, IReadOnlyList<(string Name, Memory<float> Data, long[] Shape)> outputs,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(outputs);
+        ThrowIfDisposed();
+        int[] inputOrder = ValidateInputs(inputs);
+        int[] outputOrder = SelectOutputs(outputs.Select(o => o.Name ?? throw new ArgumentNullException(nameof(outputs), "An output name is null.")).ToList());
+        for (int i = 0; i < outputs.Count; i++)
+            ValidateShape(outputs[i].Shape, outputs[i].Data.Length, Outputs[outputOrder[i]], "output");
+        var nonFiniteInputs = CountNonFinite(inputs);
+
+        RunCore(inputs, inputOrder, outputOrder, outputs.Select(o => (o.Data, o.Shape)).ToList(), results: null, cancellationToken);
+        var nonFiniteOutputs = new Dictionary<string, int>(outputs.Count);
+        foreach (var (name, data, _) in outputs) nonFiniteOutputs[name] = FloatTensor.CountNonFinite(data.Span);
+        return new InferenceDiagnostics(nonFiniteInputs, nonFiniteOutputs);
     }
 
     /// <summary>
@@ -284,7 +313,7 @@ internal sealed class InferenceSession : IDisposable
     /// <paramref name="results"/> unless ONNX Runtime wrote them into <paramref name="preallocated"/>.
     /// </summary>
     private void RunCore(IReadOnlyList<FloatTensor> inputs, int[] inputOrder, int[] outputOrder,
-        IReadOnlyList<FloatTensor>? preallocated, FloatTensor[]? results, CancellationToken cancellationToken)
+        IReadOnlyList<(Memory<float> Data, long[] Shape)>? preallocated, FloatTensor[]? results, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         AcquireRun();
@@ -305,7 +334,7 @@ internal sealed class InferenceSession : IDisposable
             {
                 outputNames[i] = _outputNames[outputOrder[i]];
                 if (outputValues is not null)
-                    outputValues[i] = Ort.OrtValue.CreateTensorValueFromMemory(preallocated![i].Data, preallocated[i].Shape);
+                    outputValues[i] = Ort.OrtValue.CreateTensorValueFromMemory(Ort.OrtMemoryInfo.DefaultInstance, preallocated![i].Data, preallocated[i].Shape);
             }
             if (cancellationToken.CanBeCanceled)
             {
@@ -406,9 +435,20 @@ internal sealed class InferenceSession : IDisposable
                 "(this binding runs float tensors only).");
         if (tensor.Data is null)
             throw new ArgumentNullException(nameof(tensor), $"The data of {kind} '{name}' is null.");
-        if (tensor.Shape is null)
-            throw new ArgumentNullException(nameof(tensor), $"The shape of {kind} '{name}' is null.");
-        long[] actual = tensor.Shape;
+        ValidateShape(tensor.Shape, tensor.Data.Length, expected, kind);
+    }
+
+    /// <summary>Rank, fixed dimensions and the data length against the model's declared shape.</summary>
+    private static void ValidateShape(long[]? shape, long dataLength, TensorMetadata expected, string kind)
+    {
+        string name = expected.Name;
+        if (expected.ElementType != OnnxElementType.Float)
+            throw new TensorElementTypeException(name, expected.ElementType, OnnxElementType.Float,
+                $"The model's {kind} '{name}' has element type {expected.ElementType}, but a Float tensor was given " +
+                "(this binding runs float tensors only).");
+        if (shape is null)
+            throw new ArgumentNullException(nameof(shape), $"The shape of {kind} '{name}' is null.");
+        long[] actual = shape;
         if (actual.Length != expected.Shape.Length)
             throw new TensorShapeException(name, expected.Shape, actual,
                 $"The {kind} '{name}' must have rank {expected.Shape.Length} (shape [{TensorMetadata.ShapeText(expected.Shape)}]), " +
@@ -432,10 +472,10 @@ internal sealed class InferenceSession : IDisposable
         {
             count = -1;
         }
-        if (count != tensor.Data.Length)
+        if (count != dataLength)
             throw new TensorShapeException(name, expected.Shape, actual,
                 $"The {kind} '{name}' has shape [{string.Join(",", actual)}] = {(count < 0 ? "too many" : count.ToString())} elements, " +
-                $"but its data holds {tensor.Data.Length}.");
+                $"but its data holds {dataLength}.");
     }
 
     private int[] SelectOutputs(IReadOnlyList<string>? names)

@@ -211,8 +211,11 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
     /// <summary>
     /// The working memory the engine estimates for <paramref name="request"/>, in bytes (what
     /// <see cref="ResourceBudget.MaxMemoryBytes"/> is compared with). A model of the allocations, not a measurement:
-    /// CAFO/CASO <c>16dk + 4kc + 72k² + 768d</c> (the Jacobian rows of the k kept classes and their copy, their cotangents, the k×k class
-    /// blocks that made CASO's measured ~72 bytes × classes², 16 FISTA slices of 6 float64 vectors),
+    /// CAFO/CASO with top-k <c>8dk + 4kc + 72k² + 1024k + 768d</c> (the Jacobian rows of the k kept classes and the HVP
+    /// kernel's copy, their cotangents, the k×k class blocks that made CASO's measured ~72 bytes × classes², the spectrum's
+    /// float64 row block of 128 rows × k, 16 FISTA slices of 6 float64 vectors); with all c classes
+    /// <c>4dc + 4mc + 72c² + 1024c + 768d</c>: W once (the streamed Jacobian writes into the kernel's buffer) and the
+    /// cotangents of one chunk of m = min(32, c) classes (<c>IClassifier.DefaultJacobianChunk</c>), not of all c,
     /// LEG <c>16p² + 600d + 64p·C</c> (grid covariance, one sampling batch, the LP vectors), gradients <c>32d</c> per image run.
     /// </summary>
     public long EstimateMemory(ExplainRequest request)
@@ -317,7 +320,10 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         {
             // Top-k computes the kept rows only (CasoProblem.FromKeptRows): k×d Jacobian and k×c cotangents.
             // SmoothCASO's noisy Jacobians keep all c rows (NoisyJacobians), so it is charged with c.
-            SaliencyMethods.Cafo or SaliencyMethods.Caso => Sat(8 * d * kept, 4 * kept * c, 72 * kept * kept, 8 * d * kept, 6 * 8 * d * FistaBatch),
+            // All classes stream W in chunks straight into the kernel's buffer (CasoProblem.FromStreamedJacobian): one copy of W.
+            SaliencyMethods.Cafo or SaliencyMethods.Caso when kept == c =>
+                Sat(4 * d * c, 4 * Math.Min(IClassifier.DefaultJacobianChunk, c) * c, 72 * c * c, 1024 * c, 6 * 8 * d * FistaBatch),
+            SaliencyMethods.Cafo or SaliencyMethods.Caso => Sat(8 * d * kept, 4 * kept * c, 72 * kept * kept, 1024 * kept, 6 * 8 * d * FistaBatch),
             SaliencyMethods.SmoothCaso or SaliencyMethods.SmoothCafo => Sat(8 * d * c, 4 * c * c, 72 * kept * kept, 8 * d * kept, 6 * 8 * d * FistaBatch),
             SaliencyMethods.Leg or SaliencyMethods.LegTv => LegMemory(channels, height, width, d),
             SaliencyMethods.SmoothGrad or SaliencyMethods.IntegratedGradients => Sat(GradientBatch * 32 * d, 8 * c * GradientBatch),

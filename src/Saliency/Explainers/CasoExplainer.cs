@@ -22,6 +22,13 @@ internal sealed record CasoExplainerOptions
     public int? TopClasses { get; init; }
 
     /// <summary>
+    /// Classes per Jacobian run when all classes are kept (default <see cref="IClassifier.DefaultJacobianChunk"/>, ≥ 1):
+    /// ONNX Runtime holds the backward activations of one chunk at a time, and each chunk's rows go straight into the HVP
+    /// kernel's W (<see cref="CasoProblem.FromStreamedJacobian"/>). A Jacobian model with a fixed cotangent batch uses its own.
+    /// </summary>
+    public int JacobianChunk { get; init; } = IClassifier.DefaultJacobianChunk;
+
+    /// <summary>
     /// Where the solve runs, as a live backend (the caller owns it); null = <see cref="BackendKind"/>. On an accelerator
     /// the whole FISTA solve stays there (<see cref="CasoSolverPath.Auto"/>); on the CPU reference FISTA runs on the host
     /// with the CPU HVP kernel.
@@ -103,6 +110,8 @@ internal sealed class CasoExplainer : IExplainer
         var (channels, height, width) = ExplainerGuard.ImageShape(classifier);
         if (Options.Lambda1 is double l1 && (!(l1 >= 0) || !double.IsFinite(l1)))
             throw new ExplainerInputException($"λ1 = {l1} must be finite and ≥ 0.", nameof(Options.Lambda1));
+        if (Options.JacobianChunk < 1)
+            throw new ExplainerInputException($"JacobianChunk = {Options.JacobianChunk}: at least one class per Jacobian run.", nameof(Options.JacobianChunk));
 
         long started = Stopwatch.GetTimestamp();
         // A backend created here is ours to dispose; a given one belongs to the caller.
@@ -110,7 +119,7 @@ internal sealed class CasoExplainer : IExplainer
         using var owned = ReferenceEquals(backend, Options.Backend) || backend is CpuBackend ? null : backend;
         int t;
         ClassScores scores;
-        TimeSpan forward = TimeSpan.Zero, jacobianTime;
+        TimeSpan forward = TimeSpan.Zero, jacobianTime, inBuild = TimeSpan.Zero;
         CasoProblem problem;
         long phase = Stopwatch.GetTimestamp();
         if (Options.TopClasses is int k && k < classifier.ClassCount)
@@ -131,19 +140,27 @@ internal sealed class CasoExplainer : IExplainer
         }
         else
         {
-            // All classes: the one model run of the explanation gives W with the image's logits (no separate Predict).
-            var jacobian = classifier.Jacobian(image);
-            jacobianTime = Stopwatch.GetElapsedTime(phase);
-            scores = jacobian.Scores;
-            t = target ?? scores.PredictedClass();
-            // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
-            var p = Softmax.Probabilities(scores.LogitsOf(0));
+            // All classes: the Jacobian runs in chunks of JacobianChunk classes, each writing its rows straight into the HVP
+            // kernel's W (1,000 classes at once would hold ~20 GB of backward activations on a ResNet at 224²); the runs
+            // give the image's logits too (no separate Predict).
+            ClassScores? streamed = null;
+            var pixels = image.ToArray(); // the fill delegate cannot capture the span
             phase = Stopwatch.GetTimestamp();
-            problem = CasoProblem.FromClassMajor(backend, jacobian.Data,
-                classifier.InputSize, classifier.ClassCount, p, new CasoProblemOptions { Target = t });
+            problem = CasoProblem.FromStreamedJacobian(backend, classifier.InputSize, classifier.ClassCount, w =>
+            {
+                long run = Stopwatch.GetTimestamp();
+                streamed = classifier.JacobianInto(pixels, w, Options.JacobianChunk);
+                inBuild = Stopwatch.GetElapsedTime(run);
+                // p in float64 from the logits, so it sums to 1 to rounding (the solver checks the simplex).
+                return Softmax.Probabilities(streamed.LogitsOf(0));
+            }, new CasoProblemOptions { Target = target });
+            jacobianTime = inBuild;
+            scores = streamed!;
+            t = problem.Target;
         }
         using var ownedProblem = problem;
-        var build = Stopwatch.GetElapsedTime(phase);
+        // Setup excludes the Jacobian, which the streamed builder runs inside (summed over its chunks).
+        var build = Stopwatch.GetElapsedTime(phase) - inBuild;
         var solver = Options.Solver;
         phase = Stopwatch.GetTimestamp();
         var (result, sweep) = CasoSolveSteps.Solve(problem, Options.Lambda1, solver, Options.Sweep);

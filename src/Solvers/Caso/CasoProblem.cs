@@ -1,5 +1,6 @@
 using MathNet.Numerics.LinearAlgebra;
 using Saliency.Kernels.Backends;
+using Saliency.Kernels.Cpu;
 using Saliency.Linalg.Hessian;
 using System.Numerics.Tensors;
 
@@ -8,7 +9,7 @@ namespace Saliency.Solvers.Caso;
 /// <summary>How <see cref="CasoProblem.LambdaMax"/> was obtained.</summary>
 internal enum LambdaMaxKind
 {
-    /// <summary>Exact: the largest eigenvalue from the c×c reduced eigenproblem (<see cref="HessianSpectrum"/>).</summary>
+    /// <summary>Exact: the largest eigenvalue from the c×c reduced eigenproblem (<see cref="HessianSpectrum"/>, or <see cref="ClassMajorSpectrum"/> for the float32 kernel builders).</summary>
     Exact,
     /// <summary>An upper bound: for Smooth CASO with too many stacked classes, Σⱼ wⱼ λ_max(Hⱼ) ≥ λ_max(Σⱼ wⱼ Hⱼ) (convexity of λ_max). Safe for λ2.</summary>
     UpperBound,
@@ -101,6 +102,7 @@ internal sealed class CasoProblem : IDisposable
     public LambdaMaxKind LambdaMaxKind { get; }
 
     /// <summary>The full spectrum when it was computed exactly; null otherwise.</summary>
+    /// <remarks>Null for the float32 kernel builders (<see cref="FromClassMajor"/>, <see cref="FromKeptRows"/>, <see cref="FromStreamedJacobian"/>), whose L comes from the Gram of the float32 rows without the eigenvectors' float64 copy of W.</remarks>
     public HessianSpectrum? Spectrum { get; }
 
     /// <summary>The label class y (index into all classes).</summary>
@@ -227,12 +229,75 @@ internal sealed class CasoProblem : IDisposable
         return FromRows(backend, keptRows, dimension, classCount, kept, probabilities, options, target, dropped);
     }
 
-    /// <summary>Wall time <see cref="FromClassMajor"/>/<see cref="FromKeptRows"/> spent on L (zero for the other builders).</summary>
+    /// <summary>
+    /// All-class CAFO/CASO with W streamed into the HVP kernel's own buffer: <paramref name="fill"/> writes the class-major
+    /// d×c W into the memory it is given (the classifier's chunked Jacobian, <c>IClassifier.JacobianInto</c>) and returns
+    /// p over the c classes. On the CPU backend that memory is the kernel's buffer itself, so W exists once (602 MB at
+    /// c = 1,000, d = 150,528) and L comes from its float32 rows (<see cref="ClassMajorSpectrum"/>); on a device backend
+    /// it is a host array that is uploaded once and dropped. Otherwise as <see cref="FromClassMajor"/>.
+    /// </summary>
+    /// <param name="backend">Where the products run.</param>
+    /// <param name="dimension">d.</param>
+    /// <param name="classCount">c.</param>
+    /// <param name="fill">Writes W (d·c values) and returns p (length c).</param>
+    /// <param name="options">Target and the L rule; <see cref="CasoProblemOptions.TopClasses"/> must be unset (top-k: <see cref="FromKeptRows"/>).</param>
+    /// <exception cref="CasoInputException">d or c below 1, d·c beyond one buffer, top-k options, a target out of range, or bad options.</exception>
+    /// <exception cref="HessianInputException">W is not finite, or p's length is not c.</exception>
+    /// <exception cref="ProbabilityVectorException">p is not a probability vector.</exception>
+    public static CasoProblem FromStreamedJacobian(IComputeBackend backend, int dimension, int classCount, Func<Memory<float>, double[]> fill,
+        CasoProblemOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(fill);
+        options ??= new CasoProblemOptions();
+        options.Validate();
+        if (dimension < 1 || classCount < 1)
+            throw new CasoInputException($"W is {dimension}×{classCount}; d ≥ 1 and c ≥ 1 are required.", nameof(dimension));
+        long length = (long)dimension * classCount;
+        if (length > Array.MaxLength)
+            throw new CasoInputException($"W of d·c = {dimension}·{classCount} = {length} values exceeds one buffer ({Array.MaxLength}); keep fewer classes (top-k).", nameof(classCount));
+        if (options.TopClasses is int k && k < classCount)
+            throw new CasoInputException($"TopClasses = {k}: the streamed builder keeps all {classCount} classes; top-k goes through FromKeptRows.", nameof(options));
+        DeviceBuffer<float>? owned = null;
+        try
+        {
+            Memory<float> host;
+            if (backend is CpuBackend cpu)
+            {
+                owned = cpu.Allocate<float>((int)length);
+                host = cpu.Own(owned).Segment;
+            }
+            else
+            {
+                host = new float[length];
+            }
+            var probabilities = fill(host) ?? throw new CasoInputException("The Jacobian source returned no probabilities.", nameof(fill));
+            JacobianInput.Validate<float>(host.Span, dimension, classCount, probabilities, paramName: "jacobian");
+            int target = options.Target ?? TensorPrimitives.IndexOfMax<double>(probabilities);
+            if (target < 0 || target >= classCount)
+                throw new CasoInputException($"Target class {target} is outside 0..{classCount - 1}.", nameof(options));
+            if (owned is null)
+            {
+                owned = backend.Allocate<float>((int)length);
+                backend.Upload<float>(host.Span, owned);
+            }
+            var buffer = owned;
+            owned = null; // FromRows' operator owns it from here, also when it fails
+            return FromRows(backend, host.Span, dimension, classCount, Enumerable.Range(0, classCount).ToArray(), probabilities, options,
+                target, 0, buffer);
+        }
+        finally
+        {
+            owned?.Dispose();
+        }
+    }
+
+    /// <summary>Wall time <see cref="FromClassMajor"/>/<see cref="FromKeptRows"/>/<see cref="FromStreamedJacobian"/> spent on L (zero for the other builders).</summary>
     public TimeSpan SpectrumTime { get; private init; }
 
     /// <summary>Shared tail: g and H from the kept rows (row j = class kept[j]), then L.</summary>
     private static CasoProblem FromRows(IComputeBackend backend, ReadOnlySpan<float> rows, int dimension, int classCount, int[] kept,
-        double[] probabilities, CasoProblemOptions options, int target, double dropped)
+        double[] probabilities, CasoProblemOptions options, int target, double dropped, DeviceBuffer<float>? ownedRows = null)
     {
         // g = Σ_{j kept} W_j (p_j − y_j), accumulated in float64.
         var gradient = new double[dimension];
@@ -242,7 +307,9 @@ internal sealed class CasoProblem : IDisposable
             var wj = rows.Slice(j * dimension, dimension);
             for (int i = 0; i < dimension; i++) gradient[i] += r * wj[i];
         }
-        var hessian = kept.Length == classCount
+        // ownedRows: W already sits in the kernel's buffer (streamed all-class Jacobian), so the operator takes it over.
+        var hessian = ownedRows is not null ? new KernelHessianOperator(backend, ownedRows, dimension, classCount, probabilities)
+            : kept.Length == classCount
             ? new KernelHessianOperator(backend, rows, dimension, classCount, probabilities)
             : new KernelHessianOperator(backend, rows, dimension, kept.Length, kept.Select(j => probabilities[j]).ToArray());
         try
@@ -250,7 +317,6 @@ internal sealed class CasoProblem : IDisposable
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             double lambdaMax;
             LambdaMaxKind kind;
-            HessianSpectrum? spectrum = null;
             if (options.LambdaMaxMethod == LambdaMaxKind.PowerIterationEstimate)
             {
                 lambdaMax = PowerIteration(hessian, options.PowerIterations, options.Seed);
@@ -258,20 +324,14 @@ internal sealed class CasoProblem : IDisposable
             }
             else
             {
-                var w = Matrix<double>.Build.Dense(dimension, kept.Length);
-                for (int c = 0; c < kept.Length; c++)
-                {
-                    var col = rows.Slice(c * dimension, dimension);
-                    for (int i = 0; i < dimension; i++) w[i, c] = col[i];
-                }
+                // From the float32 rows themselves: the k×k Gram in float64, no d×k float64 copy of W (1.2 GB at k = 1,000).
                 var pKept = kept.Select(j => probabilities[j]).ToArray();
-                spectrum = HessianSpectrum.Compute(w, pKept, classSubset: kept.Length < classCount);
-                lambdaMax = spectrum.LambdaMax;
+                lambdaMax = ClassMajorSpectrum.Eigenvalues(rows, dimension, pKept, classSubset: kept.Length < classCount)[0];
                 kind = LambdaMaxKind.Exact;
             }
             var spectrumTime = System.Diagnostics.Stopwatch.GetElapsedTime(start);
             hessian.ResetCounters(); // the power iteration's products belong to L, not to the solve
-            return new CasoProblem(gradient, hessian, lambdaMax, kind, spectrum, target, kept.Length, classCount, dropped, 1) { SpectrumTime = spectrumTime };
+            return new CasoProblem(gradient, hessian, lambdaMax, kind, null, target, kept.Length, classCount, dropped, 1) { SpectrumTime = spectrumTime };
         }
         catch
         {

@@ -33,18 +33,41 @@ internal sealed class KernelHessianOperator : IDeviceHessianOperator, IDisposabl
         _backend = backend;
         _w = backend.Allocate<float>(jacobian.Length);
         backend.Upload(jacobian, _w);
+        _hvp = Prepare(_w, dimension, classCount, probabilities, classSubset);
+        Dimension = dimension;
+    }
+
+    /// <summary>
+    /// Takes over <paramref name="jacobian"/>, a buffer of <paramref name="backend"/> that already holds W (class-major
+    /// d×c) — the streamed all-class Jacobian writes its chunks straight into it — so no copy of W is made. The operator
+    /// disposes the buffer; on failure it is disposed before the exception leaves.
+    /// </summary>
+    public KernelHessianOperator(IComputeBackend backend, DeviceBuffer<float> jacobian, int dimension, int classCount,
+        ReadOnlySpan<double> probabilities)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        ArgumentNullException.ThrowIfNull(jacobian);
+        _backend = backend;
+        _w = jacobian;
+        _hvp = Prepare(_w, dimension, classCount, probabilities, default);
+        Dimension = dimension;
+    }
+
+    /// <summary>The kernel over <paramref name="w"/> (disposed when the kernel cannot be made).</summary>
+    private static HessianVectorProduct Prepare(DeviceBuffer<float> w, int dimension, int classCount, ReadOnlySpan<double> probabilities,
+        ReadOnlySpan<int> classSubset)
+    {
         var p = new float[probabilities.Length];
         for (int i = 0; i < p.Length; i++) p[i] = (float)probabilities[i];
         try
         {
-            _hvp = new HessianVectorProduct(_w, dimension, classCount, p, classSubset);
+            return new HessianVectorProduct(w, dimension, classCount, p, classSubset);
         }
         catch
         {
-            _w.Dispose();
+            w.Dispose();
             throw;
         }
-        Dimension = dimension;
     }
 
     /// <inheritdoc />

@@ -61,6 +61,46 @@ internal class KernelBackedCasoTests
     }
 
     [Test]
+    public void StreamedJacobianEqualsTheClassMajorBuilder()
+    {
+        // Oracle: FromClassMajor on the same floats (same g, L and products), and the float64 dense path for L.
+        int d = 300, c = 12;
+        var (flat, w) = FloatJacobian(d, c, 61);
+        var p = CasoTestData.RandomProbabilities(c, 62);
+        int fills = 0;
+        using var streamed = CasoProblem.FromStreamedJacobian(ComputeBackends.Cpu, d, c, into =>
+        {
+            fills++;
+            Assert.That(into.Length, Is.EqualTo(d * c));
+            flat.CopyTo(into);
+            return p;
+        }, new CasoProblemOptions { Target = 4 });
+        using var classMajor = CasoProblem.FromClassMajor(ComputeBackends.Cpu, flat, d, c, p, new CasoProblemOptions { Target = 4 });
+        Assert.That(fills, Is.EqualTo(1));
+        Assert.That(streamed.Gradient.ToArray(), Is.EqualTo(classMajor.Gradient.ToArray()));
+        Assert.That(streamed.LambdaMax, Is.EqualTo(classMajor.LambdaMax));
+        Assert.That(streamed.LambdaMax, Is.EqualTo(CasoProblem.FromJacobian(w, p).LambdaMax).Within(1e-10 * streamed.LambdaMax));
+        Assert.That((streamed.Target, streamed.ClassCount, streamed.TotalClasses), Is.EqualTo((4, c, c)));
+        var options = new CasoOptions { Tolerance = 1e-9 };
+        Assert.That(CasoSolver.Solve(streamed, [0.01], options)[0].Solution, Is.EqualTo(CasoSolver.Solve(classMajor, [0.01], options)[0].Solution));
+    }
+
+    [Test]
+    public void StreamedJacobianRefusesBadInput()
+    {
+        int calls = 0;
+        double[] Fill(Memory<float> w) { calls++; return CasoTestData.RandomProbabilities(3, 1); }
+        var cpu = ComputeBackends.Cpu;
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 0, 3, Fill));
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 150_528, 100_000, Fill), "beyond one buffer");
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 10, 3, Fill, new CasoProblemOptions { TopClasses = 1 }));
+        Assert.That(calls, Is.Zero, "refused before the Jacobian is computed");
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 10, 3, w => { w.Span[4] = float.NaN; return Fill(w); }));
+        Assert.Throws<HessianInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 10, 4, Fill), "p of the wrong length");
+        Assert.Throws<CasoInputException>(() => CasoProblem.FromStreamedJacobian(cpu, 10, 3, Fill, new CasoProblemOptions { Target = 3 }));
+    }
+
+    [Test]
     public void TopClassesOnTheKernelMatchTheDenseSubset()
     {
         int d = 200, c = 30, k = 6;

@@ -265,12 +265,13 @@ internal sealed class SaliencyEngineTests
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxPixels = 27 * 28 } })).Limit, Is.EqualTo("MaxPixels"));
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxClasses = 5 } })).Limit, Is.EqualTo("MaxClasses"));
         Assert.That((await Rejected(Request(SaliencyMethods.Caso) with { MaxIterations = 600_000 })).Limit, Is.EqualTo("MaxIterations"));
-        // CASO on LeNet: 8dc + 4c² + 72k² + 8dk + 768d = 62720 + 400 + 7200 + 62720 + 602112 bytes.
-        Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso)), Is.EqualTo(62720 + 400 + 7200 + 62720 + 602112));
-        // Top-2 keeps 3 rows (plus the target): 8dk + 4kc + 72k² + 8dk + 768d with k = 3, not the all-class 8dc.
-        Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso) with { TopClasses = 2 }), Is.EqualTo(18816 + 120 + 648 + 18816 + 602112));
-        var memory = await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxMemoryBytes = 700_000 } });
-        Assert.That((memory.Limit, memory.Requested), Is.EqualTo(("MaxMemoryBytes", 735152L)));
+        // CASO on LeNet, all classes streamed: W once and one chunk's cotangents, 4dc + 4mc + 72c² + 1024c + 768d with
+        // m = min(32, c) = 10: 31360 + 400 + 7200 + 10240 + 602112 bytes.
+        Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso)), Is.EqualTo(31360 + 400 + 7200 + 10240 + 602112));
+        // Top-2 keeps 3 rows (plus the target): 8dk + 4kc + 72k² + 1024k + 768d with k = 3.
+        Assert.That(engine.EstimateMemory(Request(SaliencyMethods.Caso) with { TopClasses = 2 }), Is.EqualTo(18816 + 120 + 648 + 3072 + 602112));
+        var memory = await Rejected(Request(SaliencyMethods.Caso) with { Budget = new ResourceBudget { MaxMemoryBytes = 650_000 } });
+        Assert.That((memory.Limit, memory.Requested), Is.EqualTo(("MaxMemoryBytes", 651312L)));
         Assert.That(runs, Is.Zero, "no model run for a rejected request");
 
         using var small = Engine(decorator: c => new Hook(c, () => runs++), budget: new ResourceBudget { MaxBatch = 2 });

@@ -40,10 +40,35 @@ internal sealed class ModelRunTests
     {
         var counting = new CountingClassifier(_lenet);
         var explanation = new CasoExplainer(new CasoExplainerOptions { Lambda1 = 0 }).Explain(counting, _digit, target);
-        Assert.That(counting.Calls, Is.EqualTo(new[] { "Jacobian" }));
+        Assert.That(counting.Calls, Is.EqualTo(new[] { "JacobianInto" }), "all classes: the chunked Jacobian into the kernel's W");
         Assert.That(explanation.Scores, Is.SameAs(counting.LastScores));
         Assert.That(explanation.Target, Is.EqualTo(target ?? _lenet.Predict(_digit).PredictedClass()));
     }
+
+    [TestCase(1)]
+    [TestCase(3)]
+    [TestCase(9)]
+    public void CasoWithAChunkedJacobianEqualsTheOneRunProblem(int chunk)
+    {
+        // Oracle: the problem built from the one-run W (FromClassMajor, the route before streaming), solved the same way;
+        // the chunked W is the same floats, so the solutions are identical.
+        var options = new CasoExplainerOptions { Lambda1 = 1e-3, Solver = new CasoOptions { Tolerance = 1e-9, MaxIterations = 5000 } };
+        var chunked = new CasoExplainer(options with { JacobianChunk = chunk }).Explain(_lenet, _digit);
+        var unchunked = new CasoExplainer(options with { JacobianChunk = 64 }).Explain(_lenet, _digit);
+        var full = _lenet.Jacobian(_digit);
+        var p = Softmax.Probabilities(full.Scores.LogitsOf(0));
+        using var reference = CasoProblem.FromClassMajor(Saliency.Kernels.Backends.ComputeBackends.Cpu, full.Data, _lenet.InputSize, _lenet.ClassCount, p,
+            new CasoProblemOptions { Target = chunked.Target });
+        var expected = CasoSolver.Solve(reference, [1e-3], options.Solver)[0];
+        Assert.That(chunked.Result.Solution, Is.EqualTo(expected.Solution));
+        Assert.That(chunked.Result.LambdaMax, Is.EqualTo(expected.LambdaMax));
+        Assert.That(unchunked.Result.Solution, Is.EqualTo(chunked.Result.Solution));
+        Assert.That(chunked.Scores.Logits, Is.EqualTo(full.Scores.Logits));
+    }
+
+    [Test]
+    public void CasoRefusesAChunkBelowOne() =>
+        Assert.Throws<ExplainerInputException>(() => new CasoExplainer(new CasoExplainerOptions { JacobianChunk = 0 }).Explain(_lenet, _digit));
 
     [Test]
     public void CasoTopKRunsTheJacobianForTheKeptClassesOnly()
@@ -186,6 +211,12 @@ internal sealed class ModelRunTests
             LastScores = w.Scores;
             LastJacobianClasses = w.Classes;
             return w;
+        }
+
+        public ClassScores JacobianInto(ReadOnlySpan<float> image, Memory<float> destination, int chunkClasses = IClassifier.DefaultJacobianChunk)
+        {
+            Calls.Add("JacobianInto");
+            return LastScores = inner.JacobianInto(image, destination, chunkClasses);
         }
 
         public JacobianMatrix TopKJacobian(ReadOnlySpan<float> image, int k)
