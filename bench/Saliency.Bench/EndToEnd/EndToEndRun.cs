@@ -15,7 +15,8 @@ namespace Saliency.Bench.EndToEnd;
 /// <c>caso</c>, <c>cafo</c>, <c>leg</c>, <c>legtv</c>; keys <c>k</c> (top-k classes, 0 = all), <c>chunk</c> (classes per
 /// Jacobian run when all are kept, default 32), <c>lambda1</c> (fixed λ1; absent = the
 /// sweep), <c>iters</c> (FISTA iteration cap; tolerance 0 makes it exact), <c>n</c> (LEG evaluations), <c>batch</c>,
-/// <c>repeats</c> (explanations after the first, cold one), <c>map</c> (path for the float32 map). The phases come from the
+/// <c>repeats</c> (explanations after the first, cold one), <c>map</c> (path for the float32 map), <c>threads</c>
+/// (ONNX Runtime intra-op threads, default 0 = one per physical core), <c>profile</c> (ONNX Runtime profile path prefix). The phases come from the
 /// explainers' own Stopwatch timings (<see cref="CasoTimings"/>, <see cref="LegTimings"/>); one JSON line per
 /// explanation goes to stdout. Stopwatch, not BenchmarkDotNet: one ResNet-50 LEG run takes minutes on 2 cores.
 /// </summary>
@@ -32,7 +33,14 @@ internal static class EndToEndRun
         var image = new float[bytes.Length / 4];
         Buffer.BlockCopy(bytes, 0, image, 0, bytes.Length);
         var sw = Stopwatch.StartNew();
-        using var classifier = OnnxClassifier.Create(modelPath);
+        // ONNX Runtime threads inside an operator: 0 = its own choice (one per physical core), the peers' setting
+        // (PyTorch with all cores); the library's default of 1 suits many concurrent small requests, not one large one.
+        int threads = (int)(Num("threads") ?? 0);
+        using var classifier = OnnxClassifier.Create(modelPath, new Saliency.Models.Runtime.InferenceSessionOptions
+        {
+            IntraOpThreads = threads,
+            ProfilePathPrefix = kv.GetValueOrDefault("profile"),
+        });
         double createMs = sw.Elapsed.TotalMilliseconds;
         long rssAfterLoad = Status("VmRSS");
 
@@ -72,7 +80,7 @@ internal static class EndToEndRun
             var row = new Dictionary<string, object>
             {
                 ["model"] = Path.GetFileNameWithoutExtension(modelPath), ["method"] = method, ["run"] = r == 0 ? "cold" : "warm",
-                ["args"] = string.Join(' ', args.Skip(4)), ["wall_ms"] = ms, ["create_ms"] = createMs, ["target"] = e.Target,
+                ["args"] = string.Join(' ', args.Skip(4)), ["threads"] = threads, ["wall_ms"] = ms, ["create_ms"] = createMs, ["target"] = e.Target,
             };
             if (e is CasoExplanation c && c.Timings is { } ct)
             {

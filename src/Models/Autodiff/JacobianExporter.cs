@@ -92,8 +92,9 @@ internal static partial class JacobianExporter
     /// model: it is part of the <see cref="Caching.JacobianModelCache"/> key, so stale cached exports are not reused.
     /// </summary>
     /// <remarks>2: node order for ONNX Runtime (<see cref="NodeSchedule"/>); ReLU mask as Sign of the output; MaxPool shapes from the gradient. 3: opsets 7–21
-    /// (forward graph upgraded to opset 13 forms), export opset 13 unless a MaxPool needs 16, piecewise-linear metadata.</remarks>
-    public const int FormatVersion = 3;
+    /// (forward graph upgraded to opset 13 forms), export opset 13 unless a MaxPool needs 16, piecewise-linear metadata.
+    /// 4: stride-1 Conv differentiated by a Conv with flipped weights instead of ConvTranspose.</remarks>
+    public const int FormatVersion = 4;
 
     /// <summary>The opset of the exported model is raised to at least this when a MaxPool is differentiated (ScatterElements with reduction="add"); to 13 otherwise.</summary>
     public const long MinimumExportOpset = 16;

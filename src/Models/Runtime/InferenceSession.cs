@@ -27,6 +27,7 @@ namespace Saliency.Models.Runtime;
 internal sealed class InferenceSession : IDisposable
 {
     private readonly Ort.InferenceSession _session;
+    private bool _profiling; // InferenceSessionOptions.ProfilePathPrefix: the trace is written by EndProfiling
     private readonly bool _ownsSession;
     // Shared by every run whose token cannot be cancelled: Run only reads its options (const OrtRunOptions* in the C API).
     private readonly Ort.RunOptions _sharedRunOptions = new();
@@ -151,7 +152,9 @@ internal sealed class InferenceSession : IDisposable
         options.Validate();
         OrtRuntimeInfo.EnsureLoaded();
         using var sessionOptions = BuildSessionOptions(options);
-        return FromHostOptions(() => create(sessionOptions));
+        var session = FromHostOptions(() => create(sessionOptions));
+        session._profiling = options.ProfilePathPrefix is not null;
+        return session;
     }
 
     private static InferenceSession FromHostOptions(Func<Ort.InferenceSession> create)
@@ -195,6 +198,11 @@ internal sealed class InferenceSession : IDisposable
             // Same numbers as the C API's GraphOptimizationLevel.
             sessionOptions.GraphOptimizationLevel = (Ort.GraphOptimizationLevel)(int)options.GraphOptimizationLevel;
             if (options.ExecutionProvider == ExecutionProvider.Cuda) AppendCuda(sessionOptions, options.CudaDeviceId);
+            if (options.ProfilePathPrefix is { } prefix)
+            {
+                sessionOptions.ProfileOutputPathPrefix = prefix; // read when profiling is switched on
+                sessionOptions.EnableProfiling = true;
+            }
             return sessionOptions;
         }
         catch (Ort.OnnxRuntimeException e)
@@ -570,6 +578,7 @@ internal sealed class InferenceSession : IDisposable
     private void ReleaseNative()
     {
         _sharedRunOptions.Dispose();
+        if (_profiling) _session.EndProfiling();
         if (_ownsSession) _session.Dispose();
     }
 }

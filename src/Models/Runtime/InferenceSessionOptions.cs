@@ -69,6 +69,12 @@ internal sealed class InferenceSessionOptions
     /// <summary>CUDA device ordinal used when <see cref="ExecutionProvider"/> is <see cref="ExecutionProvider.Cuda"/>.</summary>
     public int CudaDeviceId { get; set; }
 
+    /// <summary>
+    /// When set, ONNX Runtime records every operator's time and writes a Chrome-trace JSON file whose name starts with
+    /// this path when the session is disposed (<c>SessionOptions.EnableProfiling</c>); for performance work only.
+    /// </summary>
+    public string? ProfilePathPrefix { get; set; }
+
     internal void Validate()
     {
         if (IntraOpThreads < 0)

@@ -61,6 +61,11 @@ internal sealed class OperatorGradientTests
         yield return new("Conv stride 2 asymmetric pads dilation 2", [2, 9, 8], (b, x, r) => Conv(b, x, r, 2, 3, 3, [2, 2], [1, 0, 2, 1], [2, 2]));
         yield return new("Conv stride 3 leaves rows unread", [1, 10, 10], (b, x, r) => Conv(b, x, r, 1, 2, 2, [3, 3]));
         yield return new("Conv groups 2", [4, 6, 6], (b, x, r) => Conv(b, x, r, 4, 6, 3, pads: [1, 1, 1, 1], group: 2));
+        // Stride 1 differentiates as a Conv with flipped, channel-swapped weights; pads beyond d(k−1) keep ConvTranspose.
+        yield return new("Conv stride 1 asymmetric pads dilation 2", [2, 9, 8], (b, x, r) => Conv(b, x, r, 2, 3, 3, null, [1, 0, 2, 1], [2, 2]));
+        yield return new("Conv depthwise stride 1", [3, 7, 7], (b, x, r) => Conv(b, x, r, 3, 3, 3, null, [1, 1, 1, 1], group: 3));
+        yield return new("Conv 1x1", [4, 5, 5], (b, x, r) => Conv(b, x, r, 4, 2, 1));
+        yield return new("Conv stride 1 pads beyond the kernel", [2, 4, 4], (b, x, r) => Conv(b, x, r, 2, 3, 3, null, [3, 3, 3, 3]));
         yield return new("Conv depthwise stride 2", [3, 7, 7], (b, x, r) => Conv(b, x, r, 3, 3, 3, [2, 2], [1, 1, 1, 1], group: 3));
         yield return new("Conv auto_pad SAME_UPPER stride 2", [2, 7, 6], (b, x, r) =>
             b.Node("Conv", [x, W(b, r, "w", 3, 2, 3, 3)], [OnnxAttributes.String("auto_pad", "SAME_UPPER"), OnnxAttributes.Ints("strides", [2, 2])]));
