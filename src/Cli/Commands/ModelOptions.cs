@@ -43,10 +43,26 @@ internal sealed class ModelOptions
                       + "(docs/preprocessing.md). Default: <model>.preprocess.json when it exists, else unit.",
     };
 
-    public ModelOptions() => OutputKind.AcceptOnlyFromAmong(Kinds);
+    public Option<int?> Threads { get; } = new("--threads")
+    {
+        Description = "ONNX Runtime threads inside one operator; 0 = one per physical core. Default: 1 for models under 4 MiB "
+                      + "(thread hand-offs cost more than they save on small layers), else 0.",
+    };
+
+    /// <summary>Model files from this size on get all cores by default: a ResNet-sized layer keeps every core busy.</summary>
+    internal const long AllCoresFromBytes = 4L << 20;
+
+    public ModelOptions()
+    {
+        OutputKind.AcceptOnlyFromAmong(Kinds);
+        Threads.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--threads must be between 0 and 1024.");
+        });
+    }
 
     /// <summary>The options, to add to a command.</summary>
-    public IEnumerable<Option> All => [Model, Output, OutputKind, Channel, InputShape, Preprocess];
+    public IEnumerable<Option> All => [Model, Output, OutputKind, Channel, InputShape, Preprocess, Threads];
 
     /// <summary>
     /// Reads and opens the model (forward session only; the Jacobian model is built when a method needs it) and the
@@ -75,6 +91,10 @@ internal sealed class ModelOptions
             InputShape = CommandSupport.ParseShape(parseResult.GetValue(InputShape)),
             InputLayout = spec?.Layout ?? InputLayout.Nchw,
             Cache = useCache ? JacobianModelCache.CreateDefault() : null,
+            Session = new Models.Runtime.InferenceSessionOptions
+            {
+                IntraOpThreads = parseResult.GetValue(Threads) ?? (bytes.Length >= AllCoresFromBytes ? 0 : 1),
+            },
         });
         int? channel = parseResult.GetValue(Channel);
         if (channel is { } c && (c < 0 || c >= classifier.ClassCount))

@@ -103,6 +103,28 @@ internal sealed partial class UserModelCommandTests : CliTestBase
     }
 
     [Test]
+    public void ThreadsChangeNothingButTheThreadCount()
+    {
+        // --threads is ONNX Runtime's intra-op thread count: same probabilities and map to float rounding with 1 and 2.
+        var model = Save(Cnn(), "threads.onnx");
+        var image = Picture();
+        var one = Invoke("explain", "--method", "gradient", "--model", model, "--image", image, "--threads", "1", "--format", "npy", "--out", Path.Combine(Temp, "t1.npy"));
+        var two = Invoke("explain", "--method", "gradient", "--model", model, "--image", image, "--threads", "2", "--format", "npy", "--out", Path.Combine(Temp, "t2.npy"));
+        Assert.That((one.Exit, two.Exit), Is.EqualTo((0, 0)), one.Err + two.Err);
+        var a = File.ReadAllBytes(Path.Combine(Temp, "t1.npy"));
+        var b = File.ReadAllBytes(Path.Combine(Temp, "t2.npy"));
+        Assert.That(b, Has.Length.EqualTo(a.Length));
+        var fa = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(a.AsSpan(128)).ToArray();
+        var fb = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.AsSpan(128)).ToArray();
+        float scale = fa.Max(Math.Abs);
+        Assert.That(fa.Zip(fb, (x, y) => Math.Abs(x - y)).Max(), Is.LessThanOrEqualTo(1e-5f * scale));
+
+        var bad = Invoke("predict", "--model", model, "--image", image, "--threads", "-1");
+        Assert.That(bad.Exit, Is.EqualTo(1));
+        Assert.That(bad.Err, Does.Contain("--threads must be between 0 and 1024"));
+    }
+
+    [Test]
     public void ForwardOnlyMethodsRunOnAModelTheExporterCannotDifferentiate()
     {
         // Cos has no backward rule and the opset is 9: LEG and occlusion need only forward passes.
