@@ -73,6 +73,14 @@ public sealed record ExplainRequest
     /// <summary>Solver iteration cap (FISTA per λ1, PDHG per LP); null = the solver's default, capped by the budget.</summary>
     public int? MaxIterations { get; init; }
 
+    /// <summary>
+    /// Explain this one output score alone, as "score vs. rest" (a two-class view <c>[b, z_i]</c> with b = z_i at the
+    /// image, so σ(z_i − b) = ½ there): a feature extractor's channel. <see cref="Target"/> must then be null. A model
+    /// whose output is a Sigmoid (multi-label) is always explained this way, for label <see cref="Target"/> (null: the
+    /// highest score) with b = 0, so its probability is the model's own σ(z_i). The result's target is the score's index.
+    /// </summary>
+    public int? Channel { get; init; }
+
     /// <summary>Grad-CAM: the layer (node or tensor name); null = the last Conv/activation output of at least 2×2.</summary>
     public string? Layer { get; init; }
 

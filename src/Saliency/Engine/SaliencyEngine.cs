@@ -204,8 +204,17 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
             }
             _metrics.Predictions.Add(batch, new KeyValuePair<string, object?>("saliency.model", model));
             var predicted = Enumerable.Range(0, batch).Select(i => scores.PredictedClass(i)).ToArray();
-            return new Prediction(model, batch, scores.Classes, scores.Logits, scores.Probabilities, predicted);
+            return new Prediction(model, batch, scores.Classes, scores.Logits, OwnProbabilities(classifier, scores), predicted);
         }, cancellationToken, countAsExplanation: false).ConfigureAwait(false);
+    }
+
+    /// <summary>The model's own probabilities: σ(z) label by label for a multi-label (Sigmoid) output, else the softmax.</summary>
+    private static float[] OwnProbabilities(OnnxClassifier classifier, ClassScores scores)
+    {
+        if (classifier.OutputKind != OutputKind.Sigmoid) return scores.Probabilities;
+        var p = new float[scores.Logits.Length];
+        System.Numerics.Tensors.TensorPrimitives.Sigmoid(scores.Logits, p);
+        return p;
     }
 
     /// <summary>
@@ -253,6 +262,10 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         if (bad >= 0) throw new SaliencyRequestException($"The image has a non-finite value ({image[bad]}) at index {bad}.", nameof(request.Image));
         if (request.Target is int t && (t < 0 || t >= classifier.ClassCount))
             throw new SaliencyRequestException($"Target class {t} is outside 0..{classifier.ClassCount - 1}.", nameof(request.Target));
+        if (request.Channel is int ch && (ch < 0 || ch >= classifier.ClassCount))
+            throw new SaliencyRequestException($"Channel {ch} is outside 0..{classifier.ClassCount - 1}.", nameof(request.Channel));
+        if (request.Channel is not null && request.Target is not null)
+            throw new SaliencyRequestException("Channel explains one score on its own; leave Target null.", nameof(request.Target));
     }
 
     /// <summary>
@@ -366,10 +379,22 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
             model = classifier.WithCancellation(token);
         }
         var started = Stopwatch.GetTimestamp();
+        // One score alone (ExplainRequest.Channel, or a multi-label model's label): the two-class view, as the CLI's
+        // --channel/--target; the full model's scores are reported.
+        int? target = request.Target, score = request.Channel;
+        ClassScores? full = null;
+        bool sigmoid = classifier.OutputKind == OutputKind.Sigmoid;
+        if (score is not null || sigmoid)
+        {
+            full = model.Predict(request.Image.Span);
+            score ??= target ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0));
+            model = new SingleScoreClassifier(model, score.Value, offset: sigmoid ? 0f : full.LogitsOf(0)[score.Value]);
+            target = 1;
+        }
         Explanation explanation;
         try
         {
-            explanation = Explainer(plan, token).Explain(model, request.Image.Span, request.Target);
+            explanation = Explainer(plan, token).Explain(model, request.Image.Span, target);
         }
         catch (ArgumentException e) when (e is not SaliencyRequestException)
         {
@@ -378,9 +403,12 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         }
         var elapsed = Stopwatch.GetElapsedTime(started);
         var map = explanation.Map;
-        return new ExplainResult(request.Model, explanation.Method, explanation.Target, explanation.PredictedClass,
+        var scores = full ?? explanation.Scores;
+        var probabilities = full is null ? scores.Probabilities : OwnProbabilities(classifier, full);
+        return new ExplainResult(request.Model, explanation.Method, score ?? explanation.Target,
+            full is null ? explanation.PredictedClass : System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0)),
             new AttributionMap(map.Channels, map.Height, map.Width, map.Values, map.Normalized, map.SparsityRatio),
-            explanation.Scores.Logits, explanation.Scores.Probabilities, Report(explanation, plan), elapsed);
+            scores.Logits, probabilities, Report(explanation, plan), elapsed);
     }
 
     /// <summary>The explainer with the CLI's settings for the method (ExplainCommand.Explainer), the token in its solver options.</summary>

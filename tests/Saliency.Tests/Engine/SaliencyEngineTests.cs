@@ -5,6 +5,7 @@ using Saliency.Explainers;
 using Google.Protobuf;
 using Saliency.Models.Classifiers;
 using Saliency.Models.Onnx;
+using Saliency.Models.Onnx.Proto;
 using Saliency.Solvers.Caso;
 using Saliency.Solvers.Leg;
 using Saliency.TestSupport;
@@ -208,6 +209,63 @@ internal sealed class SaliencyEngineTests
         release.Set();
         await Assert.CatchAsync<OperationCanceledException>(async () => await cancelled);
         Assert.That(runs, Is.EqualTo(1), "Dispose cancels: no model run after the one in progress");
+    }
+
+    [TestCase(SaliencyMethods.Gradient)]
+    [TestCase(SaliencyMethods.Caso)]
+    [TestCase(SaliencyMethods.GradCam)]
+    public async Task AChannelIsExplainedAloneAsTheCliDoes(string method)
+    {
+        // Oracle: the explainer on the two-class view [z₃(x), z₃] (SingleScoreClassifier, the CLI's --channel) with target 1.
+        await using var engine = Engine();
+        var result = await engine.ExplainAsync(Request(method) with { Channel = 3 });
+        var full = _lenet.Predict(_digit);
+        using var view = new SingleScoreClassifier(_lenet, 3, offset: full.LogitsOf(0)[3]);
+        var expected = (method switch
+        {
+            SaliencyMethods.Gradient => new GradientExplainer() as IExplainer,
+            SaliencyMethods.Caso => new CasoExplainer(),
+            _ => new GradCamExplainer(new GradCamOptions()),
+        }).Explain(view, _digit, 1);
+        Assert.That(result.Map.Values.ToArray(), Is.EqualTo(expected.Map.Values));
+        Assert.That(result.Target, Is.EqualTo(3), "the score's index, not the view's class 1");
+        Assert.That(result.Logits.ToArray(), Is.EqualTo(full.Logits), "the full model's scores");
+        Assert.That(result.PredictedClass, Is.EqualTo(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0))));
+
+        await Assert.ThatAsync(async () => await engine.ExplainAsync(Request(method) with { Channel = 3, Target = 2 }), Throws.InstanceOf<SaliencyRequestException>());
+        await Assert.ThatAsync(async () => await engine.ExplainAsync(Request(method) with { Channel = 10 }), Throws.InstanceOf<SaliencyRequestException>());
+    }
+
+    [Test]
+    public async Task AMultiLabelModelExplainsItsLabelAlone()
+    {
+        // LeNet with a Sigmoid on its logits: label t is "σ(z_t) vs. rest" (offset 0), never a softmax over the labels.
+        var proto = ModelProto.Parser.ParseFrom(File.ReadAllBytes(RepoFiles.LeNetModel));
+        string logits = proto.Graph.Output[0].Name;
+        proto.Graph.Node.Add(new NodeProto { OpType = "Sigmoid", Name = "labels", Input = { logits }, Output = { "sigmoid" } });
+        proto.Graph.Output.Clear();
+        proto.Graph.Output.Add(new ValueInfoProto { Name = "sigmoid", Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1 } } });
+        string path = Path.Combine(Path.GetTempPath(), $"lenet-sigmoid-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(path, proto.ToByteArray());
+        try
+        {
+            await using var engine = new SaliencyEngine(new SaliencyEngineOptions().AddModel("multi", path));
+            var result = await engine.ExplainAsync(new ExplainRequest { Model = "multi", Image = _digit, Method = SaliencyMethods.Caso, Target = 4 });
+            using var sigmoid = OnnxClassifier.Create(path);
+            Assert.That(sigmoid.OutputKind, Is.EqualTo(OutputKind.Sigmoid));
+            using var view = new SingleScoreClassifier(sigmoid, 4);
+            var expected = new CasoExplainer().Explain(view, _digit, 1);
+            Assert.That(result.Map.Values.ToArray(), Is.EqualTo(expected.Map.Values));
+            Assert.That(result.Target, Is.EqualTo(4));
+            float z4 = _lenet.Predict(_digit).LogitsOf(0)[4];
+            Assert.That(result.Probabilities.Span[4], Is.EqualTo(1 / (1 + Math.Exp(-z4))).Within(1e-6), "the model's own σ(z₄)");
+            var predicted = await engine.PredictAsync("multi", _digit);
+            Assert.That(predicted.Probabilities.Span[4], Is.EqualTo(1 / (1 + Math.Exp(-z4))).Within(1e-6), "predictions too");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Test]
