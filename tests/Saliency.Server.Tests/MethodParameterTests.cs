@@ -155,6 +155,22 @@ internal sealed class MethodParameterTests
     }
 
     [Test]
+    public async Task AChannelIsExplainedAloneThroughTheEngine()
+    {
+        // Oracle: the gradient explainer on the CLI's two-class view [z₃(x), z₃] with target 1; the server reports score 3.
+        var (status, json) = await _server.PostJsonAsync("/v1/models/lenet:explain", Bodies.Tensor(_image, "{\"method\":\"gradient\",\"channel\":3}"));
+        Assert.That(status, Is.EqualTo(200), json?.ToJsonString());
+        var e = json!["explanations"]![0]!;
+        using var view = new SingleScoreClassifier(_lenet, 3, offset: _lenet.Predict(_image).LogitsOf(0)[3]);
+        var expected = new GradientExplainer().Explain(view, _image, 1);
+        Assert.That(e["target"]!.GetValue<int>(), Is.EqualTo(3));
+        double scale = expected.Map.Values.Max(v => Math.Abs(v));
+        Assert.That(Map(e), Is.EqualTo(expected.Map.Values).Within(1e-6 * scale + 1e-9));
+        var (bad, _) = await _server.PostJsonAsync("/v1/models/lenet:explain", Bodies.Tensor(_image, "{\"method\":\"gradient\",\"channel\":-1}"));
+        Assert.That(bad, Is.EqualTo(400));
+    }
+
+    [Test]
     public void EveryAcceptedExplainParameterReachesTheSettings()
     {
         // One non-default value per parameter that goes to the engine: if a parameter is added to the catalogue
@@ -163,6 +179,7 @@ internal sealed class MethodParameterTests
         {
             ["method"] = "\"caso\"", ["lambda1"] = "0.5", ["samples"] = "3", ["seed"] = "9", ["bound_factor"] = "0.5", ["top_classes"] = "2",
             ["max_iterations"] = "7", ["layer"] = "\"x\"", ["window"] = "3", ["stride"] = "2", ["cell"] = "5", ["superpixels"] = "true", ["segments"] = "9",
+            ["channel"] = "3",
         };
         string[] readElsewhere = ["target", "resize", "timeout_ms"]; // per instance, by the image reader, by the deadline
         Assert.That(values.Keys.Concat(readElsewhere), Is.EquivalentTo(RequestReader.ExplainParameters));
@@ -184,7 +201,7 @@ internal sealed class MethodParameterTests
         var a = new MethodSettings("lime", null, 100, 0, null, null, null);
         MethodSettings[] variants =
         [
-            a, a with { Layer = "x" }, a with { Window = 4 }, a with { Stride = 4 }, a with { Cell = 4 }, a with { Superpixels = true }, a with { Segments = 4 },
+            a, a with { Layer = "x" }, a with { Window = 4 }, a with { Stride = 4 }, a with { Cell = 4 }, a with { Superpixels = true }, a with { Segments = 4 }, a with { Channel = 4 },
             // Layer names holding the separator must not read as another layer plus other values.
             a with { Layer = "x|4" }, a with { Layer = "x", Segments = 4 }, a with { Layer = "1:x" }, a with { Layer = "" },
         ];

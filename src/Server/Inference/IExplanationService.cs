@@ -55,12 +55,15 @@ internal sealed record MethodSettings(string Method, double? Lambda1, int? Sampl
     /// <summary>SLIC's target number of superpixels.</summary>
     public int? Segments { get; init; }
 
+    /// <summary>One output score explained alone (ExplainRequest.Channel).</summary>
+    public int? Channel { get; init; }
+
     /// <summary>
     /// Batching key: equal keys mean the same explainer settings. The layer, the one free-form text, is written with
     /// its length first, so that no layer name can make two different settings read alike.
     /// </summary>
     public string Key => string.Create(CultureInfo.InvariantCulture,
-        $"{Method}|{Lambda1:R}|{Samples}|{Seed}|{BoundFactor:R}|{TopClasses}|{MaxIterations}|{Window}|{Stride}|{Cell}|{Superpixels}|{Segments}|{Layer?.Length}:{Layer}");
+        $"{Method}|{Lambda1:R}|{Samples}|{Seed}|{BoundFactor:R}|{TopClasses}|{MaxIterations}|{Window}|{Stride}|{Cell}|{Superpixels}|{Segments}|{Channel}|{Layer?.Length}:{Layer}");
 
     /// <summary>The engine's request for one instance with these settings.</summary>
     public ExplainRequest Request(string model, float[] image, int? target) => new()
@@ -81,5 +84,6 @@ internal sealed record MethodSettings(string Method, double? Lambda1, int? Sampl
         Cell = Cell,
         Superpixels = Superpixels,
         Segments = Segments,
+        Channel = Channel,
     };
 }

@@ -68,6 +68,9 @@ internal sealed record V1ExplainParameters
     [Description("Solver iteration cap (FISTA per λ1, PDHG per LP).")]
     public int? MaxIterations { get; init; }
 
+    [Description("Explain this one output score alone, as score vs. rest (a feature channel; a multi-label model's labels are explained this way through target); target must then be absent.")]
+    public int? Channel { get; init; }
+
     [Description("gradcam: the layer (node or tensor name); default the last Conv/activation output of at least 2×2.")]
     public string? Layer { get; init; }
 

@@ -357,9 +357,11 @@ internal static class RequestReader
             throw ClientError.Bad($"parameters.layer must name a node or tensor of the model (1–{MaxLayerName} characters).");
         int? window = Positive(p, "window"), stride = Positive(p, "stride"), cell = Positive(p, "cell"), segments = Positive(p, "segments");
         bool superpixels = Bool(p, "superpixels") ?? false;
+        int? channel = Integer(p, "channel");
+        if (channel < 0) throw ClientError.Bad($"parameters.channel must be a non-negative score index, got {channel}.");
         return new MethodSettings(method, lambda1, samples, seed, bound, top, iterations)
         {
-            Layer = layer, Window = window, Stride = stride, Cell = cell, Superpixels = superpixels, Segments = segments,
+            Layer = layer, Window = window, Stride = stride, Cell = cell, Superpixels = superpixels, Segments = segments, Channel = channel,
         };
     }
 
