@@ -2,7 +2,8 @@
 # The paper-scale rows of bench/Saliency.Bench/EndToEnd/RESULTS.md ("Quiet re-run"), after run_e2e.sh "resnet18 resnet50" "600":
 # LEG-TV at the paper's n = 6,000 (2,000 per channel) on both models, CASO with all 1,000 classes, LEG n = 6,000 and the
 # PyTorch + HiGHS peer at n = 6,000 on ResNet-18, and warm CASO top-10 rows (3 repeats in one process).
-# Appends JSON lines to out/e2e/results.jsonl and out/e2e/warm.jsonl. About 10 minutes on 2 idle cores.
+# Appends JSON lines to out/e2e/results.jsonl and out/e2e/warm.jsonl. About 20 minutes on 2 idle cores (8 of them the
+# ResNet-50 peer at n = 6,000, last).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=bench/Saliency.Bench/bin/Release/net10.0/Saliency.Bench.dll
@@ -21,3 +22,4 @@ for m in resnet18 resnet50; do
     dotnet $B e2e out/peers/$m.onnx out/peers/image.f32 caso k=10 $a repeats=3 | tee -a $O/warm.jsonl
   done
 done
+/usr/bin/python3 tools/peers/leg_peer.py out/peers/resnet50.pt out/peers/image.f32 6000 | sed 's/^{/{"model": "resnet50", /' | tee -a $R
