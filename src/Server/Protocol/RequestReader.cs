@@ -330,15 +330,15 @@ internal static class RequestReader
         return result;
     }
 
+    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
+    private const int MaxLayerName = 1024;
+
     /// <summary>
     /// The method and its parameters (<see cref="V1ExplainParameters"/>), type-checked here, with the values no method
     /// could use refused whatever the method (the engine ignores the parameters a method does not take); the ranges
     /// that depend on the method or the model, and the budget, are the engine's to check
     /// (<see cref="SaliencyRequestException"/> → 400, <see cref="BudgetExceededException"/> → 422).
     /// </summary>
-    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
-    private const int MaxLayerName = 1024;
-
     internal static MethodSettings Settings(Dictionary<string, JsonElement> p)
     {
         string method = Text(p, "method") ?? SaliencyMethods.Gradient;
