@@ -381,15 +381,11 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         // One score alone (ExplainRequest.Channel, or a multi-label model's label): the two-class view, as the CLI's
         // --channel/--target; the full model's scores are reported.
-        int? target = request.Target, score = request.Channel;
+        int? target = request.Target, score = null;
         ClassScores? full = null;
-        bool sigmoid = classifier.OutputKind == OutputKind.Sigmoid;
-        if (score is not null || sigmoid)
+        if (SingleScoreClassifier.ForRequest(model, classifier.OutputKind, request.Image.Span, request.Channel, request.Target) is var (view, index, atImage))
         {
-            full = model.Predict(request.Image.Span);
-            score ??= target ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0));
-            model = new SingleScoreClassifier(model, score.Value, offset: sigmoid ? 0f : full.LogitsOf(0)[score.Value]);
-            target = 1;
+            (model, score, full, target) = (view, index, atImage, 1);
         }
         Explanation explanation;
         try
