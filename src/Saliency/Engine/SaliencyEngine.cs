@@ -204,17 +204,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
             }
             _metrics.Predictions.Add(batch, new KeyValuePair<string, object?>("saliency.model", model));
             var predicted = Enumerable.Range(0, batch).Select(i => scores.PredictedClass(i)).ToArray();
-            return new Prediction(model, batch, scores.Classes, scores.Logits, OwnProbabilities(classifier, scores), predicted);
+            return new Prediction(model, batch, scores.Classes, scores.Logits, classifier.OwnProbabilities(scores), predicted);
         }, cancellationToken, countAsExplanation: false).ConfigureAwait(false);
-    }
-
-    /// <summary>The model's own probabilities: σ(z) label by label for a multi-label (Sigmoid) output, else the softmax.</summary>
-    private static float[] OwnProbabilities(OnnxClassifier classifier, ClassScores scores)
-    {
-        if (classifier.OutputKind != OutputKind.Sigmoid) return scores.Probabilities;
-        var p = new float[scores.Logits.Length];
-        System.Numerics.Tensors.TensorPrimitives.Sigmoid(scores.Logits, p);
-        return p;
     }
 
     /// <summary>
@@ -400,7 +391,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var elapsed = Stopwatch.GetElapsedTime(started);
         var map = explanation.Map;
         var scores = full ?? explanation.Scores;
-        var probabilities = full is null ? scores.Probabilities : OwnProbabilities(classifier, full);
+        var probabilities = full is null ? scores.Probabilities : classifier.OwnProbabilities(full);
         return new ExplainResult(request.Model, explanation.Method, score ?? explanation.Target,
             full is null ? explanation.PredictedClass : System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0)),
             new AttributionMap(map.Channels, map.Height, map.Width, map.Values, map.Normalized, map.SparsityRatio),
