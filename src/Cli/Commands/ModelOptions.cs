@@ -71,7 +71,7 @@ internal sealed class ModelOptions
     public OpenedModel Open(ParseResult parseResult, bool useCache = false)
     {
         var given = parseResult.GetValue(Model);
-        string path = given is null ? CommandSupport.BundledModel() : InputFiles.CheckRegular(given, "model file");
+        string path = CommandSupport.ResolvePath(given, CommandSupport.BundledModel, "model file");
         var bytes = InputFiles.Read(new FileInfo(path), "model file", InputFiles.MaxModelBytes);
         var proto = OnnxModel.Parse(bytes).Proto;
         OnnxClassifier.InlineExternalData(proto, path);
