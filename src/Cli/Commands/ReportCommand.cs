@@ -24,8 +24,8 @@ namespace Saliency.Cli.Commands;
 /// </summary>
 internal static class ReportCommand
 {
-    /// <summary>Exit code after a cancellation (128 + SIGINT, as shells report Ctrl-C).</summary>
-    public const int CancelledExitCode = 130;
+    /// <summary>Exit code after a cancellation: <see cref="CommandSupport.CancelledExitCode"/>.</summary>
+    public const int CancelledExitCode = CommandSupport.CancelledExitCode;
 
     /// <summary>Everything one report run needs, from the command line or from the demo.</summary>
     /// <param name="Model">The model at <paramref name="ModelPath"/> when the caller has already loaded it (else loaded here).</param>
