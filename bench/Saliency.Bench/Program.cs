@@ -15,29 +15,19 @@ public static class Program
 {
     public static void Main(string[] args)
     {
-        if (args.Length > 0 && args[0] == "coldstart")
+        // The Stopwatch harnesses, by their first argument; anything else goes to BenchmarkDotNet.
+        Func<string[], int>? harness = (args.Length > 0 ? args[0] : null) switch
         {
-            Environment.ExitCode = ColdStart.FirstExplanation.Run(args);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "lp-table")
+            "coldstart" => ColdStart.FirstExplanation.Run,
+            "lp-table" => Lp.TvLpTable.Run,
+            "serve" => Serve.ServeLoad.Run,
+            "gram" => Linalg.GramSpectrumRun.Run,
+            "e2e" => EndToEnd.EndToEndRun.Run,
+            _ => null,
+        };
+        if (harness is not null)
         {
-            Environment.ExitCode = Lp.TvLpTable.Run(args);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "serve")
-        {
-            Environment.ExitCode = Serve.ServeLoad.Run(args);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "gram")
-        {
-            Environment.ExitCode = Linalg.GramSpectrumRun.Run(args);
-            return;
-        }
-        if (args.Length > 0 && args[0] == "e2e")
-        {
-            Environment.ExitCode = EndToEnd.EndToEndRun.Run(args);
+            Environment.ExitCode = harness(args);
             return;
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -182,7 +182,7 @@ internal static class DemoCommand
                 SanityImages = r.SanityImages,
                 Caso = new Saliency.Evaluation.CasoDiagnosticsOptions { Backend = c.Backend },
                 SweepImage = 0,
-            }, null, r.OutFolder, 3);
+            }, null, r.OutFolder, 3, c.Model);
         r.ExitCode = ReportCommand.Execute(request, c.Console, r.Error, r.Cancellation);
     }
 

@@ -115,26 +115,15 @@ internal static class ExplainCommand
             }
 
             // One score alone: --channel, or a sigmoid output's label (--target, else the most probable).
-            int? single = opened.Channel;
             int? targetClass = parseResult.GetValue(target);
-            if (single is null && full.OutputKind == OutputKind.Sigmoid)
-            {
-                if (targetClass is { } label && (label < 0 || label >= full.ClassCount))
-                    throw new UserInputException($"--target must be between 0 and {full.ClassCount - 1} (the labels of '{Terminal.Escape(full.OutputName)}'), got {label}.");
-                single = targetClass ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.Predict(input).LogitsOf(0));
-                targetClass = 1;
-            }
-            else if (single is not null)
-            {
-                if (targetClass is not null) throw new UserInputException("--channel explains one score; leave out --target.");
-                targetClass = 1;
-            }
+            if (opened.Channel is not null && targetClass is not null) throw new UserInputException("--channel explains one score; leave out --target.");
+            if (opened.Channel is null && full.OutputKind == OutputKind.Sigmoid && targetClass is { } label && (label < 0 || label >= full.ClassCount))
+                throw new UserInputException($"--target must be between 0 and {full.ClassCount - 1} (the labels of '{Terminal.Escape(full.OutputName)}'), got {label}.");
             // The view does not own the classifier: `opened` disposes it.
-            // A feature channel is centred at its value on the image (σ = ½ there, not saturated); a sigmoid label keeps
-            // the model's own probability σ(z).
-            IClassifier classifier = single is { } index
-                ? new SingleScoreClassifier(full, index, offset: full.OutputKind == OutputKind.Sigmoid ? 0f : full.Predict(input).LogitsOf(0)[index])
-                : full;
+            IClassifier classifier = full;
+            int? single = null;
+            if (SingleScoreClassifier.ForRequest(full, full.OutputKind, input, opened.Channel, targetClass) is var (view, index, _))
+                (classifier, single, targetClass) = (view, index, 1);
 
             var explainer = BaselineMethods.Handles(name)
                 ? baselines.Explainer(name, parseResult, parseResult.GetValue(seed), n, parseResult.GetValue(lambda1), backend)

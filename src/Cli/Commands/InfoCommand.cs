@@ -18,8 +18,7 @@ internal static class InfoCommand
         var command = new Command("info", "Describe an ONNX model: inputs, outputs, opset, op histogram.") { model };
         command.SetAction(parseResult => CommandSupport.Run(parseResult, console =>
         {
-            var given = parseResult.GetValue(model);
-            var path = given is null ? CommandSupport.BundledModel() : InputFiles.CheckRegular(given, "model file");
+            var path = CommandSupport.ResolvePath(parseResult.GetValue(model), CommandSupport.BundledModel, "model file");
             OnnxModel parsed;
             try { parsed = OnnxModel.Parse(InputFiles.Read(new FileInfo(path), "model file", InputFiles.MaxModelBytes)); }
             catch (OnnxFormatException e) { throw new OnnxFormatException($"'{path}': {e.Message}", e); }

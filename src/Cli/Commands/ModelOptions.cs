@@ -71,7 +71,7 @@ internal sealed class ModelOptions
     public OpenedModel Open(ParseResult parseResult, bool useCache = false)
     {
         var given = parseResult.GetValue(Model);
-        string path = given is null ? CommandSupport.BundledModel() : InputFiles.CheckRegular(given, "model file");
+        string path = CommandSupport.ResolvePath(given, CommandSupport.BundledModel, "model file");
         var bytes = InputFiles.Read(new FileInfo(path), "model file", InputFiles.MaxModelBytes);
         var proto = OnnxModel.Parse(bytes).Proto;
         OnnxClassifier.InlineExternalData(proto, path);
@@ -144,8 +144,8 @@ internal sealed record OpenedModel(OnnxClassifier Classifier, string Path, Prepr
         if (shape.Count != 3)
             throw new UserInputException($"the model input [{string.Join(", ", shape)}] is not an image [channels, height, width].");
         int channels = (int)shape[0], height = (int)shape[1], width = (int)shape[2];
-        string path = InputFiles.CheckRegular(image, "image file");
-        var picture = ImageCodec.Decode(InputFiles.Read(image, "image file", InputFiles.MaxImageBytes), source: path);
+        // Read checks the file (InputFiles.CheckRegular) before reading it.
+        var picture = ImageCodec.Decode(InputFiles.Read(image, "image file", InputFiles.MaxImageBytes), source: image.FullName);
         if (channels is not (1 or 3) && Spec is null)
             throw new UserInputException(CommandSupport.ChannelMessage(channels));
         if (Spec is null && !resize && (picture.Width != width || picture.Height != height))

@@ -38,9 +38,7 @@ internal static class PredictCommand
             var scores = classifier.Predict(prepared.Input);
             // The model's own probabilities: softmax of the logits (for a Softmax output, of its input, so a model that
             // says 1.0000 prints 1.0000), or for a sigmoid output each label's σ(z) on its own.
-            float[] probabilities = classifier.OutputKind == OutputKind.Sigmoid
-                ? scores.Logits.Select(z => (float)(1 / (1 + Math.Exp(-z)))).ToArray()
-                : scores.Probabilities;
+            float[] probabilities = classifier.OwnProbabilities(scores);
             string heading = classifier.OutputKind == OutputKind.Sigmoid ? "probability (σ, per label)" : "probability";
             Render(console, imageFile.FullName, probabilities, Math.Min(k, probabilities.Length), heading, scores.Logits);
             return 0;

@@ -24,12 +24,14 @@ namespace Saliency.Cli.Commands;
 /// </summary>
 internal static class ReportCommand
 {
-    /// <summary>Exit code after a cancellation (128 + SIGINT, as shells report Ctrl-C).</summary>
-    public const int CancelledExitCode = 130;
+    /// <summary>Exit code after a cancellation: <see cref="CommandSupport.CancelledExitCode"/>.</summary>
+    public const int CancelledExitCode = CommandSupport.CancelledExitCode;
 
     /// <summary>Everything one report run needs, from the command line or from the demo.</summary>
+    /// <param name="Model">The model at <paramref name="ModelPath"/> when the caller has already loaded it (else loaded here).</param>
     internal sealed record Request(string ModelPath, IReadOnlyList<ReportInput> DataSet, string DataSetDescription, IReadOnlyList<ReportMethod> Methods,
-        IReadOnlyDictionary<string, string> MethodSettings, ReportRunOptions Options, ShardInfo? Shard, string OutFolder, int Shown);
+        IReadOnlyDictionary<string, string> MethodSettings, ReportRunOptions Options, ShardInfo? Shard, string OutFolder, int Shown,
+        OnnxModel? Model = null);
 
     public static Command Create()
     {
@@ -83,7 +85,7 @@ internal static class ReportCommand
                     Caso = new CasoDiagnosticsOptions { Backend = backend },
                     SweepImage = dataSet.Count > 0 ? dataSet[0].Index : -1,
                 },
-                ParseShard(parseResult.GetValue(shard), dataSet.Count), outFolder, parseResult.GetValue(shown));
+                ParseShard(parseResult.GetValue(shard), dataSet.Count), outFolder, parseResult.GetValue(shown), onnx);
             using var cancellation = new CancellationTokenSource();
             // Ctrl-C: finish the current unit, write the finished images as a partial report, exit 130 (a second Ctrl-C is the default: kill).
             ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -118,7 +120,7 @@ internal static class ReportCommand
     internal static int Execute(Request request, IAnsiConsole console, TextWriter error, CancellationToken cancellation, Action<ReportProgress>? observe = null)
     {
         var clock = Stopwatch.StartNew();
-        var onnx = OnnxModel.Load(request.ModelPath);
+        var onnx = request.Model ?? OnnxModel.Load(request.ModelPath);
         var slice = request.Shard is { } s ? request.DataSet.Skip(s.Start).Take(s.End - s.Start).ToArray() : request.DataSet;
         var parameters = new ReportParameters
         {

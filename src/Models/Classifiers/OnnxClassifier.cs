@@ -266,6 +266,14 @@ internal sealed class OnnxClassifier : IClassifier, ILayerGradientSource
     public IClassifier WithCancellation(CancellationToken cancellationToken) =>
         cancellationToken.CanBeCanceled ? new CancellableView(this, cancellationToken) : this;
 
+    /// <summary>
+    /// The model's own probabilities for <paramref name="scores"/>: for a Sigmoid (multi-label) output each label's
+    /// σ(z) on its own, else the softmax of the logits (<see cref="ClassScores.Probabilities"/>).
+    /// </summary>
+    public float[] OwnProbabilities(ClassScores scores) => OutputKind == OutputKind.Sigmoid
+        ? scores.Logits.Select(z => (float)(1 / (1 + Math.Exp(-z)))).ToArray()
+        : scores.Probabilities;
+
     /// <inheritdoc />
     /// <exception cref="NonFiniteInputException">An image value is NaN or ±∞ (the model would return NaN logits).</exception>
     public ClassScores Predict(ReadOnlySpan<float> images) => Predict(images, CancellationToken.None);

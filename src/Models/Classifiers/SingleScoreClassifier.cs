@@ -41,6 +41,27 @@ internal sealed class SingleScoreClassifier : IClassifier, ILayerGradientSource
         _ownsInner = ownsInner;
     }
 
+    /// <summary>
+    /// The one rule for explaining one score alone, shared by the CLI (<c>--channel</c>, a sigmoid output's
+    /// <c>--target</c>) and the engine (<c>ExplainRequest.Channel</c>): score <paramref name="channel"/> when given, else,
+    /// for a multi-label output (<paramref name="kind"/> Sigmoid), label <paramref name="target"/> (null: the highest
+    /// score); null when neither applies and <paramref name="model"/> itself is explained. A channel's view is centred at
+    /// its value on the image (b = z_i(x), σ = ½ there rather than saturated); a label's keeps the model's own σ(z_i)
+    /// (b = 0). The explainer then takes the view with target 1. Ranges and the channel/target conflict are the callers'
+    /// to check, in their own words.
+    /// </summary>
+    /// <returns>The view (not owning <paramref name="model"/>), the score's index and the full model's scores at the image.</returns>
+    public static (SingleScoreClassifier View, int Index, ClassScores Scores)? ForRequest(IClassifier model, OutputKind kind,
+        ReadOnlySpan<float> image, int? channel, int? target)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        bool sigmoid = kind == OutputKind.Sigmoid;
+        if (channel is null && !sigmoid) return null;
+        var scores = model.Predict(image);
+        int index = channel ?? target ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(scores.LogitsOf(0));
+        return (new SingleScoreClassifier(model, index, offset: sigmoid ? 0f : scores.LogitsOf(0)[index]), index, scores);
+    }
+
     /// <summary>b, the constant logit of class 0.</summary>
     public float Offset { get; }
 

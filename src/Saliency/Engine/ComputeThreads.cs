@@ -31,9 +31,9 @@ internal sealed class ComputeThreads : IDisposable
     }
 
     /// <summary>
-    /// Runs <paramref name="work"/> on one of the threads. The task ends with its result or its exception (an
-    /// <see cref="OperationCanceledException"/> keeps its type); it is cancelled without running when
-    /// <paramref name="cancellationToken"/> is cancelled before a thread picks it up.
+    /// Runs <paramref name="work"/> on one of the threads. The task ends with its result, or faults with the exception
+    /// <paramref name="work"/> threw (awaiting rethrows it as it was, an <see cref="OperationCanceledException"/> too); it
+    /// is cancelled without running when <paramref name="cancellationToken"/> is cancelled before a thread picks it up.
     /// </summary>
     public Task<T> Run<T>(Func<T> work, CancellationToken cancellationToken)
     {

@@ -204,17 +204,8 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
             }
             _metrics.Predictions.Add(batch, new KeyValuePair<string, object?>("saliency.model", model));
             var predicted = Enumerable.Range(0, batch).Select(i => scores.PredictedClass(i)).ToArray();
-            return new Prediction(model, batch, scores.Classes, scores.Logits, OwnProbabilities(classifier, scores), predicted);
+            return new Prediction(model, batch, scores.Classes, scores.Logits, classifier.OwnProbabilities(scores), predicted);
         }, cancellationToken, countAsExplanation: false).ConfigureAwait(false);
-    }
-
-    /// <summary>The model's own probabilities: σ(z) label by label for a multi-label (Sigmoid) output, else the softmax.</summary>
-    private static float[] OwnProbabilities(OnnxClassifier classifier, ClassScores scores)
-    {
-        if (classifier.OutputKind != OutputKind.Sigmoid) return scores.Probabilities;
-        var p = new float[scores.Logits.Length];
-        System.Numerics.Tensors.TensorPrimitives.Sigmoid(scores.Logits, p);
-        return p;
     }
 
     /// <summary>
@@ -381,15 +372,11 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var started = Stopwatch.GetTimestamp();
         // One score alone (ExplainRequest.Channel, or a multi-label model's label): the two-class view, as the CLI's
         // --channel/--target; the full model's scores are reported.
-        int? target = request.Target, score = request.Channel;
+        int? target = request.Target, score = null;
         ClassScores? full = null;
-        bool sigmoid = classifier.OutputKind == OutputKind.Sigmoid;
-        if (score is not null || sigmoid)
+        if (SingleScoreClassifier.ForRequest(model, classifier.OutputKind, request.Image.Span, request.Channel, request.Target) is var (view, index, atImage))
         {
-            full = model.Predict(request.Image.Span);
-            score ??= target ?? System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0));
-            model = new SingleScoreClassifier(model, score.Value, offset: sigmoid ? 0f : full.LogitsOf(0)[score.Value]);
-            target = 1;
+            (model, score, full, target) = (view, index, atImage, 1);
         }
         Explanation explanation;
         try
@@ -404,7 +391,7 @@ public sealed partial class SaliencyEngine : IDisposable, IAsyncDisposable
         var elapsed = Stopwatch.GetElapsedTime(started);
         var map = explanation.Map;
         var scores = full ?? explanation.Scores;
-        var probabilities = full is null ? scores.Probabilities : OwnProbabilities(classifier, full);
+        var probabilities = full is null ? scores.Probabilities : classifier.OwnProbabilities(full);
         return new ExplainResult(request.Model, explanation.Method, score ?? explanation.Target,
             full is null ? explanation.PredictedClass : System.Numerics.Tensors.TensorPrimitives.IndexOfMax(full.LogitsOf(0)),
             new AttributionMap(map.Channels, map.Height, map.Width, map.Values, map.Normalized, map.SparsityRatio),

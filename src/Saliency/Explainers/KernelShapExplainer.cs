@@ -123,13 +123,15 @@ internal sealed class KernelShapExplainer : IExplainer
             int last = features - 1, rows = count - 2;
             var a = Matrix<double>.Build.Dense(rows, last);
             var b = Vector<double>.Build.Dense(rows);
+            var weights = new double[rows];
             for (int r = 0; r < rows; r++)
             {
                 var z = masks.AsSpan((r + 2) * features, features);
                 int size = 0;
                 foreach (bool on in z) size += on ? 1 : 0;
                 // Enumeration weighs each coalition by π(|S|); sampled sizes already follow π, so every sample weighs 1.
-                double s = enumerate ? Math.Sqrt(ShapleyKernel(features, size)) : 1.0;
+                weights[r] = enumerate ? ShapleyKernel(features, size) : 1.0;
+                double s = enumerate ? Math.Sqrt(weights[r]) : 1.0;
                 double zLast = z[last] ? 1 : 0;
                 for (int c = 0; c < last; c++) a[r, c] = s * ((z[c] ? 1 : 0) - zLast);
                 b[r] = s * (v[r + 2] - empty - zLast * delta);
@@ -141,7 +143,7 @@ internal sealed class KernelShapExplainer : IExplainer
             double rest = 0;
             for (int c = 0; c < last; c++) rest += phi[c] = solution[c];
             phi[last] = delta - rest;
-            r2 = WeightedR2(a, b, solution, masks, features, v, enumerate);
+            r2 = WeightedR2(a, b, solution, weights, v);
         }
         double gap = Math.Abs(phi.Sum() - delta);
 
@@ -165,19 +167,13 @@ internal sealed class KernelShapExplainer : IExplainer
     /// <summary>
     /// LIME's fit diagnostic for the Shapley-kernel regression: <c>1 − Σ wᵣ eᵣ² / Σ wᵣ (vᵣ − v̄_w)²</c> over the fitted rows
     /// r. Eliminating φ_F leaves the residual unchanged (<c>v − φ₀ − Σ φᵢ zᵢ = bᵣ − (Aφ)ᵣ</c> before the √w scaling), so
-    /// the weighted residuals are those of the solved system <paramref name="a"/>φ = <paramref name="b"/>.
+    /// the weighted residuals are those of the solved system <paramref name="a"/>φ = <paramref name="b"/>;
+    /// <paramref name="weights"/> are the fit's own row weights wᵣ (the squares of its √w scaling).
     /// </summary>
-    private static double WeightedR2(Matrix<double> a, Vector<double> b, Vector<double> solution, bool[] masks, int features, double[] v, bool enumerate)
+    private static double WeightedR2(Matrix<double> a, Vector<double> b, Vector<double> solution, double[] weights, double[] v)
     {
         var residual = b - a * solution;
         int rows = b.Count;
-        var weights = new double[rows];
-        for (int r = 0; r < rows; r++)
-        {
-            int size = 0;
-            for (int f = 0; f < features; f++) size += masks[(r + 2) * features + f] ? 1 : 0;
-            weights[r] = enumerate ? ShapleyKernel(features, size) : 1.0;
-        }
         double wSum = weights.Sum(), mean = 0;
         for (int r = 0; r < rows; r++) mean += weights[r] * v[r + 2] / wSum;
         double total = 0;

@@ -281,12 +281,13 @@ internal static class RequestReader
         if (!input.TryGetProperty("data", out var data) || data.ValueKind != JsonValueKind.Array)
             throw ClientError.Bad("inputs[0].data must be an array of numbers (flat, row-major, or nested).");
         int d = model.InputSize;
-        var flat = new float[count * d];
-        int written = Flatten(data, flat, 0, 0, "inputs[0].data");
-        if (written != flat.Length)
-            throw ClientError.Unprocessable($"inputs[0].data has {written} values; shape [{string.Join(", ", shape)}] needs {flat.Length}.");
-        var list = new List<Instance>((int)count);
-        for (int i = 0; i < count; i++) list.Add(new Instance(flat.AsSpan(i * d, d).ToArray(), null));
+        // One buffer per instance, filled in place: the instances own their images (no flat copy to split).
+        var images = new float[count][];
+        for (int i = 0; i < count; i++) images[i] = new float[d];
+        int written = Flatten(data, images, d, 0, "inputs[0].data");
+        if (written != count * d)
+            throw ClientError.Unprocessable($"inputs[0].data has {written} values; shape [{string.Join(", ", shape)}] needs {count * d}.");
+        var list = images.Select(image => new Instance(image, null)).ToList();
 
         string[]? outputs = null;
         if (root.TryGetProperty("outputs", out var requested))
@@ -298,20 +299,24 @@ internal static class RequestReader
         return (list, id, outputs, Timeout(parameters, options));
     }
 
-    /// <summary>Copies nested arrays of numbers in row-major order, refusing more values than the buffer holds.</summary>
-    private static int Flatten(JsonElement e, float[] data, int offset, int depth, string where)
+    /// <summary>
+    /// Copies nested arrays of numbers in row-major order into consecutive rows of <paramref name="d"/> values,
+    /// refusing more values than the rows hold.
+    /// </summary>
+    private static int Flatten(JsonElement e, float[][] rows, int d, int offset, string where)
     {
         foreach (var child in e.EnumerateArray())
         {
             if (child.ValueKind == JsonValueKind.Array)
             {
-                offset = Flatten(child, data, offset, depth + 1, where);
+                offset = Flatten(child, rows, d, offset, where);
                 continue;
             }
-            if (offset >= data.Length) throw ClientError.Unprocessable($"{where} has more values than its shape.");
+            if (offset >= (long)rows.Length * d) throw ClientError.Unprocessable($"{where} has more values than its shape.");
             if (child.ValueKind != JsonValueKind.Number || !child.TryGetSingle(out float v) || !float.IsFinite(v))
                 throw ClientError.Bad($"{where}: every value must be a finite number.");
-            data[offset++] = v;
+            rows[offset / d][offset % d] = v;
+            offset++;
         }
         return offset;
     }
@@ -330,15 +335,15 @@ internal static class RequestReader
         return result;
     }
 
+    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
+    private const int MaxLayerName = 1024;
+
     /// <summary>
     /// The method and its parameters (<see cref="V1ExplainParameters"/>), type-checked here, with the values no method
     /// could use refused whatever the method (the engine ignores the parameters a method does not take); the ranges
     /// that depend on the method or the model, and the budget, are the engine's to check
     /// (<see cref="SaliencyRequestException"/> → 400, <see cref="BudgetExceededException"/> → 422).
     /// </summary>
-    /// <summary>Longest layer name taken: the name is looked up in the graph and quoted back in the engine's errors.</summary>
-    private const int MaxLayerName = 1024;
-
     internal static MethodSettings Settings(Dictionary<string, JsonElement> p)
     {
         string method = Text(p, "method") ?? SaliencyMethods.Gradient;
