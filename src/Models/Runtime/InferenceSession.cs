@@ -436,17 +436,12 @@ internal sealed class InferenceSession : IDisposable
 
     private static void ValidateTensor(FloatTensor tensor, TensorMetadata expected, string kind)
     {
-        string name = expected.Name;
-        if (expected.ElementType != OnnxElementType.Float)
-            throw new TensorElementTypeException(name, expected.ElementType, OnnxElementType.Float,
-                $"The model's {kind} '{name}' has element type {expected.ElementType}, but a Float tensor was given " +
-                "(this binding runs float tensors only).");
-        if (tensor.Data is null)
-            throw new ArgumentNullException(nameof(tensor), $"The data of {kind} '{name}' is null.");
-        ValidateShape(tensor.Shape, tensor.Data.Length, expected, kind);
+        if (expected.ElementType == OnnxElementType.Float && tensor.Data is null)
+            throw new ArgumentNullException(nameof(tensor), $"The data of {kind} '{expected.Name}' is null.");
+        ValidateShape(tensor.Shape, tensor.Data?.Length ?? 0, expected, kind);
     }
 
-    /// <summary>Rank, fixed dimensions and the data length against the model's declared shape.</summary>
+    /// <summary>Element type, rank, fixed dimensions and the data length against the model's declared shape.</summary>
     private static void ValidateShape(long[]? shape, long dataLength, TensorMetadata expected, string kind)
     {
         string name = expected.Name;

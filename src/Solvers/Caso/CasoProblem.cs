@@ -307,11 +307,10 @@ internal sealed class CasoProblem : IDisposable
             var wj = rows.Slice(j * dimension, dimension);
             for (int i = 0; i < dimension; i++) gradient[i] += r * wj[i];
         }
+        var pKept = kept.Select(j => probabilities[j]).ToArray(); // p of row j (the kept classes in row order)
         // ownedRows: W already sits in the kernel's buffer (streamed all-class Jacobian), so the operator takes it over.
         var hessian = ownedRows is not null ? new KernelHessianOperator(backend, ownedRows, dimension, classCount, probabilities)
-            : kept.Length == classCount
-            ? new KernelHessianOperator(backend, rows, dimension, classCount, probabilities)
-            : new KernelHessianOperator(backend, rows, dimension, kept.Length, kept.Select(j => probabilities[j]).ToArray());
+            : new KernelHessianOperator(backend, rows, dimension, kept.Length, pKept);
         try
         {
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -325,7 +324,6 @@ internal sealed class CasoProblem : IDisposable
             else
             {
                 // From the float32 rows themselves: the k×k Gram in float64, no d×k float64 copy of W (1.2 GB at k = 1,000).
-                var pKept = kept.Select(j => probabilities[j]).ToArray();
                 lambdaMax = ClassMajorSpectrum.Eigenvalues(rows, dimension, pKept, classSubset: kept.Length < classCount)[0];
                 kind = LambdaMaxKind.Exact;
             }

@@ -234,9 +234,8 @@ internal static class TvLpSolver
     {
         if (warm is null && options.Multilevel && TvLpMultilevel.Coarsen(problem) is { } coarse)
         {
-            var coarseSolution = share is null
-                ? SolveCore(coarse, options, null, RowBlocks(coarse, options))
-                : SolveCore(coarse, options, null, RowBlocks(coarse, rowBlocks), share);
+            // With a share the coarse call caps its own row blocks (below); without, it takes the options' step threads.
+            var coarseSolution = SolveCore(coarse, options, null, share is null ? RowBlocks(coarse, options) : rowBlocks, share);
             if (coarseSolution.Status != TvLpStatus.NumericalError) warm = TvLpMultilevel.Prolong(problem, coarseSolution);
         }
         if (share is not null) rowBlocks = RowBlocks(problem, rowBlocks);
